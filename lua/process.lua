@@ -1,0 +1,367 @@
+-- process.lua: the AOS process entry point (Lua 5.3). Defines the global
+-- `handle(msgJson, envJson) -> resultJson` that the Rust module calls per message.
+--
+-- Written for this project from aos's documented behaviour. Loaded last, after
+-- json.lua, handlers.lua, ao.lua and llama.lua.
+--
+-- Result JSON:
+--   ok:  {"ok":true,"response":{"Output":{"data":"...","prompt":"aos> "},
+--         "Messages":[...],"Spawns":[...],"Assignments":[...]}}
+--   err: {"ok":false,"response":{"Error":"<message>","Output":{"data":"...","prompt":"aos> "}}}
+-- `handle` never raises. Any Lua error while processing a message (bad input JSON,
+-- a handler, Eval code, a rejected Eval) gives ok=false; the hosts then keep the
+-- memory from before the message, so the process is exactly as it was.
+--
+-- Per message:
+--   1. decode msg/env; ao.init(env); ao.normalize(msg) (tags lifted into fields,
+--      msg.Tags a name->value map, msg.TagArray the list); msg.From defaults to
+--      msg.Owner; Timestamp / Block-Height become numbers when numeric.
+--   2. Owner: on the spawn message (msg.Id == env.Process.Id) Owner = msg.Owner if not
+--      set yet; otherwise, while unset, Owner = env.Process.Owner.
+--   3. the spawn message itself only sets up the process (and evaluates its Data when it
+--      carries the tag On-Boot=Data); it is not passed to Handlers.
+--   4. if the process has Authority tags and msg.From ~= msg.Owner (a message relayed
+--      from another process), the message is ignored unless ao.isTrusted(msg).
+--   5. Action=Eval: runs msg.Data as Lua (chunk name "eval") only if msg.From == Owner.
+--      An Eval from anyone else is rejected with an Error (the code does not run) and
+--      is not passed to Handlers.
+--   6. anything else goes to Handlers.evaluate (default handler -> Inbox).
+
+local json = require("json")
+local ao = require("ao")
+local Handlers = require("handlers")
+
+---------------------------------------------------------------------------
+-- Output collection: print() appends a line; Output.data is the lines joined with "\n".
+---------------------------------------------------------------------------
+local outputLines = {}
+
+local function tostringAll(...)
+  local n = select("#", ...)
+  local parts = {}
+  for i = 1, n do parts[i] = tostring((select(i, ...))) end
+  return table.concat(parts, "\t")
+end
+
+print = function(...)
+  outputLines[#outputLines + 1] = tostringAll(...)
+end
+
+function Prompt() return "aos> " end
+
+---------------------------------------------------------------------------
+-- Determinism: time and randomness
+---------------------------------------------------------------------------
+-- os.time() returns the current message's Timestamp (ms) / 1000, as an integer; before
+-- any timestamped message it returns the last one seen, or 0. os.time(t) with a table
+-- is Lua's normal conversion. os.date() without a time formats os.time().
+-- os.exit is disabled (it would end the module instance).
+local c_time, c_date = os.time, os.date
+CurrentTimestamp = CurrentTimestamp or 0 -- ms
+
+os.time = function(t)
+  if t ~= nil then return c_time(t) end
+  local ms = tonumber(CurrentTimestamp) or 0
+  return (math.tointeger(ms) or math.tointeger(math.floor(ms)) or 0) // 1000
+end
+os.date = function(fmt, t)
+  if t == nil then t = os.time() end
+  return c_date(fmt or "%c", t)
+end
+os.exit = function()
+  error("os.exit is not available in an AO process", 2)
+end
+
+-- math.random: a pure-Lua xoshiro256** generator whose state lives in the Lua state
+-- (so in linear memory: it carries over between messages and rolls back with them).
+-- It gives the same numbers on every host. Initially seeded with 0; on the spawn
+-- message it is reseeded from a hash of the process Id, so each process has its own
+-- (still reproducible) sequence. math.randomseed(x) reseeds. Lua 5.3 argument rules.
+local rngState = { 0, 0, 0, 0 }
+
+local function rotl(x, n) return (x << n) | (x >> (64 - n)) end
+
+local function nextRand()
+  local s = rngState
+  local s0, s1, s2, s3 = s[1], s[2], s[3], s[4]
+  local result = rotl(s1 * 5, 7) * 9
+  local t = s1 << 17
+  s2 = s2 ~ s0
+  s3 = s3 ~ s1
+  s1 = s1 ~ s2
+  s0 = s0 ~ s3
+  s2 = s2 ~ t
+  s3 = rotl(s3, 45)
+  s[1], s[2], s[3], s[4] = s0, s1, s2, s3
+  return result
+end
+
+local function seedRand(n)
+  rngState[1], rngState[2], rngState[3], rngState[4] = n, 0xff, 0, 0
+  for _ = 1, 16 do nextRand() end
+end
+
+local function hashString(str)
+  local h = -3750763034362895579 -- FNV-1a 64-bit offset basis (0xcbf29ce484222325)
+  for i = 1, #str do
+    h = (h ~ str:byte(i)) * 1099511628211
+  end
+  return h
+end
+
+math.randomseed = function(x)
+  local n
+  if type(x) == "string" then n = hashString(x)
+  elseif type(x) == "number" then
+    n = math.tointeger(x) or string.unpack("<i8", string.pack("<d", x))
+  elseif x == nil then n = 0
+  else error("bad argument #1 to 'randomseed' (number expected, got " .. type(x) .. ")", 2) end
+  seedRand(n)
+end
+
+local function toInt(x, argn)
+  if type(x) ~= "number" then
+    error("bad argument #" .. argn .. " to 'random' (number expected, got " .. type(x) .. ")", 3)
+  end
+  local n = math.tointeger(x)
+  if not n then error("bad argument #" .. argn .. " to 'random' (number has no integer representation)", 3) end
+  return n
+end
+
+-- uniform integer in [0, n] (n taken as unsigned)
+local function project(ran, n)
+  if n & (n + 1) == 0 then return ran & n end
+  local lim = n
+  lim = lim | (lim >> 1); lim = lim | (lim >> 2); lim = lim | (lim >> 4)
+  lim = lim | (lim >> 8); lim = lim | (lim >> 16); lim = lim | (lim >> 32)
+  ran = ran & lim
+  while math.ult(n, ran) do ran = nextRand() & lim end
+  return ran
+end
+
+math.random = function(...)
+  local nargs = select("#", ...)
+  local rv = nextRand()
+  if nargs == 0 then
+    return (rv >> 11) * (0.5 ^ 53)
+  end
+  local low, up
+  if nargs == 1 then
+    low, up = 1, toInt((...), 1)
+  elseif nargs == 2 then
+    local a, b = ...
+    low, up = toInt(a, 1), toInt(b, 2)
+  else
+    error("wrong number of arguments to 'random'", 2)
+  end
+  if low > up then error("bad argument #" .. nargs .. " to 'random' (interval is empty)", 2) end
+  return low + project(rv, up - low)
+end
+
+seedRand(0)
+
+---------------------------------------------------------------------------
+-- Value formatting for Eval results
+---------------------------------------------------------------------------
+local function isIdent(k) return type(k) == "string" and k:match("^[%a_][%w_]*$") ~= nil end
+
+local function dump(v, indent, seen)
+  local t = type(v)
+  if t == "string" then return string.format("%q", v) end
+  if t ~= "table" then return tostring(v) end
+  if seen[v] then return "<cycle>" end
+  seen[v] = true
+  local keys = {}
+  for k in pairs(v) do keys[#keys + 1] = k end
+  table.sort(keys, function(a, b)
+    local ta, tb = type(a), type(b)
+    if ta ~= tb then return ta < tb end
+    if ta == "number" or ta == "string" then return a < b end
+    return tostring(a) < tostring(b)
+  end)
+  if #keys == 0 then seen[v] = nil return "{}" end
+  local inner = indent .. "  "
+  local parts = {}
+  local n = #v
+  for _, k in ipairs(keys) do
+    local kv
+    if math.type(k) == "integer" and k >= 1 and k <= n then
+      kv = dump(v[k], inner, seen)
+    elseif isIdent(k) then
+      kv = k .. " = " .. dump(v[k], inner, seen)
+    else
+      kv = "[" .. dump(k, inner, seen) .. "] = " .. dump(v[k], inner, seen)
+    end
+    parts[#parts + 1] = inner .. kv
+  end
+  seen[v] = nil
+  return "{\n" .. table.concat(parts, ",\n") .. "\n" .. indent .. "}"
+end
+
+-- strings as is, numbers/booleans/nil with tostring, tables as JSON when they can be
+-- encoded, otherwise as a readable Lua-style dump; functions etc. with tostring.
+local function formatValue(v)
+  local t = type(v)
+  if t == "string" then return v end
+  if t == "table" then
+    local mt = getmetatable(v)
+    if type(mt) == "table" and mt.__tostring then return tostring(v) end
+    local ok, s = pcall(json.encode, v)
+    if ok then return s end
+    return dump(v, "", {})
+  end
+  return tostring(v)
+end
+_G.FormatValue = formatValue
+
+---------------------------------------------------------------------------
+-- Eval
+---------------------------------------------------------------------------
+local function evalCode(code)
+  if type(code) ~= "string" then
+    error("Eval: message Data must be Lua source text, got " .. type(code), 0)
+  end
+  -- expressions first ("1 + 1" returns 2), then statements
+  local fn = load("return " .. code, "=eval", "t")
+  if not fn then
+    local err
+    fn, err = load(code, "=eval", "t")
+    if not fn then error(err, 0) end
+  end
+  -- called through pcall so that an error raised by a function the chunk tail-calls
+  -- (`return Llama.run(10)`) names no misleading location in this file
+  local results = table.pack(pcall(fn))
+  if not results[1] then error(results[2], 0) end
+  table.remove(results, 1)
+  results.n = results.n - 1
+  if results.n == 0 or (results.n == 1 and results[1] == nil) then return end
+  local parts = {}
+  for i = 1, results.n do parts[i] = formatValue(results[i]) end
+  outputLines[#outputLines + 1] = table.concat(parts, "\t")
+end
+
+---------------------------------------------------------------------------
+-- Messages
+---------------------------------------------------------------------------
+local function addReply(msg)
+  msg.reply = function(r)
+    if type(r) == "string" or type(r) == "number" then r = { Data = r } end
+    if type(r) ~= "table" then error("msg.reply: expected a string or a table, got " .. type(r), 2) end
+    local out = {}
+    for k, v in pairs(r) do out[k] = v end
+    out.Target = out.Target or msg["Reply-To"] or msg.From
+    if msg.Reference ~= nil and out["X-Reference"] == nil then
+      out["X-Reference"] = msg.Reference
+    end
+    return ao.send(out)
+  end
+end
+
+local function numeric(v)
+  if type(v) == "string" then
+    local n = tonumber(v)
+    if n then return math.tointeger(n) or n end
+  end
+  return v
+end
+
+local function processMessage(msgJson, envJson)
+  if type(msgJson) ~= "string" then error("handle: message must be a JSON string", 0) end
+  local okMsg, msg = pcall(json.decode, msgJson)
+  if not okMsg then error("handle: invalid message JSON: " .. tostring(msg), 0) end
+  if type(msg) ~= "table" then error("handle: message JSON must be an object", 0) end
+  local env = {}
+  if type(envJson) == "string" and envJson:find("%S") then
+    local okEnv
+    okEnv, env = pcall(json.decode, envJson)
+    if not okEnv then error("handle: invalid env JSON: " .. tostring(env), 0) end
+    if type(env) ~= "table" then error("handle: env JSON must be an object", 0) end
+  end
+  ao.init(env)
+  ao.normalize(msg)
+  if msg.From == nil then msg.From = msg.Owner end
+  msg.Timestamp = numeric(msg.Timestamp)
+  msg["Block-Height"] = numeric(msg["Block-Height"])
+  if type(msg.Timestamp) == "number" then CurrentTimestamp = msg.Timestamp end
+  addReply(msg)
+
+  local process = type(env.Process) == "table" and env.Process or {}
+  local isSpawn = msg.Id ~= nil and process.Id ~= nil and msg.Id == process.Id
+  if isSpawn and Owner == nil then Owner = msg.Owner end
+  if Owner == nil and type(process.Owner) == "string" then Owner = process.Owner end
+
+  if isSpawn then
+    if not Spawned then
+      Spawned = true
+      math.randomseed(tostring(process.Id))
+    end
+    if msg["On-Boot"] == "Data" and msg.Data and msg.Data ~= "" then evalCode(msg.Data) end
+    return
+  end
+
+  if msg.From ~= msg.Owner and not ao.isTrusted(msg) then
+    return -- relayed message not vouched for by an authority: ignored
+  end
+
+  if msg.Action == "Eval" then
+    if Owner ~= nil and msg.From == Owner then
+      evalCode(msg.Data)
+    else
+      error("Eval rejected: only the process owner may Eval (From " .. tostring(msg.From) .. ")", 0)
+    end
+    return
+  end
+
+  Handlers.evaluate(msg, env)
+end
+
+local function errorText(e)
+  if type(e) == "string" then return e end
+  if type(e) == "table" then
+    local mt = getmetatable(e)
+    if type(mt) == "table" and mt.__tostring then return tostring(e) end
+    local ok, s = pcall(json.encode, e)
+    if ok then return s end
+  end
+  return tostring(e)
+end
+
+local FALLBACK = '{"ok":false,"response":{"Error":"internal error: could not encode the result","Output":{"data":"","prompt":"aos> "}}}'
+
+function handle(msgJson, envJson)
+  outputLines = {}
+  ao.clearOutbox()
+  local ok, err = xpcall(processMessage, function(e)
+    local okText, text = pcall(errorText, e)
+    return okText and text or "error (unprintable error object)"
+  end, msgJson, envJson)
+
+  local okPrompt, prompt = pcall(Prompt)
+  if not okPrompt or type(prompt) ~= "string" then prompt = "aos> " end
+  local output = { data = table.concat(outputLines, "\n"), prompt = prompt }
+  outputLines = {}
+
+  local result
+  if ok then
+    result = { ok = true, response = {
+      Output = output,
+      Messages = ao.outbox.Messages,
+      Spawns = ao.outbox.Spawns,
+      Assignments = ao.outbox.Assignments,
+    } }
+  else
+    result = { ok = false, response = { Error = err, Output = output } }
+  end
+  local encOk, encoded = pcall(json.encode, result)
+  if not encOk then
+    -- e.g. a queued message holds something JSON cannot encode
+    local encOk2, encoded2 = pcall(json.encode, { ok = false, response = {
+      Error = "could not encode the result: " .. tostring(encoded), Output = output } })
+    encoded = encOk2 and encoded2 or FALLBACK
+  end
+  ao.clearOutbox()
+  return encoded
+end
+
+package.loaded["process"] = { handle = handle }
+package.loaded[".process"] = package.loaded["process"]
