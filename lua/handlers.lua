@@ -182,10 +182,26 @@ function Handlers.utils.matchesSpec(msg, pattern)
     return msg.Action == pattern
   end
   if type(pattern) == "table" and not isCallable(pattern) then
+    -- plain specs first, function specs only once all of those matched (so a
+    -- function spec for a tag only runs on messages that passed the other checks)
+    local deferred = nil
     for field, spec in pairs(pattern) do
-      local value = msg[field]
-      if value == nil and type(msg.Tags) == "table" then value = msg.Tags[field] end
-      if not matchValue(value, spec, msg) then return false end
+      if type(spec) == "function" then
+        deferred = deferred or {}
+        deferred[#deferred + 1] = field
+      else
+        local value = msg[field]
+        if value == nil and type(msg.Tags) == "table" then value = msg.Tags[field] end
+        if not matchValue(value, spec, msg) then return false end
+      end
+    end
+    if deferred then
+      table.sort(deferred, function(a, b) return tostring(a) < tostring(b) end)
+      for _, field in ipairs(deferred) do
+        local value = msg[field]
+        if value == nil and type(msg.Tags) == "table" then value = msg.Tags[field] end
+        if not matchValue(value, pattern[field], msg) then return false end
+      end
     end
     return true
   end

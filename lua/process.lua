@@ -221,8 +221,11 @@ local function evalCode(code)
   if type(code) ~= "string" then
     error("Eval: message Data must be Lua source text, got " .. type(code), 0)
   end
-  -- expressions first ("1 + 1" returns 2), then statements
-  local fn = load("return " .. code, "=eval", "t")
+  -- Expressions first ("1 + 1" returns 2), then statements. The expression form packs
+  -- its values instead of `return <code>` so that the user's calls are not tail calls
+  -- and their errors are located in "eval:<line>".
+  local fn = load("local __pack = ... return __pack(" .. code .. "\n)", "=eval", "t")
+  local isExpr = fn ~= nil
   if not fn then
     local err
     fn, err = load(code, "=eval", "t")
@@ -230,10 +233,17 @@ local function evalCode(code)
   end
   -- called through pcall so that an error raised by a function the chunk tail-calls
   -- (`return Llama.run(10)`) names no misleading location in this file
-  local results = table.pack(pcall(fn))
-  if not results[1] then error(results[2], 0) end
-  table.remove(results, 1)
-  results.n = results.n - 1
+  local packed
+  if isExpr then
+    local okCall, valsOrErr = pcall(fn, table.pack)
+    if not okCall then error(valsOrErr, 0) end
+    packed = table.pack(true, table.unpack(valsOrErr, 1, valsOrErr.n))
+  else
+    packed = table.pack(pcall(fn))
+  end
+  if not packed[1] then error(packed[2], 0) end
+  local results = { n = packed.n - 1 }
+  for i = 2, packed.n do results[i - 1] = packed[i] end
   if results.n == 0 or (results.n == 1 and results[1] == nil) then return end
   local parts = {}
   for i = 1, results.n do parts[i] = formatValue(results[i]) end
@@ -269,13 +279,14 @@ local function processMessage(msgJson, envJson)
   if type(msgJson) ~= "string" then error("handle: message must be a JSON string", 0) end
   local okMsg, msg = pcall(json.decode, msgJson)
   if not okMsg then error("handle: invalid message JSON: " .. tostring(msg), 0) end
-  if type(msg) ~= "table" then error("handle: message JSON must be an object", 0) end
+  if getmetatable(msg) ~= json.object_mt then error("handle: message JSON must be an object", 0) end
   local env = {}
   if type(envJson) == "string" and envJson:find("%S") then
     local okEnv
     okEnv, env = pcall(json.decode, envJson)
     if not okEnv then error("handle: invalid env JSON: " .. tostring(env), 0) end
-    if type(env) ~= "table" then error("handle: env JSON must be an object", 0) end
+    if env == nil then env = json.object() end -- "null"
+    if getmetatable(env) ~= json.object_mt then error("handle: env JSON must be an object", 0) end
   end
   ao.init(env)
   ao.normalize(msg)
