@@ -1,0 +1,176 @@
+//! Matrix-vector kernels: the only place where the engine reduces long sums, and
+//! therefore the only place where determinism has to be designed rather than assumed.
+//!
+//! # The canonical reduction order
+//! Every f32 dot product of length `n` is computed, by every backend, as:
+//! 1. eight lane accumulators `acc[l] = acc[l] + a[i] * b[i]` for `i ≡ l (mod 8)`,
+//!    over `i < n - n % 8`, in increasing `i` (a multiply, then a separate add:
+//!    no fused multiply-add, which would round once instead of twice);
+//! 2. the lanes folded as `((acc0 + acc4) + (acc2 + acc6)) + ((acc1 + acc5) + (acc3 + acc7))`;
+//! 3. the tail `i >= n - n % 8` added one by one, in order.
+//!
+//! That is exactly what two 4-wide registers (SSE2, wasm `simd128`) or one 8-wide
+//! register (AVX2) compute natively, so the SIMD kernels and the scalar reference give
+//! the same bits, natively and in wasm.
+//!
+//! Int8 (Q8_0) products are summed per group in `i32`, which is exact in any order;
+//! groups are then combined in `f32` sequentially, `val = val + (isum * w_scale) * x_scale`,
+//! the order llama2.c's runq.c uses.
+
+mod scalar;
+#[cfg(target_arch = "wasm32")]
+mod wasm;
+#[cfg(target_arch = "wasm64")]
+#[path = "wasm.rs"]
+mod wasm;
+#[cfg(target_arch = "x86_64")]
+mod x86;
+
+/// Which implementation of the kernels runs. All of them produce identical bits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// Portable Rust, the reference every other backend is tested against.
+    Scalar,
+    /// x86-64 SSE2 (always present on x86-64).
+    #[cfg(target_arch = "x86_64")]
+    Sse2,
+    /// x86-64 AVX2 (detected at run time with the `std` feature).
+    #[cfg(target_arch = "x86_64")]
+    Avx2,
+    /// WebAssembly 128-bit SIMD (compiled in with `-C target-feature=+simd128`).
+    #[cfg(all(any(target_arch = "wasm32", target_arch = "wasm64"), target_feature = "simd128"))]
+    Simd128,
+}
+
+impl Backend {
+    /// The fastest backend this machine supports.
+    pub fn best() -> Backend {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if avx2_available() {
+                return Backend::Avx2;
+            }
+            return Backend::Sse2;
+        }
+        #[cfg(all(any(target_arch = "wasm32", target_arch = "wasm64"), target_feature = "simd128"))]
+        {
+            return Backend::Simd128;
+        }
+        #[allow(unreachable_code)]
+        Backend::Scalar
+    }
+
+    /// Every backend this machine can run (for tests and benchmarks).
+    pub fn available() -> alloc::vec::Vec<Backend> {
+        #[allow(unused_mut)]
+        let mut v = alloc::vec![Backend::Scalar];
+        #[cfg(target_arch = "x86_64")]
+        {
+            v.push(Backend::Sse2);
+            if avx2_available() {
+                v.push(Backend::Avx2);
+            }
+        }
+        #[cfg(all(any(target_arch = "wasm32", target_arch = "wasm64"), target_feature = "simd128"))]
+        v.push(Backend::Simd128);
+        v
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Scalar => "scalar",
+            #[cfg(target_arch = "x86_64")]
+            Backend::Sse2 => "sse2",
+            #[cfg(target_arch = "x86_64")]
+            Backend::Avx2 => "avx2",
+            #[cfg(all(any(target_arch = "wasm32", target_arch = "wasm64"), target_feature = "simd128"))]
+            Backend::Simd128 => "simd128",
+        }
+    }
+
+    /// `out[i] = dot(w[i*n .. (i+1)*n], x)` for every row `i`, in the canonical order.
+    pub fn matmul_f32(self, out: &mut [f32], w: &[f32], x: &[f32]) {
+        let n = x.len();
+        debug_assert_eq!(w.len(), out.len() * n);
+        match self {
+            Backend::Scalar => scalar::matmul_f32(out, w, x),
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: SSE2 is part of the x86-64 baseline.
+            Backend::Sse2 => unsafe { x86::matmul_f32_sse2(out, w, x) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `Avx2` is only constructed after `avx2_available()` said yes.
+            Backend::Avx2 => unsafe { x86::matmul_f32_avx2(out, w, x) },
+            #[cfg(all(any(target_arch = "wasm32", target_arch = "wasm64"), target_feature = "simd128"))]
+            Backend::Simd128 => wasm::matmul_f32(out, w, x),
+        }
+    }
+
+    /// One f32 dot product in the canonical order (attention scores use it).
+    pub fn dot_f32(self, a: &[f32], b: &[f32]) -> f32 {
+        let mut out = [0.0f32];
+        self.matmul_f32(&mut out, a, b);
+        out[0]
+    }
+
+    /// Int8 matrix-vector product over groups of `gs` (see the module docs).
+    /// `wq`/`ws`: the weight's int8 values and per-group scales, row-major;
+    /// `xq` (widened to i16 so SIMD needs no per-row sign extension) and `xs`: the
+    /// quantized activation.
+    pub fn matmul_q8(self, out: &mut [f32], wq: &[i8], ws: &[f32], xq: &[i16], xs: &[f32], gs: usize) {
+        let n = xq.len();
+        debug_assert_eq!(wq.len(), out.len() * n);
+        debug_assert_eq!(ws.len(), out.len() * (n / gs));
+        match self {
+            Backend::Scalar => scalar::matmul_q8(out, wq, ws, xq, xs, gs),
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: SSE2 (and SSE4.1's absence is handled inside) is x86-64 baseline.
+            Backend::Sse2 => unsafe { x86::matmul_q8_sse2(out, wq, ws, xq, xs, gs) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `Avx2` is only constructed after `avx2_available()` said yes.
+            Backend::Avx2 => unsafe { x86::matmul_q8_avx2(out, wq, ws, xq, xs, gs) },
+            #[cfg(all(any(target_arch = "wasm32", target_arch = "wasm64"), target_feature = "simd128"))]
+            Backend::Simd128 => wasm::matmul_q8(out, wq, ws, xq, xs, gs),
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+fn avx2_available() -> bool {
+    #[cfg(feature = "std")]
+    {
+        std::is_x86_feature_detected!("avx2")
+    }
+    #[cfg(not(feature = "std"))]
+    {
+        cfg!(target_feature = "avx2")
+    }
+}
+
+/// The lane fold of step 2, shared by the scalar reference and the tests.
+#[inline(always)]
+pub(crate) fn fold8(a: [f32; 8]) -> f32 {
+    ((a[0] + a[4]) + (a[2] + a[6])) + ((a[1] + a[5]) + (a[3] + a[7]))
+}
+
+/// Quantize `x` into groups of `gs` symmetric int8 values, exactly as runq.c does:
+/// `scale = max|x| / 127`, `q = round(x / scale)` (half away from zero).
+/// An all-zero group gets scale 0 and zeros (runq.c would divide 0 by 0 there).
+pub fn quantize_q8(x: &[f32], gs: usize, q: &mut [i16], s: &mut [f32]) {
+    for (g, group) in x.chunks_exact(gs).enumerate() {
+        let wmax = group.iter().fold(0.0f32, |m, v| {
+            let a = libm::fabsf(*v);
+            if a > m {
+                a
+            } else {
+                m
+            }
+        });
+        let scale = wmax / 127.0;
+        s[g] = scale;
+        for (i, v) in group.iter().enumerate() {
+            let qv = if scale == 0.0 { 0.0 } else { libm::roundf(*v / scale) };
+            // `as` saturates (and maps NaN to 0): a NaN activation cannot become UB.
+            q[g * gs + i] = (qv as i8) as i16;
+        }
+    }
+}

@@ -1,0 +1,44 @@
+//! The portable reference kernels. Every SIMD backend must match these bit for bit.
+
+use super::fold8;
+
+pub fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
+    let n8 = a.len() / 8 * 8;
+    let mut acc = [0.0f32; 8];
+    for (ca, cb) in a[..n8].chunks_exact(8).zip(b[..n8].chunks_exact(8)) {
+        for l in 0..8 {
+            acc[l] = acc[l] + ca[l] * cb[l];
+        }
+    }
+    let mut sum = fold8(acc);
+    for i in n8..a.len() {
+        sum = sum + a[i] * b[i];
+    }
+    sum
+}
+
+pub fn matmul_f32(out: &mut [f32], w: &[f32], x: &[f32]) {
+    let n = x.len();
+    for (o, row) in out.iter_mut().zip(w.chunks_exact(n)) {
+        *o = dot_f32(row, x);
+    }
+}
+
+/// One row of the int8 product: exact i32 sums per group, f32 across groups in order.
+#[inline(always)]
+pub fn row_q8(wq: &[i8], ws: &[f32], xq: &[i16], xs: &[f32], gs: usize) -> f32 {
+    let mut val = 0.0f32;
+    for (g, (wg, xg)) in wq.chunks_exact(gs).zip(xq.chunks_exact(gs)).enumerate() {
+        let isum: i32 = wg.iter().zip(xg).map(|(&w, &x)| w as i32 * x as i32).sum();
+        val = val + (isum as f32 * ws[g]) * xs[g];
+    }
+    val
+}
+
+pub fn matmul_q8(out: &mut [f32], wq: &[i8], ws: &[f32], xq: &[i16], xs: &[f32], gs: usize) {
+    let n = xq.len();
+    let groups = n / gs;
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = row_q8(&wq[i * n..(i + 1) * n], &ws[i * groups..(i + 1) * groups], xq, xs, gs);
+    }
+}

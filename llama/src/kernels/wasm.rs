@@ -1,0 +1,84 @@
+//! WebAssembly `simd128` kernels, following the canonical order of `super` exactly:
+//! two f32x4 accumulators are the eight lanes, folded as the scalar reference does.
+
+#[cfg(target_arch = "wasm32")]
+use core::arch::wasm32::*;
+#[cfg(target_arch = "wasm64")]
+use core::arch::wasm64::*;
+
+use super::scalar;
+
+#[inline(always)]
+fn fold(lo: v128, hi: v128) -> f32 {
+    let v = f32x4_add(lo, hi);
+    let a = f32x4_extract_lane::<0>(v) + f32x4_extract_lane::<2>(v);
+    let b = f32x4_extract_lane::<1>(v) + f32x4_extract_lane::<3>(v);
+    a + b
+}
+
+#[inline(always)]
+fn dot(row: &[f32], x: &[f32]) -> f32 {
+    let n8 = x.len() / 8 * 8;
+    let (mut lo, mut hi) = (f32x4_splat(0.0), f32x4_splat(0.0));
+    let mut j = 0;
+    while j < n8 {
+        // SAFETY: j + 8 <= n8 <= len of both slices; v128_load allows unaligned pointers.
+        let (w0, w1, x0, x1) = unsafe {
+            (
+                v128_load(row.as_ptr().add(j) as *const v128),
+                v128_load(row.as_ptr().add(j + 4) as *const v128),
+                v128_load(x.as_ptr().add(j) as *const v128),
+                v128_load(x.as_ptr().add(j + 4) as *const v128),
+            )
+        };
+        lo = f32x4_add(lo, f32x4_mul(w0, x0));
+        hi = f32x4_add(hi, f32x4_mul(w1, x1));
+        j += 8;
+    }
+    let mut s = fold(lo, hi);
+    for i in n8..x.len() {
+        s = s + row[i] * x[i];
+    }
+    s
+}
+
+pub fn matmul_f32(out: &mut [f32], w: &[f32], x: &[f32]) {
+    let n = x.len();
+    for (o, row) in out.iter_mut().zip(w.chunks_exact(n)) {
+        *o = dot(row, x);
+    }
+}
+
+pub fn matmul_q8(out: &mut [f32], wq: &[i8], ws: &[f32], xq: &[i16], xs: &[f32], gs: usize) {
+    if gs % 8 != 0 {
+        return scalar::matmul_q8(out, wq, ws, xq, xs, gs);
+    }
+    let n = xq.len();
+    let groups = n / gs;
+    assert_eq!(wq.len(), out.len() * n);
+    for (i, o) in out.iter_mut().enumerate() {
+        let row = &wq[i * n..(i + 1) * n];
+        let mut val = 0.0f32;
+        for g in 0..groups {
+            let mut acc = i32x4_splat(0);
+            let mut j = g * gs;
+            while j < (g + 1) * gs {
+                // SAFETY: j + 8 <= n for both slices (gs % 8 == 0, gs divides n).
+                let (w16, x16) = unsafe {
+                    (
+                        i16x8_load_extend_i8x8(row.as_ptr().add(j)),
+                        v128_load(xq.as_ptr().add(j) as *const v128),
+                    )
+                };
+                acc = i32x4_add(acc, i32x4_dot_i16x8(w16, x16));
+                j += 8;
+            }
+            let isum = i32x4_extract_lane::<0>(acc)
+                .wrapping_add(i32x4_extract_lane::<1>(acc))
+                .wrapping_add(i32x4_extract_lane::<2>(acc))
+                .wrapping_add(i32x4_extract_lane::<3>(acc));
+            val = val + (isum as f32 * ws[i * groups + g]) * xs[g];
+        }
+        *o = val;
+    }
+}

@@ -1,0 +1,107 @@
+//! A pure, I/O-free, deterministic inference engine for Llama-architecture models.
+//!
+//! - Formats: llama2.c checkpoints (v0 legacy, v1 fp32, v2 int8) and GGUF v2/v3
+//!   (`general.architecture = llama`; F32, F16, BF16, Q8_0, Q4_0).
+//! - Tokenizers: llama2.c's `tokenizer.bin`, or the vocabulary inside a GGUF.
+//! - Sampling: greedy, temperature, top-p, with llama2.c's seeded xorshift RNG.
+//! - Determinism: the same bits natively (scalar, SSE2, AVX2) and in wasm (simd128);
+//!   see [`kernels`] for how.
+//!
+//! The crate is `no_std` + `alloc` without its default `std` feature: bytes come in
+//! through a [`Source`], so the caller decides where they live (a file, an HTTP
+//! range, WeaveDrive in an AO process).
+#![cfg_attr(not(feature = "std"), no_std)]
+
+extern crate alloc;
+
+mod checkpoint;
+pub mod config;
+pub mod error;
+pub mod gguf;
+pub mod kernels;
+mod math;
+pub mod model;
+pub mod sampler;
+pub mod session;
+pub mod source;
+pub mod tensor;
+pub mod tokenizer;
+
+pub use config::Config;
+pub use error::{Error, Result};
+pub use kernels::Backend;
+pub use model::{Format, Model};
+pub use sampler::SamplerConfig;
+pub use session::Session;
+pub use source::Source;
+#[cfg(feature = "std")]
+pub use source::IoSource;
+pub use tokenizer::Tokenizer;
+
+/// Engine version, part of every trace commitment.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Load a model from `model` (format detected from its first bytes) and, for
+/// llama2.c checkpoints, its `tokenizer.bin`. A GGUF carries its own vocabulary; a
+/// tokenizer given with a GGUF replaces it. `progress(done, total)` is called as
+/// the model's bytes are read.
+pub fn load(
+    model: &mut dyn Source,
+    tokenizer: Option<&mut dyn Source>,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<Model> {
+    let mut r = source::Reader::new(model, progress);
+    if r.size() < 4 {
+        return Err(Error::UnknownFormat(alloc::format!(
+            "{} bytes is too small for a model file",
+            r.size()
+        )));
+    }
+    let magic = r.u32("magic")?;
+    let (config, format, weights, gguf_tokenizer) = if magic == gguf::MAGIC {
+        let (c, f, w, t) = gguf::load(&mut r)?;
+        (c, f, w, Some(t))
+    } else {
+        let (c, f, w) = checkpoint::load(&mut r, magic)?;
+        (c, f, w, None)
+    };
+    let tokenizer = match (tokenizer, gguf_tokenizer) {
+        (Some(src), _) => {
+            let mut none = |_: u64, _: u64| {};
+            let mut tr = source::Reader::new(src, &mut none);
+            Tokenizer::from_llama2c(&mut tr, config.vocab_size)?
+        }
+        (None, Some(t)) => t,
+        (None, None) => {
+            return Err(Error::Usage(
+                "llama2.c checkpoints carry no vocabulary: pass the tokenizer.bin made for this model".into(),
+            ))
+        }
+    };
+    if tokenizer.vocab_size() != config.vocab_size {
+        return Err(Error::BadTokenizer(alloc::format!(
+            "the tokenizer has {} tokens but the model {}",
+            tokenizer.vocab_size(),
+            config.vocab_size
+        )));
+    }
+    Ok(Model { config, format, weights, tokenizer })
+}
+
+/// Load a model without its tokenizer (for inspection and benchmarks): a llama2.c
+/// checkpoint gets a placeholder vocabulary of byte-like pieces, a GGUF its own.
+pub fn load_untokenized(model: &mut dyn Source, progress: &mut dyn FnMut(u64, u64)) -> Result<Model> {
+    let mut r = source::Reader::new(model, progress);
+    if r.size() < 4 {
+        return Err(Error::UnknownFormat(alloc::format!("{} bytes is too small for a model file", r.size())));
+    }
+    let magic = r.u32("magic")?;
+    let (config, format, weights, tokenizer) = if magic == gguf::MAGIC {
+        gguf::load(&mut r)?
+    } else {
+        let (c, f, w) = checkpoint::load(&mut r, magic)?;
+        let t = Tokenizer::placeholder(c.vocab_size);
+        (c, f, w, t)
+    };
+    Ok(Model { config, format, weights, tokenizer })
+}

@@ -1,0 +1,312 @@
+//! The incremental API the Lua side needs: one sequence over a loaded model — set a
+//! prompt, take the next token, add text, run n tokens — with its state (KV cache,
+//! position, RNG) serializable for a later save/restore.
+//!
+//! Generation is lazy like llama2.c's loop: `next` samples from the logits of the last
+//! fed token and feeds the sampled token only when the following token is asked
+//! for, so `n` tokens cost `n - 1` forward passes after the prompt.
+
+use alloc::format;
+use alloc::vec::Vec;
+
+use crate::error::{Error, Result};
+use crate::kernels::Backend;
+use crate::model::{LayerObserver, Model, State};
+use crate::sampler::{Rng, Sampler, SamplerConfig};
+
+pub struct Session {
+    model: Model,
+    state: State,
+    backend: Backend,
+    sampler: Sampler,
+    /// Tokens fed through the network, in order (position i holds tokens[i]).
+    tokens: Vec<u32>,
+    /// Sampled but not yet fed.
+    pending: Option<u32>,
+    /// Generation reached an end token or the end of the context.
+    finished: bool,
+}
+
+/// What happened to one token during generation (for traces and verifiers).
+pub struct Step<'a> {
+    pub token: u32,
+    pub position: usize,
+    pub logits: &'a [f32],
+}
+
+impl Session {
+    pub fn new(model: Model) -> Result<Session> {
+        let state = State::new(&model.config)?;
+        Ok(Session {
+            model,
+            state,
+            backend: Backend::best(),
+            sampler: Sampler::new(SamplerConfig::default()),
+            tokens: Vec::new(),
+            pending: None,
+            finished: false,
+        })
+    }
+
+    pub fn model(&self) -> &Model {
+        &self.model
+    }
+    pub fn into_model(self) -> Model {
+        self.model
+    }
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+    /// Choose the kernels (all give identical bits; this is for tests and benchmarks).
+    pub fn set_backend(&mut self, b: Backend) {
+        self.backend = b;
+    }
+    pub fn sampler_config(&self) -> SamplerConfig {
+        self.sampler.config
+    }
+    /// Set sampling; resets the RNG to the seed.
+    pub fn set_sampler(&mut self, cfg: SamplerConfig) -> Result<()> {
+        cfg.validate()?;
+        self.sampler = Sampler::new(cfg);
+        Ok(())
+    }
+
+    /// Tokens in the context so far (fed, plus a sampled one waiting to be fed).
+    pub fn position(&self) -> usize {
+        self.tokens.len() + self.pending.is_some() as usize
+    }
+    pub fn context_length(&self) -> usize {
+        self.model.config.seq_len
+    }
+    pub fn tokens(&self) -> &[u32] {
+        &self.tokens
+    }
+    /// Logits after the last fed token.
+    pub fn logits(&self) -> &[f32] {
+        self.state.logits()
+    }
+
+    /// Forget the context (keeps the model and sampler settings; re-seeds the RNG).
+    pub fn reset(&mut self) {
+        self.tokens.clear();
+        self.pending = None;
+        self.finished = false;
+        self.sampler = Sampler::new(self.sampler.config);
+    }
+
+    fn feed(&mut self, token: u32, observer: Option<LayerObserver>) {
+        let pos = self.tokens.len();
+        debug_assert!(pos < self.model.config.seq_len);
+        self.model.forward(&mut self.state, self.backend, token, pos, observer);
+        self.tokens.push(token);
+    }
+
+    fn check_room(&self, extra: usize) -> Result<()> {
+        let needed = self.position() + extra;
+        if needed > self.context_length() {
+            return Err(Error::ContextFull { needed, context_length: self.context_length() });
+        }
+        Ok(())
+    }
+
+    /// Reset, then feed BOS and the prompt (with SentencePiece's leading space).
+    /// Fails without changing anything if the prompt does not fit.
+    pub fn set_prompt(&mut self, text: &[u8]) -> Result<()> {
+        let toks = self.model.tokenizer.encode(text, true, true);
+        if toks.len() > self.context_length() {
+            return Err(Error::ContextFull { needed: toks.len(), context_length: self.context_length() });
+        }
+        self.reset();
+        self.add_tokens(&toks)
+    }
+
+    /// Append text to the context (no BOS, no leading space added).
+    pub fn add(&mut self, text: &[u8]) -> Result<()> {
+        let toks = self.model.tokenizer.encode(text, false, false);
+        self.add_tokens(&toks)
+    }
+
+    /// Append token ids to the context. Fails without changing anything if they do
+    /// not fit or are outside the vocabulary.
+    pub fn add_tokens(&mut self, toks: &[u32]) -> Result<()> {
+        if let Some(&bad) = toks.iter().find(|&&t| t as usize >= self.model.config.vocab_size) {
+            return Err(Error::Usage(format!("token id {bad} is outside the vocabulary ({})", self.model.config.vocab_size)));
+        }
+        self.check_room(toks.len())?;
+        if let Some(p) = self.pending.take() {
+            self.feed(p, None);
+        }
+        for &t in toks {
+            self.feed(t, None);
+        }
+        self.finished = false;
+        Ok(())
+    }
+
+    /// Sample the next token; `None` at an end token or when the context is full.
+    pub fn next_token(&mut self) -> Result<Option<u32>> {
+        self.next_token_observed(None).map(|s| s.map(|s| s.token))
+    }
+
+    /// `next_token`, calling `observer` after each layer of the forward pass it runs,
+    /// and returning the logits the token was sampled from.
+    pub fn next_token_observed(&mut self, observer: Option<LayerObserver>) -> Result<Option<Step<'_>>> {
+        if self.finished {
+            return Ok(None);
+        }
+        if let Some(p) = self.pending {
+            if self.tokens.len() >= self.context_length() {
+                self.finished = true;
+                return Ok(None);
+            }
+            self.pending = None;
+            self.feed(p, observer);
+        }
+        if self.tokens.is_empty() {
+            return Err(Error::Usage("no prompt: set a prompt before generating".into()));
+        }
+        let token = self.sampler.sample(self.state.logits());
+        let t = &self.model.tokenizer;
+        if token == t.bos || token == t.eos {
+            self.finished = true;
+            return Ok(None);
+        }
+        self.pending = Some(token);
+        Ok(Some(Step { token, position: self.tokens.len(), logits: self.state.logits() }))
+    }
+
+    /// The text of the last token in the context after the one before it.
+    fn piece_of_pending(&self, token: u32) -> Vec<u8> {
+        let prev = self.tokens.last().copied().unwrap_or(self.model.tokenizer.bos);
+        self.model.tokenizer.decode(prev, token).to_vec()
+    }
+
+    /// Generate one token and return its bytes (a piece may be part of a UTF-8
+    /// character), or `None` at the end.
+    pub fn next(&mut self) -> Result<Option<Vec<u8>>> {
+        Ok(match self.next_token()? {
+            Some(t) => Some(self.piece_of_pending(t)),
+            None => None,
+        })
+    }
+
+    /// Generate up to `n` tokens and return their bytes.
+    pub fn run(&mut self, n: usize) -> Result<Vec<u8>> {
+        let mut out = Vec::new();
+        for _ in 0..n {
+            match self.next()? {
+                Some(p) => out.extend_from_slice(&p),
+                None => break,
+            }
+        }
+        Ok(out)
+    }
+
+    // ------------------------------------------------------------ state snapshots
+
+    /// Serialize the sequence state: position, tokens, pending token, RNG and the KV
+    /// cache rows in use. Restoring it on the same model continues bit-identically.
+    pub fn save_state(&self) -> Vec<u8> {
+        let c = &self.model.config;
+        let kv_dim = c.kv_dim();
+        let mut out = Vec::new();
+        out.extend_from_slice(STATE_MAGIC);
+        for v in [c.dim, c.n_layers, c.kv_dim(), c.seq_len, c.vocab_size, self.tokens.len()] {
+            out.extend_from_slice(&(v as u64).to_le_bytes());
+        }
+        out.extend_from_slice(&self.pending.map_or(u64::MAX, |p| p as u64).to_le_bytes());
+        out.push(self.finished as u8);
+        let sc = self.sampler.config;
+        out.extend_from_slice(&sc.temperature.to_bits().to_le_bytes());
+        out.extend_from_slice(&sc.topp.to_bits().to_le_bytes());
+        out.extend_from_slice(&sc.seed.to_le_bytes());
+        out.extend_from_slice(&self.sampler.rng.0.to_le_bytes());
+        for t in &self.tokens {
+            out.extend_from_slice(&t.to_le_bytes());
+        }
+        for v in self.state.logits() {
+            out.extend_from_slice(&v.to_bits().to_le_bytes());
+        }
+        for cache in [&self.state.key_cache, &self.state.value_cache] {
+            for l in 0..c.n_layers {
+                let start = l * c.seq_len * kv_dim;
+                for v in &cache[start..start + self.tokens.len() * kv_dim] {
+                    out.extend_from_slice(&v.to_bits().to_le_bytes());
+                }
+            }
+        }
+        out
+    }
+
+    /// Restore a state saved by [`save_state`] on the same model.
+    pub fn restore_state(&mut self, bytes: &[u8]) -> Result<()> {
+        let bad = |m: &str| Error::Usage(format!("cannot restore state: {m}"));
+        let mut r = bytes;
+        let mut take = |n: usize| -> Result<&[u8]> {
+            if r.len() < n {
+                return Err(bad("truncated"));
+            }
+            let (a, b) = r.split_at(n);
+            r = b;
+            Ok(a)
+        };
+        if take(8)? != STATE_MAGIC {
+            return Err(bad("not a session state"));
+        }
+        let mut u64s = [0u64; 6];
+        for v in &mut u64s {
+            *v = u64::from_le_bytes(take(8)?.try_into().unwrap());
+        }
+        let c = self.model.config.clone();
+        if u64s[..5] != [c.dim as u64, c.n_layers as u64, c.kv_dim() as u64, c.seq_len as u64, c.vocab_size as u64] {
+            return Err(bad("it was saved with a different model"));
+        }
+        let n = u64s[5] as usize;
+        let pending = u64::from_le_bytes(take(8)?.try_into().unwrap());
+        if n > c.seq_len || (pending != u64::MAX && (pending >= c.vocab_size as u64 || n >= c.seq_len)) {
+            return Err(bad("position out of range"));
+        }
+        let finished = take(1)?[0] != 0;
+        let f = |b: &[u8]| f32::from_bits(u32::from_le_bytes(b.try_into().unwrap()));
+        let temperature = f(take(4)?);
+        let topp = f(take(4)?);
+        let seed = u64::from_le_bytes(take(8)?.try_into().unwrap());
+        let rng = u64::from_le_bytes(take(8)?.try_into().unwrap());
+        let kv_dim = c.kv_dim();
+        let expected = n * 4 + c.vocab_size * 4 + 2 * c.n_layers * n * kv_dim * 4;
+        if r.len() != expected {
+            return Err(bad("wrong size"));
+        }
+        let cfg = SamplerConfig { temperature, topp, seed };
+        cfg.validate()?;
+        // Everything is validated: now mutate.
+        let words = |b: &[u8]| b.chunks_exact(4).map(|c| u32::from_le_bytes(c.try_into().unwrap())).collect::<Vec<_>>();
+        let (tok_b, rest) = r.split_at(n * 4);
+        let (log_b, kv_b) = rest.split_at(c.vocab_size * 4);
+        self.tokens = words(tok_b);
+        if self.tokens.iter().any(|&t| t as usize >= c.vocab_size) {
+            self.tokens.clear();
+            return Err(bad("token out of range"));
+        }
+        for (d, w) in self.state.logits.iter_mut().zip(words(log_b)) {
+            *d = f32::from_bits(w);
+        }
+        let per_layer = n * kv_dim * 4;
+        for (i, cache) in [&mut self.state.key_cache, &mut self.state.value_cache].into_iter().enumerate() {
+            for l in 0..c.n_layers {
+                let src = &kv_b[(i * c.n_layers + l) * per_layer..(i * c.n_layers + l + 1) * per_layer];
+                let start = l * c.seq_len * kv_dim;
+                for (d, w) in cache[start..start + n * kv_dim].iter_mut().zip(src.chunks_exact(4)) {
+                    *d = f32::from_bits(u32::from_le_bytes(w.try_into().unwrap()));
+                }
+            }
+        }
+        self.pending = (pending != u64::MAX).then_some(pending as u32);
+        self.finished = finished;
+        self.sampler = Sampler::new(cfg);
+        self.sampler.rng = Rng(rng);
+        Ok(())
+    }
+}
+
+const STATE_MAGIC: &[u8; 8] = b"AOSLKV01";

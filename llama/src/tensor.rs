@@ -1,0 +1,81 @@
+//! Weight matrices in the two representations the kernels run on.
+
+use alloc::vec::Vec;
+
+use crate::kernels::{quantize_q8, Backend};
+
+/// How a weight matrix's values are stored.
+pub enum Storage {
+    /// Plain f32 (llama2.c v0/v1; GGUF F32, and F16/BF16 widened at load).
+    F32(Vec<f32>),
+    /// Symmetric int8 in groups of `group_size` consecutive values of a row, one f32
+    /// scale per group (llama2.c v2; GGUF Q8_0 and Q4_0 with their f16 scales widened).
+    Q8 { q: Vec<i8>, scales: Vec<f32>, group_size: usize },
+}
+
+/// A row-major `rows × cols` matrix: `out = W · x` maps `cols` inputs to `rows` outputs.
+pub struct Matrix {
+    pub rows: usize,
+    pub cols: usize,
+    pub storage: Storage,
+}
+
+impl Matrix {
+    pub fn type_name(&self) -> &'static str {
+        match self.storage {
+            Storage::F32(_) => "f32",
+            Storage::Q8 { .. } => "q8_0",
+        }
+    }
+
+    pub fn bytes(&self) -> u64 {
+        match &self.storage {
+            Storage::F32(w) => 4 * w.len() as u64,
+            Storage::Q8 { q, scales, .. } => q.len() as u64 + 4 * scales.len() as u64,
+        }
+    }
+
+    /// Copy row `r`, dequantized, into `out`.
+    pub fn row_into(&self, r: usize, out: &mut [f32]) {
+        let n = self.cols;
+        match &self.storage {
+            Storage::F32(w) => out.copy_from_slice(&w[r * n..(r + 1) * n]),
+            Storage::Q8 { q, scales, group_size } => {
+                let row = &q[r * n..(r + 1) * n];
+                let s = &scales[r * (n / group_size)..];
+                for (j, (o, &v)) in out.iter_mut().zip(row).enumerate() {
+                    // int8 times f32, as runq.c's dequantize().
+                    *o = v as f32 * s[j / group_size];
+                }
+            }
+        }
+    }
+
+    /// `out = W · x`. `scratch` holds the quantized activation for int8 weights.
+    pub fn matvec(&self, backend: Backend, out: &mut [f32], x: &[f32], scratch: &mut QuantScratch) {
+        debug_assert_eq!(x.len(), self.cols);
+        debug_assert_eq!(out.len(), self.rows);
+        match &self.storage {
+            Storage::F32(w) => backend.matmul_f32(out, w, x),
+            Storage::Q8 { q, scales, group_size } => {
+                let gs = *group_size;
+                let n = x.len();
+                let (xq, xs) = (&mut scratch.q[..n], &mut scratch.s[..n / gs]);
+                quantize_q8(x, gs, xq, xs);
+                backend.matmul_q8(out, q, scales, xq, xs, gs);
+            }
+        }
+    }
+}
+
+/// Reusable buffers for quantized activations (no allocation per token).
+pub struct QuantScratch {
+    pub q: Vec<i16>,
+    pub s: Vec<f32>,
+}
+
+impl QuantScratch {
+    pub fn new(max_cols: usize) -> Self {
+        QuantScratch { q: alloc::vec![0; max_cols], s: alloc::vec![0.0; max_cols] }
+    }
+}

@@ -1,0 +1,89 @@
+//! `aos-llama inspect`: what a model file is, without running it.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+use sha2::{Digest, Sha256};
+
+use crate::model_files::{load_model, AnyError};
+
+#[derive(Args)]
+pub struct InspectArgs {
+    /// Model file.
+    pub model: PathBuf,
+    /// llama2.c tokenizer.bin (optional: without it a llama2.c checkpoint is described without its vocabulary check).
+    #[arg(long)]
+    pub tokenizer: Option<PathBuf>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn sha256_file(path: &PathBuf) -> Result<String, AnyError> {
+    let mut f = std::fs::File::open(path)?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(format!("{:x}", h.finalize()))
+}
+
+pub fn inspect(a: InspectArgs) -> Result<ExitCode, AnyError> {
+    // llama2.c checkpoints need a tokenizer to load; describe them with a
+    // placeholder vocabulary when none is given.
+    let model = match load_model(&a.model, a.tokenizer.as_ref()) {
+        Ok(m) => m,
+        Err(e) if a.tokenizer.is_none() && e.to_string().contains("carry no vocabulary") => {
+            crate::bench::load_without_tokenizer(&a.model)?
+        }
+        Err(e) => return Err(e),
+    };
+    let size = std::fs::metadata(&a.model)?.len();
+    let sha = sha256_file(&a.model)?;
+    let c = &model.config;
+    let mut types: BTreeMap<String, usize> = BTreeMap::new();
+    for (_, m) in model.weights.matrices() {
+        *types.entry(m.type_name().to_string()).or_default() += 1;
+    }
+    let tied = model.weights.classifier.is_none();
+    let info = serde_json::json!({
+        "file": a.model.display().to_string(),
+        "format": model.format.describe(),
+        "size": size,
+        "sha256": sha,
+        "config": {
+            "dim": c.dim, "hidden_dim": c.hidden_dim, "n_layers": c.n_layers, "n_heads": c.n_heads,
+            "n_kv_heads": c.n_kv_heads, "vocab_size": c.vocab_size, "seq_len": c.seq_len,
+            "head_size": c.head_size(), "rope_theta": c.rope_theta, "norm_eps": c.norm_eps,
+        },
+        "tied_embeddings": tied,
+        "tensor_types": types,
+        "weight_bytes_per_token": model.weights.bytes_per_token(),
+    });
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&info)?);
+    } else {
+        println!("file:        {}", a.model.display());
+        println!("format:      {}", model.format.describe());
+        println!("size:        {size} bytes");
+        println!("sha256:      {sha}");
+        println!(
+            "config:      dim {} hidden {} layers {} heads {} kv_heads {} vocab {} seq_len {}",
+            c.dim, c.hidden_dim, c.n_layers, c.n_heads, c.n_kv_heads, c.vocab_size, c.seq_len
+        );
+        println!("rope theta:  {}   rms eps: {:e}   head size: {}", c.rope_theta, c.norm_eps, c.head_size());
+        println!("classifier:  {}", if tied { "tied to the embeddings" } else { "separate" });
+        let t: Vec<String> = types.iter().map(|(k, v)| format!("{k} x{v}")).collect();
+        println!("matrices:    {}", t.join(", "));
+        println!("per token:   {} bytes of weights streamed", model.weights.bytes_per_token());
+    }
+    Ok(ExitCode::SUCCESS)
+}

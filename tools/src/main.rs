@@ -1,0 +1,48 @@
+//! `aos-llama`: run, inspect and benchmark llama models natively, with the same
+//! engine AOS.wasm embeds.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod bench;
+mod export;
+mod inspect;
+mod model_files;
+mod run;
+
+#[derive(Parser)]
+#[command(name = "aos-llama", version, about = "Run, inspect and benchmark llama models for AO processes")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Generate text from a prompt (output exactly as llama2.c's `run` prints it).
+    Run(run::RunArgs),
+    /// Print the logits for a list of token ids as JSON (a parity and debugging tool).
+    Logits(run::LogitsArgs),
+    /// Describe a model file: format, config, tensor types, size, sha256.
+    Inspect(inspect::InspectArgs),
+    /// Benchmark random-weight models of the llama2.c 15M/42M/110M shapes.
+    Bench(bench::BenchArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run(a) => run::run(a),
+        Command::Logits(a) => run::logits(a),
+        Command::Inspect(a) => inspect::inspect(a),
+        Command::Bench(a) => bench::bench(a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
