@@ -17,6 +17,7 @@ extern crate alloc;
 mod checkpoint;
 pub mod config;
 pub mod error;
+pub mod export;
 pub mod gguf;
 pub mod kernels;
 mod math;

@@ -11,7 +11,7 @@ use llama::model::State;
 use llama::sampler::argmax;
 use llama::{Backend, Model};
 
-use crate::export::{default_group_size, Checkpoint};
+use llama::export::{default_group_size, Checkpoint};
 use crate::model_files::AnyError;
 use crate::run::parse_backend;
 

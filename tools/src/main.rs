@@ -6,7 +6,6 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod bench;
-mod export;
 mod inspect;
 mod model_files;
 mod run;

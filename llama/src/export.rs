@@ -1,5 +1,8 @@
-//! Writers for llama2.c checkpoints (v1 fp32, v2 int8), used by `bench` to build
-//! models and by `convert`.
+//! Writers for llama2.c checkpoints (v1 fp32, v2 int8): the CLI's `bench` builds
+//! models with them and `convert` writes its output with them. Bytes out, no I/O.
+
+use alloc::vec;
+use alloc::vec::Vec;
 
 /// A model's tensors in llama2.c's logical layout (row-major, per layer).
 pub struct Checkpoint {
@@ -94,10 +97,10 @@ pub fn quantize_q80(w: &[f32], gs: usize) -> (Vec<i8>, Vec<f32>) {
     let mut q = Vec::with_capacity(w.len());
     let mut s = Vec::with_capacity(w.len() / gs);
     for g in w.chunks_exact(gs) {
-        let wmax = g.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        let wmax = g.iter().fold(0.0f32, |m, v| m.max(libm::fabsf(*v)));
         let scale = wmax / 127.0;
         s.push(scale);
-        q.extend(g.iter().map(|v| if scale == 0.0 { 0 } else { (v / scale).round_ties_even() as i8 }));
+        q.extend(g.iter().map(|v| if scale == 0.0 { 0 } else { libm::rintf(v / scale) as i8 }));
     }
     (q, s)
 }
