@@ -60,6 +60,7 @@ async function signVectors(req) {
   };
   return {
     jwk,
+    address: await arweave.wallets.jwkToAddress(jwk),
     signature_data: b64(await salt0.getSignatureData()),
     salt0: strip(salt0),
     default_salt: strip(dflt),
