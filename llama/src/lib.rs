@@ -63,7 +63,7 @@ pub fn load(
         let (c, f, w, t) = gguf::load(&mut r)?;
         (c, f, w, Some(t))
     } else {
-        let (c, f, w) = checkpoint::load(&mut r, magic)?;
+        let (c, f, w) = checkpoint::load(&mut r, magic).map_err(legacy_hint(magic))?;
         (c, f, w, None)
     };
     let tokenizer = match (tokenizer, gguf_tokenizer) {
@@ -100,9 +100,20 @@ pub fn load_untokenized(model: &mut dyn Source, progress: &mut dyn FnMut(u64, u6
     let (config, format, weights, tokenizer) = if magic == gguf::MAGIC {
         gguf::load(&mut r)?
     } else {
-        let (c, f, w) = checkpoint::load(&mut r, magic)?;
+        let (c, f, w) = checkpoint::load(&mut r, magic).map_err(legacy_hint(magic))?;
         let t = Tokenizer::placeholder(c.vocab_size);
         (c, f, w, t)
     };
     Ok(Model { config, format, weights, tokenizer })
+}
+
+/// A file without a magic is read as a legacy llama2.c header; when that fails, say
+/// that the file is probably not a model at all.
+fn legacy_hint(magic: u32) -> impl Fn(Error) -> Error {
+    move |e| match e {
+        Error::BadHeader(m) if magic != checkpoint::MAGIC => Error::UnknownFormat(alloc::format!(
+            "not a GGUF or llama2.c checkpoint (read as a legacy llama2.c header: {m})"
+        )),
+        e => e,
+    }
 }

@@ -1,0 +1,131 @@
+//! The determinism contract: every backend gives the scalar reference's bits, on
+//! shapes that exercise every SIMD path (row remainders, lane tails, int8 group
+//! sizes of 4, 8, 16, 32 and 64).
+
+use llama::export::Checkpoint;
+use llama::{Backend, Session};
+
+fn random(state: &mut u64, n: usize, scale: f32) -> Vec<f32> {
+    (0..n)
+        .map(|_| {
+            *state ^= *state << 13;
+            *state ^= *state >> 7;
+            *state ^= *state << 17;
+            ((*state >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * scale
+        })
+        .collect()
+}
+
+fn checkpoint(dim: usize, hidden: usize, heads: usize, kv_heads: usize, vocab: usize, tied: bool) -> Checkpoint {
+    let mut s = 0x1234_5678_9abc_def1u64 ^ (dim * 31 + hidden) as u64;
+    let layers = 2;
+    let kv = dim / heads * kv_heads;
+    let mut m = |n: usize| (0..layers).map(|_| random(&mut s, n, 0.2)).collect::<Vec<_>>();
+    let (wq, wk, wv, wo, w1, w2, w3) = (m(dim * dim), m(dim * kv), m(dim * kv), m(dim * dim), m(dim * hidden), m(dim * hidden), m(dim * hidden));
+    let norms = |s: &mut u64| (0..layers).map(|_| random(s, dim, 0.5).iter().map(|v| v + 1.0).collect()).collect::<Vec<Vec<f32>>>();
+    let attn_norm = norms(&mut s);
+    let ffn_norm = norms(&mut s);
+    Checkpoint {
+        dim,
+        hidden_dim: hidden,
+        n_layers: layers,
+        n_heads: heads,
+        n_kv_heads: kv_heads,
+        vocab_size: vocab,
+        seq_len: 32,
+        embed: random(&mut s, vocab * dim, 1.0),
+        attn_norm,
+        wq,
+        wk,
+        wv,
+        wo,
+        ffn_norm,
+        w1,
+        w2,
+        w3,
+        final_norm: vec![1.0; dim],
+        classifier: if tied { None } else { Some(random(&mut s, vocab * dim, 0.3)) },
+    }
+}
+
+fn logits_bits(bytes: &[u8], backend: Backend) -> Vec<u32> {
+    let mut src = bytes;
+    let model = llama::load_untokenized(&mut src, &mut |_, _| {}).unwrap();
+    let vocab = model.config.vocab_size as u32;
+    let mut s = Session::new(model).unwrap();
+    s.set_backend(backend);
+    let mut bits = Vec::new();
+    for t in 0..20u32 {
+        s.add_tokens(&[(t * 37 + 5) % vocab]).unwrap();
+        bits.extend(s.logits().iter().map(|v| v.to_bits()));
+    }
+    bits
+}
+
+fn assert_backends_agree(name: &str, bytes: &[u8]) {
+    let reference = logits_bits(bytes, Backend::Scalar);
+    assert!(reference.iter().all(|b| f32::from_bits(*b).is_finite()), "{name}: non-finite logits");
+    let available = Backend::available();
+    assert!(available.len() > 1 || !cfg!(target_arch = "x86_64"), "no SIMD backend to compare on x86-64");
+    for b in available {
+        assert!(logits_bits(bytes, b) == reference, "{name}: backend {} differs from the scalar reference", b.name());
+    }
+}
+
+#[test]
+fn fp32_with_lane_tails_and_row_remainders() {
+    // dim 76 (76 % 8 = 4), hidden 100, head size 38, GQA 2:1, vocab 301 (301 % 4 = 1)
+    assert_backends_agree("fp32 odd", &checkpoint(76, 100, 2, 1, 301, false).to_v1());
+    assert_backends_agree("fp32 tied", &checkpoint(64, 172, 8, 4, 258, true).to_v1());
+}
+
+#[test]
+fn int8_for_every_group_size() {
+    for (dim, hidden, gs) in [(64, 172, 4), (40, 88, 8), (80, 176, 16), (96, 160, 32), (128, 192, 64)] {
+        let c = checkpoint(dim, hidden, 4, 2, 301, gs == 32);
+        assert_backends_agree(&format!("int8 gs {gs}"), &c.to_v2(gs));
+    }
+}
+
+#[test]
+fn v1_round_trip_equals_the_v0_original() {
+    // A v1 file written from the v0 checkpoint's tensors runs identically.
+    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/models/stories260K");
+    let v0 = std::fs::read(dir.join("stories260K.bin")).unwrap();
+    let tok = std::fs::read(dir.join("tok512.bin")).unwrap();
+    let floats: Vec<f32> = v0[28..].chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect();
+    let (d, h, l, v, kv) = (64usize, 172usize, 5usize, 512usize, 32usize);
+    let mut at = 0;
+    let mut take = |n: usize| {
+        at += n;
+        floats[at - n..at].to_vec()
+    };
+    let embed = take(v * d);
+    let attn_norm = (0..l).map(|_| take(d)).collect();
+    let wq = (0..l).map(|_| take(d * d)).collect();
+    let wk = (0..l).map(|_| take(d * kv)).collect();
+    let wv = (0..l).map(|_| take(d * kv)).collect();
+    let wo = (0..l).map(|_| take(d * d)).collect();
+    let ffn_norm = (0..l).map(|_| take(d)).collect();
+    let w1 = (0..l).map(|_| take(d * h)).collect();
+    let w2 = (0..l).map(|_| take(d * h)).collect();
+    let w3 = (0..l).map(|_| take(d * h)).collect();
+    let final_norm = take(d);
+    let c = Checkpoint {
+        dim: d, hidden_dim: h, n_layers: l, n_heads: 8, n_kv_heads: 4, vocab_size: v, seq_len: 512,
+        embed, attn_norm, wq, wk, wv, wo, ffn_norm, w1, w2, w3, final_norm, classifier: None,
+    };
+    let gen = |bytes: &[u8]| {
+        let mut src = bytes;
+        let mut t: &[u8] = &tok;
+        let m = llama::load(&mut src, Some(&mut t), &mut |_, _| {}).unwrap();
+        let mut s = Session::new(m).unwrap();
+        s.set_prompt(b"").unwrap();
+        s.run(100).unwrap()
+    };
+    let v1 = c.to_v1();
+    assert_eq!(gen(&v1), gen(&v0));
+    let mut src: &[u8] = &v1;
+    let mut t: &[u8] = &tok;
+    assert_eq!(llama::load(&mut src, Some(&mut t), &mut |_, _| {}).unwrap().format, llama::Format::Llama2cV1);
+}
