@@ -75,7 +75,7 @@ pub fn run(a: RunArgs) -> Result<ExitCode, AnyError> {
     let mut out = stdout.lock();
     // The prompt, as llama2.c prints it: each token decoded after the one before it.
     let tok = &session.model().tokenizer;
-    for w in prompt_tokens.windows(2).take(steps.saturating_sub(0)) {
+    for w in prompt_tokens.windows(2).take(steps) {
         let piece = tok.decode(w[0], w[1]);
         if printable(piece) {
             out.write_all(piece)?;

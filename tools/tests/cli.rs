@@ -1,0 +1,144 @@
+//! The `aos-llama` binary as users and their scripts call it.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn models() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/models")
+}
+
+fn aos_llama(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_aos-llama")).args(args).output().expect("run aos-llama")
+}
+
+fn path(p: &str) -> String {
+    models().join(p).display().to_string()
+}
+
+fn expected(name: &str) -> String {
+    std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../llama/tests/data").join(name)).unwrap()
+}
+
+fn stdout_ok(o: &Output) -> String {
+    assert!(o.status.success(), "failed: {}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8(o.stdout.clone()).unwrap()
+}
+
+#[test]
+fn run_prints_llama2c_known_good_story_for_bin_and_gguf() {
+    let story = expected("llama2c_run_stories260K_greedy200.txt");
+    let bin = aos_llama(&[
+        "run", "--model", &path("stories260K/stories260K.bin"), "--tokenizer", &path("stories260K/tok512.bin"),
+        "--temperature", "0", "--steps", "200",
+    ]);
+    assert_eq!(stdout_ok(&bin), story);
+    assert!(String::from_utf8_lossy(&bin.stderr).contains("achieved tok/s"));
+    let gguf = aos_llama(&["run", "--model", &path("stories260K/stories260K-f32.gguf"), "--temperature", "0", "--steps", "200"]);
+    assert_eq!(stdout_ok(&gguf), story);
+}
+
+#[test]
+fn run_int8_prints_what_runq_prints() {
+    let o = aos_llama(&[
+        "run", "--model", &path("stories260K/stories260K_q80.bin"), "--tokenizer", &path("stories260K/tok512.bin"),
+        "--temperature", "0", "--steps", "200",
+    ]);
+    assert_eq!(stdout_ok(&o), expected("llama2c_runq_stories260K_q80_greedy200.txt"));
+}
+
+#[test]
+fn run_with_prompt_and_seed_matches_llama2c_sampling() {
+    let o = aos_llama(&[
+        "run", "--model", &path("stories260K/stories260K.bin"), "--tokenizer", &path("stories260K/tok512.bin"),
+        "--temperature", "1.0", "--top-p", "0.9", "--seed", "42", "--steps", "256", "--prompt", "Tim and Sue",
+    ]);
+    assert_eq!(stdout_ok(&o), expected("llama2c_run_stories260K_t1_p0.9_s42_n256_TimAndSue.txt"));
+}
+
+#[test]
+fn logits_json_matches_hf_reference_within_1e4() {
+    let ids_text = std::fs::read_to_string(models().join("stories260K/hf/ref_tokens.json")).unwrap();
+    let ids: Vec<u32> = serde_json::from_str::<serde_json::Value>(&ids_text)
+        .unwrap()
+        .as_array()
+        .expect("ref_tokens.json is a list of ids")
+        .iter()
+        .map(|v| v.as_u64().unwrap() as u32)
+        .collect();
+    let ids_arg = ids.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(",");
+    let o = aos_llama(&[
+        "logits", "--model", &path("stories260K/stories260K.bin"), "--tokenizer", &path("stories260K/tok512.bin"),
+        "--ids", &ids_arg,
+    ]);
+    let json: serde_json::Value = serde_json::from_str(&stdout_ok(&o)).unwrap();
+    let rows = json["logits"].as_array().unwrap();
+    assert_eq!(rows.len(), ids.len());
+
+    let npy = std::fs::read(models().join("stories260K/hf/ref_logits.npy")).unwrap();
+    let hlen = u16::from_le_bytes([npy[8], npy[9]]) as usize;
+    let reference: Vec<f32> = npy[10 + hlen..].chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect();
+    assert_eq!(reference.len(), ids.len() * 512);
+    let mut worst = 0.0f64;
+    for (p, row) in rows.iter().enumerate() {
+        let row = row.as_array().unwrap();
+        assert_eq!(row.len(), 512);
+        for (j, v) in row.iter().enumerate() {
+            worst = worst.max((v.as_f64().unwrap() - reference[p * 512 + j] as f64).abs());
+        }
+    }
+    assert!(worst < 1e-4, "max |Δ| vs HF = {worst}");
+}
+
+#[test]
+fn inspect_describes_format_config_types_size_sha256() {
+    let o = aos_llama(&["inspect", &path("stories260K/stories260K-q8_0.gguf"), "--json"]);
+    let info: serde_json::Value = serde_json::from_str(&stdout_ok(&o)).unwrap();
+    assert_eq!(info["format"], "GGUF v3");
+    assert_eq!(info["size"], 454240);
+    assert_eq!(info["config"]["n_kv_heads"], 4);
+    assert_eq!(info["tensor_types"]["q8_0"].as_u64().unwrap() + info["tensor_types"]["f32"].as_u64().unwrap(), 36);
+    assert_eq!(info["sha256"].as_str().unwrap().len(), 64);
+    // A llama2.c checkpoint can be inspected without its tokenizer.
+    let text = stdout_ok(&aos_llama(&["inspect", &path("stories260K/stories260K_q80.bin")]));
+    assert!(text.contains("llama2.c v2 (int8 Q8_0, group size 4)"), "{text}");
+    assert!(text.contains("dim 64 hidden 172 layers 5 heads 8 kv_heads 4 vocab 512 seq_len 512"), "{text}");
+}
+
+#[test]
+fn errors_say_what_is_wrong_and_exit_2() {
+    let o = aos_llama(&["run", "--model", &path("stories260K/stories260K.bin")]);
+    assert_eq!(o.status.code(), Some(2));
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(e.contains("carry no vocabulary") && e.contains("--tokenizer"), "{e}");
+
+    let o = aos_llama(&["run", "--model", "/nonexistent/model.bin"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("cannot open model /nonexistent/model.bin"));
+
+    let long = "one two three four five six seven ".repeat(80);
+    let o = aos_llama(&["run", "--model", &path("stories260K/stories260K-f32.gguf"), "--prompt", &long]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("prompt past the context"));
+}
+
+#[test]
+fn bench_reports_tokens_per_second() {
+    let o = aos_llama(&[
+        "bench", "--shapes", "15M", "--formats", "f32,q8", "--tokens", "4", "--json", "--tokenizer",
+        &path("llama2-tokenizer/tokenizer.bin"),
+    ]);
+    let lines: Vec<serde_json::Value> = stdout_ok(&o).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 3);
+    for l in &lines[1..] {
+        assert!(l["tokens_per_s"].as_f64().unwrap() > 1.0, "{l}");
+        assert_eq!(l["shape"], "15M");
+    }
+}
+
+#[test]
+fn every_command_has_help() {
+    for cmd in [&["--help"][..], &["run", "--help"], &["logits", "--help"], &["inspect", "--help"], &["bench", "--help"]] {
+        let o = aos_llama(cmd);
+        assert!(o.status.success() && String::from_utf8_lossy(&o.stdout).contains("Usage"), "{cmd:?}");
+    }
+}
