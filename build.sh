@@ -1,0 +1,311 @@
+#!/usr/bin/env bash
+# Builds AOS.wasm, the AO process module (Lua 5.3 + Rust), for
+#   Module-Format: wasm64-unknown-emscripten-draft_2024_02_15
+# (the frozen emscripten 3.1.59 glue inside npm @permaweb/ao-loader).
+#
+# Runs on a fresh Debian 12 (bookworm) machine as root: installs what it needs if missing
+# (Debian rustc-web/cargo-web/rust-web-src 1.96 + emscripten 3.1.6 for headers, musl and
+# compiler-rt sources; PyPI ziglang==0.17.1 for clang/wasm-ld 22; npm binaryen@132).
+# Everything intermediate lives in ${AOS_BUILD_CACHE:-$HOME/.cache/aos-llama}, keyed by
+# hashes of the inputs, so a second run (even from a fresh clone) is fast; nothing depends
+# on that cache existing. Output: ./AOS.wasm. See ../shared notes: ao-wasm64-recipe.md.
+#
+#   ./build.sh              build AOS.wasm
+#   AOS_BUILD_CACHE=DIR     cache location (default ~/.cache/aos-llama)
+#   AOS_STACK_SIZE=BYTES    shadow stack size (default 32 MiB; JSON messages are copied onto it)
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+CACHE="${AOS_BUILD_CACHE:-$HOME/.cache/aos-llama}"
+STACK_SIZE="${AOS_STACK_SIZE:-33554432}"
+MAX_MEMORY=17179869184          # 16 GiB, the loader's heap cap
+MODULE_FORMAT="wasm64-unknown-emscripten-draft_2024_02_15"
+ZIG_VERSION=0.17.1
+BINARYEN_VERSION=132
+RUST_WEB_VERSION=1.96
+EMSCRIPTEN_DEB=3.1.6
+JOBS=2                          # shared 2-core machines: never more
+export LC_ALL=C TZ=UTC SOURCE_DATE_EPOCH=0
+umask 022
+
+mkdir -p "$CACHE"
+CACHE="$(cd "$CACHE" && pwd)"
+
+# ---------------------------------------------------------------- timing helpers
+T_START=$(date +%s.%N)
+T_STAGE=$T_START
+TIMINGS=()
+log() { printf '==> %s\n' "$*" >&2; }
+die() { printf 'build.sh: error: %s\n' "$*" >&2; exit 1; }
+stage_done() {
+  local now; now=$(date +%s.%N)
+  TIMINGS+=("$(awk -v a="$T_STAGE" -v b="$now" -v n="$1" 'BEGIN { printf "%-28s %7.1f s", n, b - a }')")
+  T_STAGE=$now
+}
+sha256() { sha256sum | cut -d' ' -f1; }
+
+# ---------------------------------------------------------------- 1. toolchain
+APT_UPDATED=0
+apt_install() {
+  # Installs the given Debian packages (apt-get update at most once). Waits for the dpkg
+  # lock instead of failing when another apt-get is running.
+  [ "$(id -u)" = 0 ] || die "missing Debian packages ($*): run as root or install them"
+  export DEBIAN_FRONTEND=noninteractive
+  if [ "$APT_UPDATED" = 0 ]; then
+    apt-get -o DPkg::Lock::Timeout=900 update -qq
+    APT_UPDATED=1
+  fi
+  apt-get -o DPkg::Lock::Timeout=900 install -y -qq --no-install-recommends "$@" >&2
+}
+
+need_pkgs=()
+for p in rustc-web cargo-web rust-web-src emscripten python3 python3-venv ca-certificates; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need_pkgs+=("$p")
+done
+command -v npm >/dev/null 2>&1 || need_pkgs+=(npm)
+[ ${#need_pkgs[@]} -eq 0 ] || { log "installing Debian packages: ${need_pkgs[*]}"; apt_install "${need_pkgs[@]}"; }
+
+RUSTC=/usr/bin/rustc
+CARGO=/usr/bin/cargo
+"$RUSTC" --version | grep -q "^rustc $RUST_WEB_VERSION\." ||
+  die "$RUSTC is $("$RUSTC" --version), want $RUST_WEB_VERSION.x (Debian rustc-web from bookworm-security)"
+[ -d /usr/lib/rustlib/src/rust/library/std ] || die "rust-web-src is missing (/usr/lib/rustlib/src/rust)"
+EM=/usr/share/emscripten
+EMSYS="$EM/cache/sysroot"
+EMLIB="$EM/system/lib"
+EM_DEB_VERSION="$(dpkg-query -W -f='${Version}' emscripten)"
+case "$EM_DEB_VERSION" in "$EMSCRIPTEN_DEB"*) ;; *) die "emscripten $EM_DEB_VERSION, want $EMSCRIPTEN_DEB";; esac
+
+ZIG_VENV="$CACHE/zig-$ZIG_VERSION"
+find_zig() { ls "$ZIG_VENV"/lib/python3*/site-packages/ziglang/zig 2>/dev/null | head -n1; }
+ZIG="$(find_zig || true)"
+if [ -z "$ZIG" ] || [ "$("$ZIG" version 2>/dev/null)" != "$ZIG_VERSION" ]; then
+  log "installing ziglang==$ZIG_VERSION (PyPI) into $ZIG_VENV"
+  rm -rf "$ZIG_VENV"
+  python3 -m venv "$ZIG_VENV"
+  "$ZIG_VENV/bin/pip" install -q --disable-pip-version-check "ziglang==$ZIG_VERSION"
+  ZIG="$(find_zig)"
+fi
+ZIGLIB="$(dirname "$ZIG")/lib"
+
+BINARYEN_DIR="$CACHE/binaryen-$BINARYEN_VERSION"
+BIN="$BINARYEN_DIR/node_modules/binaryen/bin"
+if ! "$BIN/wasm-opt" --version 2>/dev/null | grep -q "version $BINARYEN_VERSION"; then
+  log "installing binaryen@$BINARYEN_VERSION (npm) into $BINARYEN_DIR"
+  rm -rf "$BINARYEN_DIR"; mkdir -p "$BINARYEN_DIR"
+  echo '{"private":true}' > "$BINARYEN_DIR/package.json"
+  npm install --prefix "$BINARYEN_DIR" --cache "$CACHE/npm-cache" --no-audit --no-fund \
+    --loglevel=error "binaryen@$BINARYEN_VERSION" >&2
+fi
+stage_done "toolchain"
+
+# ---------------------------------------------------------------- 2. sources
+# Build from a copy at a fixed path: paths in the output (and cargo's fingerprints,
+# which include RUSTFLAGS) are then the same for every clone.
+SRC="$CACHE/src"
+rm -rf "$SRC"; mkdir -p "$SRC"
+cp -a "$ROOT/process" "$SRC/process"
+[ -d "$ROOT/lua" ] && cp -a "$ROOT/lua" "$SRC/lua" || mkdir -p "$SRC/lua"
+[ -d "$ROOT/llama" ] && cp -a "$ROOT/llama" "$SRC/llama" || true
+rm -rf "$SRC/process/target"
+
+# Rust: Debian's cargo/rustc, never rustup's (the `rustc` on PATH may be a rustup proxy).
+cargo_env=(env -u RUSTUP_TOOLCHAIN -u RUSTC_WRAPPER -u CARGO_BUILD_TARGET
+  RUSTC="$RUSTC" CARGO_HOME="${CARGO_HOME:-$HOME/.cargo}")
+REGISTRY_SRC="${CARGO_HOME:-$HOME/.cargo}/registry/src"
+"${cargo_env[@]}" "$CARGO" fetch --locked --manifest-path "$SRC/process/Cargo.toml" >&2
+LUA_SRC="$("${cargo_env[@]}" "$CARGO" metadata --locked --format-version 1 \
+  --manifest-path "$SRC/process/Cargo.toml" | python3 -c '
+import json, os, sys
+meta = json.load(sys.stdin)
+pkgs = [p for p in meta["packages"] if p["name"] == "lua-src"]
+assert len(pkgs) == 1, "exactly one lua-src expected in Cargo.lock"
+print(os.path.join(os.path.dirname(pkgs[0]["manifest_path"]), "lua-5.3.6"))')"
+[ -f "$LUA_SRC/lua.h" ] || die "Lua 5.3.6 sources not found at $LUA_SRC"
+stage_done "sources (cargo fetch)"
+
+# ---------------------------------------------------------------- 3. C libraries
+# Flags for all C: zig's clang 22 on Debian emscripten 3.1.6's headers.
+CFLAGS_BASE=(--target=wasm64-unknown-emscripten -resource-dir "$ZIGLIB" --sysroot="$EMSYS"
+  -Xclang -iwithsysroot/include/compat -DEMSCRIPTEN -D__EMSCRIPTEN_major__=3
+  -D__EMSCRIPTEN_minor__=1 -D__EMSCRIPTEN_tiny__=6 -Dunix -D__unix -D__unix__
+  -ffunction-sections -fdata-sections -fno-ident
+  "-ffile-prefix-map=$EM=/emscripten" "-ffile-prefix-map=$REGISTRY_SRC=/cargo-registry"
+  "-ffile-prefix-map=$SRC=/aos-llama" "-ffile-prefix-map=$ZIGLIB=/zig-lib")
+TOOL_ID="zig $("$ZIG" version) / emscripten $EM_DEB_VERSION / build.sh c-v1 / $(cat "$SRC"/process/c/*.h | sha256)"
+
+# compile_lib NAME SRCDIR FILELIST CFLAGS... : compiles the .c/.S files (paths relative to
+# SRCDIR, one per line in FILELIST) into $CACHE/c/NAME-<hash>.a, the hash covering the
+# tool versions, the flags and every source and local header. Sets LIB.
+compile_lib() {
+  local name=$1 srcdir=$2 list=$3; shift 3
+  local key
+  key="$( { echo "$TOOL_ID"; printf '%s\n' "$@"; sort "$list" | while read -r f; do
+            printf '%s %s\n' "$f" "$(sha256 < "$srcdir/$f")"; done;
+          find "$srcdir" -maxdepth 1 -name '*.h' | sort | xargs -r cat; } | sha256 | cut -c1-16)"
+  LIB="$CACHE/c/$name-$key.a"
+  if [ -f "$LIB" ]; then log "$name: cached ($(basename "$LIB"))"; return; fi
+  log "$name: compiling $(wc -l < "$list") files"
+  local tmp; tmp="$(mktemp -d "$CACHE/c/.tmp-$name-XXXXXX")"
+  export ZIG srcdir tmp
+  sort "$list" | xargs -P "$JOBS" -I{} sh -c '
+      f="$1"; shift; o="$tmp/$(echo "$f" | tr / _ | sed "s/\.[cS]$/.o/")"
+      "$ZIG" clang "$@" -c "$srcdir/$f" -o "$o" || { echo "failed: $f" >&2; exit 255; }' \
+      sh {} "${CFLAGS_BASE[@]}" "$@"
+  (cd "$tmp" && ls *.o | sort > objs.txt && "$ZIG" ar rcsD "lib.a" $(cat objs.txt))
+  mv "$tmp/lib.a" "$LIB"; rm -rf "$tmp"
+}
+mkdir -p "$CACHE/c"
+
+# musl subset from Debian's emscripten 3.1.6 (the parts Lua and Rust's std need), plus
+# emscripten's mem* and dlmalloc. Syscalls are renamed (aos_syscalls.h) so that the
+# adapters in process/c/libc_glue.c can call the 3.1.59 glue's imports with its types.
+MUSL="$EMLIB/libc/musl/src"
+LIBC_LIST="$CACHE/c/libc-files.txt"
+( cd "$EMLIB"
+  for d in ctype errno internal locale math multibyte prng stdio stdlib string fcntl unistd temp stat conf; do
+    ls libc/musl/src/$d/*.c
+  done | grep -v -E '/(memcpy|memset|memmove|syscall|popen|pclose|alarm|getentropy|__lock|syscall_ret|vdso|procfdname|defsysinfo|libc|version|floatscan)\.c$' || true
+  echo libc/musl/src/internal/floatscan.c
+  echo libc/musl/src/internal/syscall_ret.c
+  echo libc/musl/src/internal/libc.c
+  echo libc/musl/src/time/difftime.c
+  echo libc/emscripten_memcpy.c; echo libc/emscripten_memset.c; echo libc/emscripten_memmove.c
+  echo libc/wasi-helpers.c
+) | sort -u > "$LIBC_LIST"
+compile_lib libc "$EMLIB" "$LIBC_LIST" \
+  -I "$MUSL/internal" -I "$MUSL/include" -I "$EMLIB/pthread" -std=c99 -D_XOPEN_SOURCE=700 -Os -fno-builtin \
+  -include "$SRC/process/c/aos_syscalls.h" \
+  -Wno-everything
+LIBC_A=$LIB
+printf '%s\n' dlmalloc.c sbrk.c libc/emscripten_get_heap_size.c > "$CACHE/c/malloc-files.txt"
+compile_lib malloc "$EMLIB" "$CACHE/c/malloc-files.txt" -O2 -std=gnu11 -fno-builtin -DNDEBUG \
+  -Wno-everything
+MALLOC_A=$LIB
+
+# compiler-rt builtins (int128, long double soft-float...). One fix for wasm64: the
+# comparison helpers must return int (CMP_RESULT), as clang's libcalls expect.
+CRT_SRC="$CACHE/c/compiler-rt-src"
+rm -rf "$CRT_SRC"; mkdir -p "$CRT_SRC"
+cp -a "$EMLIB/compiler-rt/lib/builtins/." "$CRT_SRC/"
+python3 - "$CRT_SRC/fp_compare_impl.inc" <<'EOF'
+import re, sys
+p = sys.argv[1]; s = open(p).read()
+new, n = re.subn(r'#ifdef __aarch64__\n', '#if defined(__aarch64__) || defined(__wasm64__)\n', s, count=1)
+assert n == 1, "fp_compare_impl.inc: CMP_RESULT selection not found"
+open(p, 'w').write(new)
+EOF
+CRT_LIST="$CACHE/c/crt-files.txt"
+( cd "$CRT_SRC"
+  for f in absvdi2 absvsi2 absvti2 addtf3 ashldi3 ashlti3 ashrdi3 ashrti3 clzdi2 clzsi2 clzti2 \
+           cmpdi2 cmpti2 comparetf2 ctzdi2 ctzsi2 ctzti2 divdi3 divmoddi4 divmodsi4 divmodti4 \
+           divsi3 divtf3 divti3 extenddftf2 extendsftf2 extendhfsf2 extendhfdf2 ffsdi2 ffssi2 ffsti2 \
+           fixdfti fixsfti fixtfdi fixtfsi fixtfti fixunsdfti fixunssfti fixunstfdi fixunstfsi \
+           fixunstfti floattidf floattisf floatditf floatsitf floattitf floatunditf floatunsitf \
+           floatuntidf floatuntisf floatuntitf lshrdi3 lshrti3 moddi3 modsi3 modti3 muldi3 \
+           mulodi4 mulosi4 muloti4 multf3 multi3 mulvdi3 mulvsi3 mulvti3 negdi2 negti2 negvdi2 \
+           negvsi2 negvti2 paritydi2 paritysi2 parityti2 popcountdi2 popcountsi2 popcountti2 \
+           powitf2 subtf3 trunctfdf2 trunctfsf2 truncdfhf2 truncsfhf2 ucmpdi2 ucmpti2 udivdi3 \
+           udivmoddi4 udivmodsi4 udivmodti4 udivsi3 udivti3 umoddi3 umodsi3 umodti3; do
+    [ -f "$f.c" ] && echo "$f.c"
+  done ) > "$CRT_LIST"
+compile_lib compiler-rt "$CRT_SRC" "$CRT_LIST" -O2 -std=c11 -fno-builtin -Wno-everything \
+  "-ffile-prefix-map=$CRT_SRC=/emscripten/system/lib/compiler-rt/lib/builtins"
+CRT_A=$LIB
+
+# Lua 5.3.6 with emscripten-style setjmp/longjmp (one `invoke_vjj` import).
+LUA_LIST="$CACHE/c/lua-files.txt"
+( cd "$LUA_SRC" && ls *.c | grep -v -E '^(lua|luac)\.c$' ) > "$LUA_LIST"
+compile_lib lua "$LUA_SRC" "$LUA_LIST" -O2 -std=gnu99 -DLUA_COMPAT_5_2 \
+  -mllvm -enable-emscripten-sjlj -Wno-everything
+LUA_A=$LIB
+
+# Our small runtime: stack exports, setjmp helpers, libc parts done in JS by emscripten.
+RT_LIST="$CACHE/c/rt-files.txt"
+( cd "$SRC/process/c" && ls *.c *.S ) > "$RT_LIST"
+compile_lib runtime "$SRC/process/c" "$RT_LIST" -O2 -std=gnu11 -Wall -Werror -fno-builtin \
+  -isystem "$MUSL/internal" -isystem "$MUSL/include" -isystem "$EMLIB/pthread" -Wno-unused-command-line-argument
+RT_A=$LIB
+stage_done "C: libc, compiler-rt, Lua"
+
+# ---------------------------------------------------------------- 4. Rust (process/)
+RUST_TARGET_DIR="$CACHE/target-wasm64"
+RUSTFLAGS_WASM="-Ctarget-feature=+simd128 -Cdebuginfo=0 --remap-path-prefix=$SRC=/aos-llama --remap-path-prefix=$REGISTRY_SRC=/cargo-registry"
+log "cargo build (wasm64-unknown-unknown, -Zbuild-std)"
+"${cargo_env[@]}" RUSTC_BOOTSTRAP=1 CARGO_TARGET_DIR="$RUST_TARGET_DIR" \
+  CARGO_ENCODED_RUSTFLAGS="$(echo "$RUSTFLAGS_WASM" | tr ' ' '\037')" \
+  LUA_LIB_NAME=lua53 \
+  "$CARGO" build --locked --release -j "$JOBS" --target wasm64-unknown-unknown \
+  -Zbuild-std=std,panic_abort --manifest-path "$SRC/process/Cargo.toml" >&2
+RUST_A="$CACHE/link/libaos_process.a"
+mkdir -p "$CACHE/link"
+cp "$RUST_TARGET_DIR/wasm64-unknown-unknown/release/libaos_process.a" "$RUST_A"
+# Rust's compiler_builtins duplicates compiler-rt with the wrong comparison ABI on wasm64
+# (see step 3): drop it, compiler-rt and libc provide those symbols.
+cb_members="$("$ZIG" ar t "$RUST_A" | grep '^compiler_builtins-' || true)"
+[ -z "$cb_members" ] || "$ZIG" ar dD "$RUST_A" $cb_members
+stage_done "Rust (process crate)"
+
+# ---------------------------------------------------------------- 5. link
+RAW="$CACHE/link/AOS.raw.wasm"
+EXPORTS=(handle __wasm_call_ctors malloc free setThrew dynCall_vjj
+  emscripten_stack_init emscripten_stack_get_base emscripten_stack_get_end
+  emscripten_stack_get_free emscripten_stack_get_current
+  _emscripten_stack_alloc _emscripten_stack_restore)
+"$ZIG" wasm-ld -m wasm64 --no-entry --stack-first -z "stack-size=$STACK_SIZE" \
+  --max-memory="$MAX_MEMORY" --gc-sections --export-table --allow-undefined \
+  --no-demangle $(printf -- '--export=%s ' "${EXPORTS[@]}") \
+  -o "$RAW" "$RT_A" "$RUST_A" "$LUA_A" "$LIBC_A" "$MALLOC_A" "$CRT_A" 2> "$CACHE/link/ld.log" ||
+  { cat "$CACHE/link/ld.log" >&2; die "wasm-ld failed"; }
+if grep -q 'warning' "$CACHE/link/ld.log"; then
+  cat "$CACHE/link/ld.log" >&2
+  die "wasm-ld warnings (a signature mismatch becomes a trap at run time)"
+fi
+# Every import must be one the loader's glue provides.
+python3 "$SRC/process/scripts/wasm_check.py" "$RAW"
+stage_done "link + import check"
+
+# ---------------------------------------------------------------- 6. table32, wasm-opt, Asyncify
+# LLVM 22 writes a 64-bit function table for wasm64; Node 20's memory64 has no table64.
+# Rewrite the text form: table/elem offsets i32, i32.wrap_i64 on each call_indirect index.
+FEATURES=(--enable-memory64 --enable-bulk-memory --enable-mutable-globals --enable-sign-ext
+  --enable-nontrapping-float-to-int --enable-reference-types --enable-multivalue --enable-simd)
+"$BIN/wasm-dis" "${FEATURES[@]}" "$RAW" -o "$CACHE/link/AOS.raw.wat"
+python3 "$SRC/process/scripts/table32.py" "$CACHE/link/AOS.raw.wat" "$CACHE/link/AOS.t32.wat"
+"$BIN/wasm-as" "${FEATURES[@]}" "$CACHE/link/AOS.t32.wat" -o "$CACHE/link/AOS.t32.wasm"
+stage_done "table64 -> table32"
+
+ASYNC_IMPORTS="env.__asyncjs__weavedrive_open,env.__asyncjs__weavedrive_read,env.__asyncjs__weavedrive_close,env.invoke_vjj"
+"$BIN/wasm-opt" "${FEATURES[@]}" -O2 \
+  --asyncify "--pass-arg=asyncify-imports@$ASYNC_IMPORTS" -O2 \
+  "$CACHE/link/AOS.t32.wasm" -o "$CACHE/link/AOS.opt.wasm"
+python3 "$SRC/process/scripts/wasm_check.py" --final "$CACHE/link/AOS.opt.wasm"
+cp "$CACHE/link/AOS.opt.wasm" "$ROOT/AOS.wasm.tmp" && mv "$ROOT/AOS.wasm.tmp" "$ROOT/AOS.wasm"
+stage_done "wasm-opt + Asyncify"
+
+# ---------------------------------------------------------------- 7. report
+SIZE=$(stat -c %s "$ROOT/AOS.wasm")
+SUM=$(sha256sum "$ROOT/AOS.wasm" | cut -d' ' -f1)
+cat <<EOF
+
+AOS.wasm      $ROOT/AOS.wasm
+size          $SIZE bytes
+sha256        $SUM
+Module-Format $MODULE_FORMAT
+
+Publish with these tags:
+  Data-Protocol:   ao
+  Variant:         ao.TN.1
+  Type:            Module
+  Module-Format:   $MODULE_FORMAT
+  Input-Encoding:  JSON-1
+  Output-Encoding: JSON-1
+  Memory-Limit:    16-gb
+  Compute-Limit:   9000000000000
+  Content-Type:    application/wasm
+  Extension:       WeaveDrive
+
+Timings:
+EOF
+printf '  %s\n' "${TIMINGS[@]}"
+awk -v a="$T_START" -v b="$(date +%s.%N)" 'BEGIN { printf "  %-28s %7.1f s\n", "total", b - a }'
