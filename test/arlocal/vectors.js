@@ -8,6 +8,7 @@
 //   sign:      [{jwk?, data_file, last_tx, reward, tags: [[name, value]], target?, quantity?}]
 //              -> the transaction signed with salt length 0 (deterministic) and with
 //                 arweave-js's default (maximum) salt; a fresh JWK is generated when none is given.
+//   wallets:   N                          -> N fresh JWKs with their addresses
 const fs = require("fs");
 const Arweave = require("arweave");
 const { generateTransactionChunks } = require("arweave/node/lib/merkle");
@@ -77,6 +78,11 @@ async function main() {
   for (const item of req.deep_hash || []) out.deep_hash.push(b64(await deepHash(toDeepHashInput(item))));
   out.sign = [];
   for (const s of req.sign || []) out.sign.push(await signVectors(s));
+  out.wallets = [];
+  for (let i = 0; i < (req.wallets || 0); i++) {
+    const jwk = await arweave.wallets.generate();
+    out.wallets.push({ jwk, address: await arweave.wallets.jwkToAddress(jwk) });
+  }
   process.stdout.write(JSON.stringify(out));
 }
 
