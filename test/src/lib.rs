@@ -149,6 +149,29 @@ pub struct SpawnConfig {
     pub timestamp: Option<u64>,
 }
 
+/// A compact text form of an import's type, e.g. `(i64, i32) -> i32`.
+fn extern_sig(ty: &wasmtime::ExternType) -> String {
+    let v = |t: wasmtime::ValType| match t {
+        wasmtime::ValType::I32 => "i32".to_string(),
+        wasmtime::ValType::I64 => "i64".to_string(),
+        wasmtime::ValType::F32 => "f32".to_string(),
+        wasmtime::ValType::F64 => "f64".to_string(),
+        wasmtime::ValType::V128 => "v128".to_string(),
+        wasmtime::ValType::Ref(r) => format!("{r}"),
+    };
+    match ty {
+        wasmtime::ExternType::Func(f) => {
+            let p: Vec<_> = f.params().map(v).collect();
+            let r: Vec<_> = f.results().map(v).collect();
+            format!("({}) -> {}", p.join(", "), if r.is_empty() { "()".into() } else { r.join(", ") })
+        }
+        wasmtime::ExternType::Memory(_) => "(memory)".into(),
+        wasmtime::ExternType::Table(_) => "(table)".into(),
+        wasmtime::ExternType::Global(_) => "(global)".into(),
+        _ => "(other)".into(),
+    }
+}
+
 fn memory_limit_tag(limit: u64) -> String {
     if limit % (1 << 30) == 0 {
         format!("{}-gb", limit >> 30)
@@ -192,7 +215,7 @@ impl ComputeUnit {
                     }
                     host::define(&mut linker, &m, &n, fty.clone(), f)?;
                 }
-                _ => unknown.push(format!("{m}.{n} ({ty:?})")),
+                _ => unknown.push(format!("{m}.{n} {}", extern_sig(&ty))),
             }
         }
         if !unknown.is_empty() || !bad.is_empty() {
