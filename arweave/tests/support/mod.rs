@@ -135,6 +135,8 @@ impl ArLocal {
             .arg(helpers_dir().join("server.js"))
             .arg(dir.path().join("db"))
             .env("NODE_PATH", modules)
+            // arlocal writes a `./logs` file: keep it in the temp dir, out of the repository.
+            .current_dir(dir.path())
             // The server exits when its stdin closes, i.e. when this process dies.
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
