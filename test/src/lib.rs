@@ -402,6 +402,8 @@ struct Live {
     handle: Func,
     stack_alloc: Func,
     stack_get_end: Func,
+    /// binaryen's `asyncify_get_state`, when the module is Asyncify-instrumented.
+    asyncify_state: Option<Func>,
 }
 
 impl Live {
@@ -436,6 +438,7 @@ impl Live {
             handle: f(&mut store, "handle")?,
             stack_alloc: f(&mut store, "_emscripten_stack_alloc")?,
             stack_get_end: f(&mut store, "emscripten_stack_get_end")?,
+            asyncify_state: instance.get_func(&mut store, "asyncify_get_state"),
             memory,
             instance,
             store,
@@ -555,6 +558,14 @@ impl Live {
         call_ints(&mut self.store, &ex.stack_restore, &[sp])?;
         let ret = res?;
         self.check_stack_cookie()?;
+        // This host serves the async imports synchronously, so Asyncify must stay inert
+        // (state 0 = normal); anything else means an unwind was started behind our back.
+        if let Some(f) = self.asyncify_state {
+            let state = call_ints(&mut self.store, &f, &[])?;
+            if state != 0 {
+                bail!("the module was left in Asyncify state {state} (1 = unwinding, 2 = rewinding) after handle");
+            }
+        }
         let data = self.memory.data(&self.store);
         let p = ret as u64 as usize;
         if ret == 0 || p >= data.len() {
