@@ -103,6 +103,10 @@ pub struct CuOptions {
     /// Maximum native stack for wasm (wasmtime's `max_wasm_stack`); calls run on a thread with
     /// a stack large enough for it. Default 8 MiB.
     pub max_wasm_stack: usize,
+    /// Cranelift's Spectre mitigation on heap bounds checks (a conditional move on every
+    /// memory64 access). Off by default: this host runs the developer's own module, and the
+    /// mitigation costs inference speed.
+    pub spectre_mitigations: bool,
 }
 
 impl Default for CuOptions {
@@ -120,6 +124,7 @@ impl Default for CuOptions {
             module_owner: "ao-cu-local-module-owner".into(),
             module_tags: None,
             max_wasm_stack: 8 << 20,
+            spectre_mitigations: false,
         }
     }
 }
@@ -190,6 +195,14 @@ impl ComputeUnit {
         config.wasm_memory64(true);
         config.async_stack_size(opts.max_wasm_stack + (1 << 20));
         config.max_wasm_stack(opts.max_wasm_stack);
+        config.relaxed_simd_deterministic(true);
+        if !opts.spectre_mitigations {
+            // SAFETY: a documented Cranelift setting; it only removes the speculation barrier.
+            unsafe {
+                config.cranelift_flag_set("enable_heap_access_spectre_mitigation", "false");
+                config.cranelift_flag_set("enable_table_access_spectre_mitigation", "false");
+            }
+        }
         let engine = Engine::new(&config)?;
         let module = Module::new(&engine, module_bytes).map_err(anyhow::Error::from).context("compiling the module")?;
 
