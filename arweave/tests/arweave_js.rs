@@ -270,3 +270,40 @@ fn bad_wallets_fail_without_echoing_secrets() {
     assert!(!err.contains(&d[..20]), "{err}");
     assert!(Wallet::from_jwk_json("[]").is_err());
 }
+
+/// `aos-llama wallet new`: a key we generate is one arweave-js accepts and signs with exactly
+/// as we do. (Key generation is slow without optimization: the workspace builds `rsa` and
+/// `num-bigint-dig` with opt-level 3 in the dev profile.)
+#[test]
+fn generated_wallet_signs_like_arweave_js() {
+    let wallet = Wallet::generate().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("wallet.json");
+    wallet.save(&path).unwrap();
+    let loaded = Wallet::load(&path).unwrap();
+    assert_eq!(loaded.address(), wallet.address());
+    assert_eq!(loaded.owner().len(), 512, "4096-bit modulus");
+
+    let data_path = dir.path().join("data.bin");
+    std::fs::write(&data_path, data(5000, 11)).unwrap();
+    let jwk: Value = serde_json::from_str(&wallet.to_jwk_json()).unwrap();
+    let req_path = dir.path().join("request.json");
+    let request = json!({ "sign": [{
+        "jwk": jwk,
+        "data_file": data_path.to_str().unwrap(),
+        "last_tx": b64::encode(data(32, 12)),
+        "reward": "42",
+        "tags": [["App-Name", "aos-llama"]],
+    }]});
+    std::fs::write(&req_path, request.to_string()).unwrap();
+    let out: Value = serde_json::from_str(&support::run_node("vectors.js", &[&req_path])).unwrap();
+    let js = &out["sign"][0];
+    assert_eq!(js["address"].as_str().unwrap(), wallet.address());
+    assert_eq!(js["default_salt_verifies"], true);
+
+    let tree = MerkleTree::from_bytes(&data(5000, 11));
+    let mut tx = Transaction::new_data(Some(&tree), vec![Tag::new("App-Name", "aos-llama")], data(32, 12), 42);
+    tx.sign(&loaded, SaltLength::Zero).unwrap();
+    assert_eq!(b64::encode(&tx.signature), js["salt0"]["signature"].as_str().unwrap());
+    Transaction::from_json(&js["default_salt"].to_string()).unwrap().verify().unwrap();
+}
