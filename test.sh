@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Every test of the project, on a fresh Debian 12 machine or a warm one.
+#   ./test.sh            everything (CI runs exactly this through .ci/run)
+#   FUZZ_SECONDS=0 ...   skip the bounded fuzzing
+# Slow things are cached outside the clone (never required to exist):
+#   cargo target dir  ${CARGO_TARGET_DIR:-$HOME/.cache/aos-llama/target}
+#   npm, wasm build   $HOME/.cache/aos-llama/...
+set -euo pipefail
+cd "$(dirname "$0")"
+root=$(pwd)
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/aos-llama/target}
+FUZZ_SECONDS=${FUZZ_SECONDS:-20}
+stage() { printf '\n=== %s (%s)\n' "$1" "$(date +%T)"; }
+
+if [ ! -d ../shared/models/stories260K ]; then
+  echo "error: ../shared/models/stories260K is missing: the tests read the models from beside the repository" >&2
+  exit 1
+fi
+
+need_apt=()
+command -v lua5.3 >/dev/null || need_apt+=(lua5.3)
+if ((${#need_apt[@]})); then
+  stage "installing ${need_apt[*]}"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+stage "Lua runtime unit tests (lua5.3)"
+lua5.3 lua/test/run.lua
+
+stage "fuzzing the parsers, ${FUZZ_SECONDS}s per target"
+if [ "$FUZZ_SECONDS" -gt 0 ]; then
+  rustup toolchain list | grep -q '^nightly' || { echo "error: fuzzing needs a nightly toolchain (rustup toolchain list)" >&2; exit 1; }
+  cargo +nightly fuzz --version >/dev/null 2>&1 || cargo +nightly install cargo-fuzz --locked --version 0.13.2
+  fuzz_dir=$HOME/.cache/aos-llama/fuzz
+  bash fuzz/seed.sh "$fuzz_dir/seeds"
+  for t in checkpoint gguf tokenizer; do
+    mkdir -p "$fuzz_dir/corpus/$t"
+    (cd fuzz && cargo +nightly fuzz run "$t" "$fuzz_dir/corpus/$t" "$fuzz_dir/seeds/$t" -- \
+        -max_total_time="$FUZZ_SECONDS" -rss_limit_mb=4096 -max_len=1100000 2>&1 | grep -E '^Done|ERROR|panicked|SUMMARY' )
+  done
+fi
+
+stage "Rust workspace tests (engine, CLI, ...)"
+cargo test --workspace --locked
