@@ -268,19 +268,29 @@ stage_done "link + import check"
 # ---------------------------------------------------------------- 6. table32, wasm-opt, Asyncify
 # LLVM 22 writes a 64-bit function table for wasm64; Node 20's memory64 has no table64.
 # Rewrite the text form: table/elem offsets i32, i32.wrap_i64 on each call_indirect index.
+# Then wasm-opt -O2 with Asyncify for exactly the WeaveDrive imports + invoke_vjj (so an
+# async read can unwind through Lua's pcall). Cached by the hash of the linked module.
 FEATURES=(--enable-memory64 --enable-bulk-memory --enable-mutable-globals --enable-sign-ext
   --enable-nontrapping-float-to-int --enable-reference-types --enable-multivalue --enable-simd)
-"$BIN/wasm-dis" "${FEATURES[@]}" "$RAW" -o "$CACHE/link/AOS.raw.wat"
-python3 "$SRC/process/scripts/table32.py" "$CACHE/link/AOS.raw.wat" "$CACHE/link/AOS.t32.wat"
-"$BIN/wasm-as" "${FEATURES[@]}" "$CACHE/link/AOS.t32.wat" -o "$CACHE/link/AOS.t32.wasm"
-stage_done "table64 -> table32"
-
 ASYNC_IMPORTS="env.__asyncjs__weavedrive_open,env.__asyncjs__weavedrive_read,env.__asyncjs__weavedrive_close,env.invoke_vjj"
-"$BIN/wasm-opt" "${FEATURES[@]}" -O2 \
-  --asyncify "--pass-arg=asyncify-imports@$ASYNC_IMPORTS" -O2 \
-  "$CACHE/link/AOS.t32.wasm" -o "$CACHE/link/AOS.opt.wasm"
-python3 "$SRC/process/scripts/wasm_check.py" --final "$CACHE/link/AOS.opt.wasm"
-cp "$CACHE/link/AOS.opt.wasm" "$ROOT/AOS.wasm.tmp" && mv "$ROOT/AOS.wasm.tmp" "$ROOT/AOS.wasm"
+OPT_FLAGS=(-O2 --asyncify "--pass-arg=asyncify-imports@$ASYNC_IMPORTS" -O2)
+OPT_KEY="$( { sha256 < "$RAW"; echo "binaryen $BINARYEN_VERSION ${FEATURES[*]} ${OPT_FLAGS[*]}";
+              cat "$SRC/process/scripts/table32.py"; } | sha256 | cut -c1-16)"
+OPT="$CACHE/opt/AOS-$OPT_KEY.wasm"
+mkdir -p "$CACHE/opt"
+if [ -f "$OPT" ]; then
+  log "table32 + wasm-opt: cached ($(basename "$OPT"))"
+else
+  "$BIN/wasm-dis" "${FEATURES[@]}" "$RAW" -o "$CACHE/link/AOS.raw.wat"
+  python3 "$SRC/process/scripts/table32.py" "$CACHE/link/AOS.raw.wat" "$CACHE/link/AOS.t32.wat"
+  "$BIN/wasm-as" "${FEATURES[@]}" "$CACHE/link/AOS.t32.wat" -o "$CACHE/link/AOS.t32.wasm"
+  rm -f "$CACHE/link/AOS.raw.wat" "$CACHE/link/AOS.t32.wat"
+  stage_done "table64 -> table32"
+  "$BIN/wasm-opt" "${FEATURES[@]}" "${OPT_FLAGS[@]}" "$CACHE/link/AOS.t32.wasm" -o "$OPT.tmp"
+  mv "$OPT.tmp" "$OPT"
+fi
+python3 "$SRC/process/scripts/wasm_check.py" --final "$OPT"
+cp "$OPT" "$ROOT/AOS.wasm.tmp" && mv "$ROOT/AOS.wasm.tmp" "$ROOT/AOS.wasm"
 stage_done "wasm-opt + Asyncify"
 
 # ---------------------------------------------------------------- 7. report
