@@ -11,8 +11,8 @@ use ao_cu::{ComputeUnit, CuOptions, Message, Outcome, Process};
 const PID: &str = "AOSprocess00000000000000000000000000000000";
 const OWNER: &str = "AOSowner0000000000000000000000000000000000";
 const OTHER: &str = "AOSother0000000000000000000000000000000000";
-const MODEL_TXID: &str = "stories260KmodelTxid000000000000000000000000";
-const TOKENIZER_TXID: &str = "tok512TokenizerTxid0000000000000000000000000";
+const MODEL_TXID: &str = "stories260KmodelTxid00000000000000000000000";
+const TOKENIZER_TXID: &str = "tok512TokenizerTxid000000000000000000000000";
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
