@@ -106,7 +106,17 @@ SRC="$CACHE/src"
 rm -rf "$SRC"; mkdir -p "$SRC"
 cp -a "$ROOT/process" "$SRC/process"
 [ -d "$ROOT/lua" ] && cp -a "$ROOT/lua" "$SRC/lua" || mkdir -p "$SRC/lua"
-[ -d "$ROOT/llama" ] && cp -a "$ROOT/llama" "$SRC/llama" || true
+cp -a "$ROOT/llama" "$SRC/llama"
+rm -rf "$SRC/llama/target" "$SRC/llama/tests"
+# llama/Cargo.toml inherits version/edition/... from the root [workspace.package]: give
+# the copy a root manifest with only that section (the other members are not copied).
+python3 - "$ROOT/Cargo.toml" > "$SRC/Cargo.toml" <<'PY'
+import sys, tomllib
+pkg = tomllib.load(open(sys.argv[1], "rb"))["workspace"]["package"]
+print('[workspace]\nresolver = "2"\nmembers = ["llama"]\nexclude = ["process"]\n\n[workspace.package]')
+for k, v in sorted(pkg.items()):
+    print(f'{k} = "{v}"')
+PY
 rm -rf "$SRC/process/target"
 
 # Rust: Debian's cargo/rustc, never rustup's (the `rustc` on PATH may be a rustup proxy).

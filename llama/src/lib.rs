@@ -11,6 +11,9 @@
 //! through a [`Source`], so the caller decides where they live (a file, an HTTP
 //! range, WeaveDrive in an AO process).
 #![cfg_attr(not(feature = "std"), no_std)]
+// core::arch::wasm64 is still unstable; wasm64 itself is a tier-3 target built only
+// with -Zbuild-std (RUSTC_BOOTSTRAP=1, see ../build.sh), so this never affects stable builds.
+#![cfg_attr(target_arch = "wasm64", feature(simd_wasm64))]
 
 extern crate alloc;
 

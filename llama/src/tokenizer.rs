@@ -3,7 +3,7 @@
 //! Loaded from llama2.c's `tokenizer.bin` or from a GGUF's `tokenizer.ggml.*` arrays.
 
 use alloc::format;
-use alloc::string::String;
+use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
 use crate::error::{Error, Result};

@@ -1,5 +1,5 @@
 //! AOS.wasm: the AO process module. Lua 5.3 (C, linked by ../build.sh) driven through
-//! `mlua`, the Lua process runtime from ../lua, WeaveDrive, and (next) the llama engine.
+//! `mlua`, the Lua process runtime from ../lua, WeaveDrive, and the llama engine (`__llama`).
 //!
 //! Contract (Module-Format `wasm64-unknown-emscripten-draft_2024_02_15`): the loader
 //! calls the export `handle(msgJson, envJson) -> resultJson` with NUL-terminated UTF-8
@@ -8,6 +8,7 @@
 //! message to the next.
 
 mod alloc;
+mod llama_native;
 pub mod runtime;
 pub mod weavedrive;
 
@@ -91,9 +92,10 @@ fn new_state() -> mlua::Result<Lua> {
     Ok(lua)
 }
 
-/// Native modules seen from Lua. The seam for the engine: `__llama` (contract in
-/// ../lua/README.md) is registered here once the `llama` crate is linked.
+/// Native modules seen from Lua: `__llama` (the engine, contract in ../lua/README.md)
+/// and `__weavedrive` (a test hook).
 fn register_natives(lua: &Lua) -> mlua::Result<()> {
+    llama_native::register(lua)?;
     let wd = lua.create_table()?;
     // __weavedrive.read(path [, max]) -> the first `max` bytes (default: all) of a
     // WeaveDrive file. A test hook for the WeaveDrive/Asyncify path.

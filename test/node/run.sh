@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the Node smoke test of AOS.wasm under the real @permaweb/ao-loader.
+# Runs the Node tests of AOS.wasm (smoke.test.js, llama.test.js; or the files given) under the real @permaweb/ao-loader.
 # Installs the pinned dependencies (package-lock.json) if missing; the npm cache lives
 # outside the repository. Needs Node >= 20 (memory64 behind a flag on 20 and 22).
 set -euo pipefail
@@ -9,4 +9,5 @@ CACHE="${AOS_BUILD_CACHE:-$HOME/.cache/aos-llama}"
 if [ ! -d node_modules/@permaweb/ao-loader ]; then
   npm ci --cache "$CACHE/npm-cache" --no-audit --no-fund --loglevel=error
 fi
-exec node --experimental-wasm-memory64 --test --test-reporter=spec smoke.test.js
+[ $# -gt 0 ] || set -- smoke.test.js llama.test.js
+exec node --experimental-wasm-memory64 --test --test-reporter=spec "$@"

@@ -1,0 +1,357 @@
+//! `__llama`: the native engine table the Lua runtime wraps (contract in
+//! ../../lua/README.md, "Llama and the `__llama` native contract").
+//!
+//! One model and one session live in a Rust static (so in linear memory: a loaded
+//! model survives between messages when the host carries memory over). Models are read
+//! from WeaveDrive (`/data/<txid>`) front to back through [`llama::Source`], straight
+//! into the engine's tensors: no second copy of the file is ever held.
+//!
+//! Every failure is a Lua error carrying a plain string (never a panic: a panic is a
+//! wasm trap here). The Rust callbacks return `Ok((true, values...))` or
+//! `Ok((false, message))`; a small Lua shim (`SHIM`) turns the latter into `error(message, 0)`,
+//! so Lua code sees string errors as the contract says.
+
+use std::cell::{RefCell, RefMut};
+
+use llama::{SamplerConfig, Session, Source};
+use mlua::{Function, IntoLuaMulti, Lua, MultiValue, Table, Value};
+
+use crate::weavedrive;
+
+/// The engine state: the session (which owns the model) and the sampler settings,
+/// which persist across loads and exist without a model.
+struct Engine {
+    session: Option<Session>,
+    sampler: SamplerConfig,
+    /// Size of the loaded model file and its path (for `info`).
+    model_bytes: u64,
+    model_path: String,
+}
+
+struct EngineCell(RefCell<Engine>);
+// SAFETY: wasm64-unknown-unknown without threads: the module has exactly one thread.
+unsafe impl Sync for EngineCell {}
+
+static ENGINE: EngineCell = EngineCell(RefCell::new(Engine {
+    session: None,
+    sampler: SamplerConfig { temperature: 0.0, topp: 0.9, seed: 0 },
+    model_bytes: 0,
+    model_path: String::new(),
+}));
+
+/// A native failure, reported to Lua as a string error.
+struct Fail(String);
+
+impl From<llama::Error> for Fail {
+    fn from(e: llama::Error) -> Fail {
+        Fail(e.to_string())
+    }
+}
+impl From<mlua::Error> for Fail {
+    fn from(e: mlua::Error) -> Fail {
+        Fail(lua_error_text(&e))
+    }
+}
+
+type NResult<T> = Result<T, Fail>;
+
+/// The message of a Lua error without mlua's decoration (tracebacks of nested callbacks).
+fn lua_error_text(e: &mlua::Error) -> String {
+    match e {
+        mlua::Error::RuntimeError(m) => m.clone(),
+        mlua::Error::CallbackError { cause, .. } => lua_error_text(cause),
+        e => e.to_string(),
+    }
+}
+
+fn engine() -> NResult<RefMut<'static, Engine>> {
+    ENGINE.0.try_borrow_mut().map_err(|_| {
+        Fail("the engine is busy: Llama functions cannot be called from a load callback".into())
+    })
+}
+
+fn session(e: &mut Engine) -> NResult<&mut Session> {
+    e.session
+        .as_mut()
+        .ok_or_else(|| Fail("Llama: no model loaded; call Llama.load(...) first".into()))
+}
+
+/// Wraps a native function: `Ok(v)` → `true, v...`; `Err(m)` → `false, m` (the Lua shim
+/// raises `m`).
+fn native<A, R, F>(lua: &Lua, f: F) -> mlua::Result<Function>
+where
+    A: mlua::FromLuaMulti,
+    R: IntoLuaMulti,
+    F: Fn(&Lua, A) -> NResult<R> + 'static,
+{
+    lua.create_function(move |lua, args: A| match f(lua, args) {
+        Ok(r) => {
+            let mut v = r.into_lua_multi(lua)?;
+            v.push_front(Value::Boolean(true));
+            Ok(v)
+        }
+        Err(Fail(m)) => {
+            let mut v = MultiValue::new();
+            v.push_back(Value::Boolean(false));
+            v.push_back(Value::String(lua.create_string(&m)?));
+            Ok(v)
+        }
+    })
+}
+
+/// Turns the raw `(ok, ...)` functions into ones that return values or raise strings.
+const SHIM: &str = r#"
+local raw = ...
+local out = {}
+local function unwrap(ok, ...)
+  if ok then return ... end
+  error((...), 0)
+end
+for name, f in pairs(raw) do
+  out[name] = function(...) return unwrap(f(...)) end
+end
+return out
+"#;
+
+/// Registers the global `__llama`.
+pub fn register(lua: &Lua) -> mlua::Result<()> {
+    let raw = lua.create_table()?;
+    raw.set("load", native(lua, load)?)?;
+    raw.set(
+        "set_prompt",
+        native(lua, |_, text: mlua::String| -> NResult<()> {
+            let mut e = engine()?;
+            session(&mut e)?.set_prompt(&text.as_bytes())?;
+            Ok(())
+        })?,
+    )?;
+    raw.set(
+        "add",
+        native(lua, |_, text: mlua::String| -> NResult<()> {
+            let mut e = engine()?;
+            session(&mut e)?.add(&text.as_bytes())?;
+            Ok(())
+        })?,
+    )?;
+    raw.set(
+        "next",
+        native(lua, |lua, ()| -> NResult<Option<mlua::String>> {
+            let mut e = engine()?;
+            match session(&mut e)?.next()? {
+                Some(piece) => Ok(Some(lua.create_string(&piece)?)),
+                None => Ok(None),
+            }
+        })?,
+    )?;
+    raw.set(
+        "run",
+        native(lua, |lua, n: i64| -> NResult<mlua::String> {
+            let n = usize::try_from(n)
+                .map_err(|_| Fail(format!("token count must be a non-negative integer, got {n}")))?;
+            let mut e = engine()?;
+            let text = session(&mut e)?.run(n)?;
+            Ok(lua.create_string(&text)?)
+        })?,
+    )?;
+    raw.set(
+        "set_sampler",
+        native(lua, |_, (temperature, topp, seed): (f64, f64, i64)| -> NResult<()> {
+            let seed = u64::try_from(seed)
+                .map_err(|_| Fail(format!("seed must be a non-negative integer, got {seed}")))?;
+            let cfg = SamplerConfig { temperature: temperature as f32, topp: topp as f32, seed };
+            cfg.validate()?;
+            let mut e = engine()?;
+            if let Some(s) = e.session.as_mut() {
+                s.set_sampler(cfg)?;
+            }
+            e.sampler = cfg;
+            Ok(())
+        })?,
+    )?;
+    raw.set("info", native(lua, |lua, ()| info(lua))?)?;
+    raw.set(
+        "stop",
+        native(lua, |_, ()| -> NResult<()> {
+            let mut e = engine()?;
+            e.session = None;
+            e.model_bytes = 0;
+            e.model_path.clear();
+            Ok(())
+        })?,
+    )?;
+    let wrapped: Table = lua.load(SHIM).set_name("=__llama").call(raw)?;
+    lua.globals().set("__llama", wrapped)
+}
+
+const LOG_INFO: i64 = 3;
+const LOG_DEBUG: i64 = 4;
+
+/// A WeaveDrive file as an engine [`Source`], reporting progress (at most every 1% of
+/// the file) to a Lua function. A failing Lua callback stops the load: its error is
+/// kept in `failed` and the read fails.
+struct WdSource<'a> {
+    file: weavedrive::File,
+    path: String,
+    read: u64,
+    last_report: u64,
+    progress: Option<&'a Function>,
+    failed: Option<mlua::Error>,
+}
+
+impl<'a> WdSource<'a> {
+    fn open(what: &str, path: &str, progress: Option<&'a Function>) -> NResult<WdSource<'a>> {
+        let file = weavedrive::File::open(path).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                Fail(format!("{what} not found: {path} (WeaveDrive could not open it)"))
+            } else {
+                Fail(format!("{what} {path}: {e}"))
+            }
+        })?;
+        Ok(WdSource { file, path: path.to_string(), read: 0, last_report: 0, progress, failed: None })
+    }
+
+    fn report(&mut self, fraction: f64) -> Result<(), mlua::Error> {
+        match self.progress {
+            Some(f) => f.call::<()>(fraction),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Source for WdSource<'_> {
+    fn size(&self) -> u64 {
+        self.file.size()
+    }
+
+    fn read_exact(&mut self, buf: &mut [u8]) -> llama::Result<()> {
+        if self.failed.is_some() {
+            return Err(llama::Error::Source("load stopped by a callback error".into()));
+        }
+        std::io::Read::read_exact(&mut self.file, buf)
+            .map_err(|e| llama::Error::Source(format!("{}: {e}", self.path)))?;
+        self.read += buf.len() as u64;
+        let size = self.size().max(1);
+        if self.progress.is_some() && (self.read - self.last_report >= size.div_ceil(100) || self.read == size) {
+            self.last_report = self.read;
+            if let Err(e) = self.report(self.read as f64 / size as f64) {
+                self.failed = Some(e);
+                return Err(llama::Error::Source("load stopped by a callback error".into()));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `__llama.load(modelPath, tokenizerPath|nil, progressFn, logFn) -> info`
+fn load(
+    lua: &Lua,
+    (model_path, tok_path, progress, log): (String, Option<String>, Option<Function>, Option<Function>),
+) -> NResult<Table> {
+    let log = |level: i64, text: String| -> NResult<()> {
+        match &log {
+            Some(f) => Ok(f.call::<()>((level, text))?),
+            None => Ok(()),
+        }
+    };
+    {
+        // Free any previous model before reading the next one (two never share memory).
+        let mut e = engine()?;
+        e.session = None;
+        e.model_bytes = 0;
+        e.model_path.clear();
+    }
+    let mut model = WdSource::open("model", &model_path, progress.as_ref())?;
+    let model_bytes = model.size();
+    log(LOG_INFO, format!("Llama: loading {model_path} ({model_bytes} bytes)"))?;
+    let mut tokenizer = match &tok_path {
+        Some(p) => {
+            let t = WdSource::open("tokenizer", p, None)?;
+            log(LOG_INFO, format!("Llama: tokenizer {p} ({} bytes)", t.size()))?;
+            Some(t)
+        }
+        None => None,
+    };
+    let result = llama::load(
+        &mut model,
+        tokenizer.as_mut().map(|t| t as &mut dyn Source),
+        &mut |_, _| {},
+    );
+    if let Some(e) = model.failed.take() {
+        return Err(e.into());
+    }
+    let m = result.map_err(|e| Fail(format!("cannot load {model_path}: {e}")))?;
+    let c = m.config.clone();
+    log(LOG_INFO, format!("Llama: format {}", m.format.describe()))?;
+    log(
+        LOG_INFO,
+        format!(
+            "Llama: config dim={} hidden_dim={} n_layers={} n_heads={} n_kv_heads={} vocab_size={} seq_len={}",
+            c.dim, c.hidden_dim, c.n_layers, c.n_heads, c.n_kv_heads, c.vocab_size, c.seq_len
+        ),
+    )?;
+    let read = model.read;
+    drop(model);
+    drop(tokenizer);
+    let mut session = Session::new(m).map_err(|e| Fail(format!("cannot load {model_path}: {e}")))?;
+    {
+        let mut e = engine()?;
+        session.set_sampler(e.sampler)?;
+        e.session = Some(session);
+        e.model_bytes = model_bytes;
+        e.model_path = model_path.clone();
+    }
+    log(LOG_INFO, format!("Llama: loaded {read} of {model_bytes} bytes from {model_path}"))?;
+    log(LOG_DEBUG, format!("Llama: engine {} backend {:?}", llama::VERSION, llama::Backend::best()))?;
+    if let Some(f) = &progress {
+        if read < model_bytes {
+            // The loader may leave trailing bytes unread: the load is complete anyway.
+            f.call::<()>(1.0f64)?;
+        }
+    }
+    info(lua)
+}
+
+/// `__llama.info() -> {engine, version, backend, model = {...} | nil, position, context_length, sampler}`
+fn info(lua: &Lua) -> NResult<Table> {
+    let e = engine()?;
+    let t = lua.create_table()?;
+    t.set("engine", "aos-llama")?;
+    t.set("version", llama::VERSION)?;
+    t.set("backend", format!("{:?}", llama::Backend::best()))?;
+    let s = lua.create_table()?;
+    s.set("temperature", e.sampler.temperature as f64)?;
+    s.set("topp", e.sampler.topp as f64)?;
+    s.set("seed", e.sampler.seed as i64)?;
+    t.set("sampler", s)?;
+    match &e.session {
+        Some(sess) => {
+            let m = sess.model();
+            let c = &m.config;
+            let mt = lua.create_table()?;
+            mt.set("format", m.format.describe())?;
+            mt.set("path", e.model_path.as_str())?;
+            mt.set("bytes", e.model_bytes as i64)?;
+            for (k, v) in [
+                ("dim", c.dim),
+                ("hidden_dim", c.hidden_dim),
+                ("n_layers", c.n_layers),
+                ("n_heads", c.n_heads),
+                ("n_kv_heads", c.n_kv_heads),
+                ("vocab_size", c.vocab_size),
+                ("seq_len", c.seq_len),
+            ] {
+                mt.set(k, v as i64)?;
+            }
+            mt.set("rope_theta", c.rope_theta as f64)?;
+            mt.set("norm_eps", c.norm_eps as f64)?;
+            t.set("model", mt)?;
+            t.set("position", sess.position() as i64)?;
+            t.set("context_length", sess.context_length() as i64)?;
+        }
+        None => {
+            t.set("position", 0)?;
+            t.set("context_length", 0)?;
+        }
+    }
+    Ok(t)
+}
