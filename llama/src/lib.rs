@@ -30,6 +30,7 @@ pub mod session;
 pub mod source;
 pub mod tensor;
 pub mod tokenizer;
+pub mod trace;
 
 pub use config::Config;
 pub use error::{Error, Result};

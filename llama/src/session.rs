@@ -11,8 +11,9 @@ use alloc::vec::Vec;
 
 use crate::error::{Error, Result};
 use crate::kernels::Backend;
-use crate::model::{LayerObserver, Model, State};
+use crate::model::{Model, State};
 use crate::sampler::{Rng, Sampler, SamplerConfig};
+use crate::trace::{digest_f32, merkle_root, Hash, StepRecord};
 
 pub struct Session {
     model: Model,
@@ -25,13 +26,15 @@ pub struct Session {
     pending: Option<u32>,
     /// Generation reached an end token or the end of the context.
     finished: bool,
+    /// Trace commitments, when enabled.
+    trace: Option<Tracer>,
 }
 
-/// What happened to one token during generation (for traces and verifiers).
-pub struct Step<'a> {
-    pub token: u32,
-    pub position: usize,
-    pub logits: &'a [f32],
+#[derive(Default)]
+struct Tracer {
+    steps: Vec<StepRecord>,
+    /// Per-layer digests of the last forward pass.
+    layers: Vec<Hash>,
 }
 
 impl Session {
@@ -45,7 +48,24 @@ impl Session {
             tokens: Vec::new(),
             pending: None,
             finished: false,
+            trace: None,
         })
+    }
+
+    /// Record a [`StepRecord`] for every sampled token from now on (see [`crate::trace`]).
+    pub fn enable_trace(&mut self) {
+        self.trace.get_or_insert_with(Tracer::default);
+    }
+
+    /// The steps recorded since the last prompt (empty if tracing is off).
+    pub fn trace_steps(&self) -> &[StepRecord] {
+        self.trace.as_ref().map_or(&[], |t| &t.steps)
+    }
+
+    /// Merkle root over the recorded steps' leaves.
+    pub fn trace_root(&self) -> Hash {
+        let leaves: Vec<Hash> = self.trace_steps().iter().map(|s| s.leaf()).collect();
+        merkle_root(&leaves)
     }
 
     pub fn model(&self) -> &Model {
@@ -92,12 +112,23 @@ impl Session {
         self.pending = None;
         self.finished = false;
         self.sampler = Sampler::new(self.sampler.config);
+        if let Some(t) = self.trace.as_mut() {
+            t.steps.clear();
+        }
     }
 
-    fn feed(&mut self, token: u32, observer: Option<LayerObserver>) {
+    fn feed(&mut self, token: u32) {
         let pos = self.tokens.len();
         debug_assert!(pos < self.model.config.seq_len);
-        self.model.forward(&mut self.state, self.backend, token, pos, observer);
+        match self.trace.as_mut() {
+            Some(tr) => {
+                tr.layers.clear();
+                let layers = &mut tr.layers;
+                let mut observe = |_: usize, x: &[f32]| layers.push(digest_f32(x));
+                self.model.forward(&mut self.state, self.backend, token, pos, Some(&mut observe));
+            }
+            None => self.model.forward(&mut self.state, self.backend, token, pos, None),
+        }
         self.tokens.push(token);
     }
 
@@ -134,10 +165,10 @@ impl Session {
         }
         self.check_room(toks.len())?;
         if let Some(p) = self.pending.take() {
-            self.feed(p, None);
+            self.feed(p);
         }
         for &t in toks {
-            self.feed(t, None);
+            self.feed(t);
         }
         self.finished = false;
         Ok(())
@@ -145,12 +176,6 @@ impl Session {
 
     /// Sample the next token; `None` at an end token or when the context is full.
     pub fn next_token(&mut self) -> Result<Option<u32>> {
-        self.next_token_observed(None).map(|s| s.map(|s| s.token))
-    }
-
-    /// `next_token`, calling `observer` after each layer of the forward pass it runs,
-    /// and returning the logits the token was sampled from.
-    pub fn next_token_observed(&mut self, observer: Option<LayerObserver>) -> Result<Option<Step<'_>>> {
         if self.finished {
             return Ok(None);
         }
@@ -160,19 +185,27 @@ impl Session {
                 return Ok(None);
             }
             self.pending = None;
-            self.feed(p, observer);
+            self.feed(p);
         }
         if self.tokens.is_empty() {
             return Err(Error::Usage("no prompt: set a prompt before generating".into()));
         }
         let token = self.sampler.sample(self.state.logits());
+        if let Some(tr) = self.trace.as_mut() {
+            tr.steps.push(StepRecord {
+                position: self.tokens.len() as u32,
+                token,
+                logits_digest: digest_f32(self.state.logits()),
+                layer_digests: tr.layers.clone(),
+            });
+        }
         let t = &self.model.tokenizer;
         if token == t.bos || token == t.eos {
             self.finished = true;
             return Ok(None);
         }
         self.pending = Some(token);
-        Ok(Some(Step { token, position: self.tokens.len(), logits: self.state.logits() }))
+        Ok(Some(token))
     }
 
     /// The text of the last token in the context after the one before it.
