@@ -39,7 +39,10 @@ impl Default for RetryPolicy {
 pub enum TxStatus {
     NotFound,
     Pending,
-    Confirmed { block_height: u64, confirmations: u64 },
+    Confirmed {
+        block_height: u64,
+        confirmations: u64,
+    },
 }
 
 /// A transaction found by a GraphQL query.
@@ -125,7 +128,9 @@ impl Gateway {
     pub fn price(&self, bytes: u64) -> Result<u128> {
         let path = format!("/price/{bytes}");
         let text = self.get_text(&path)?;
-        text.trim().parse().map_err(|_| self.error(&path, None, format!("price {text:?} is not a number")))
+        text.trim()
+            .parse()
+            .map_err(|_| self.error(&path, None, format!("price {text:?} is not a number")))
     }
 
     /// `POST /tx`: the transaction as it is, with its inline data if any (use
@@ -244,12 +249,15 @@ impl Gateway {
     pub fn balance(&self, address: &str) -> Result<u128> {
         let path = format!("/wallet/{address}/balance");
         let text = self.get_text(&path)?;
-        text.trim().parse().map_err(|_| self.error(&path, None, format!("balance {text:?} is not a number")))
+        text.trim()
+            .parse()
+            .map_err(|_| self.error(&path, None, format!("balance {text:?} is not a number")))
     }
 
     /// arlocal only: `GET /mint/{address}/{winston}`.
     pub fn mint(&self, address: &str, winston: u128) -> Result<()> {
-        self.get_text(&format!("/mint/{address}/{winston}")).map(drop)
+        self.get_text(&format!("/mint/{address}/{winston}"))
+            .map(drop)
     }
 
     /// arlocal only: `GET /mine`, putting pending transactions in a block.

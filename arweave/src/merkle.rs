@@ -61,8 +61,14 @@ struct Node {
 
 #[derive(Debug, Clone)]
 enum NodeKind {
-    Leaf { data_hash: [u8; 32] },
-    Branch { left: usize, right: usize, byte_range: u64 },
+    Leaf {
+        data_hash: [u8; 32],
+    },
+    Branch {
+        left: usize,
+        right: usize,
+        byte_range: u64,
+    },
 }
 
 /// The Merkle tree of one transaction's data.
@@ -288,7 +294,10 @@ mod tests {
         assert_eq!(leaf_ranges(0), vec![0..0]);
         assert_eq!(leaf_ranges(1), vec![0..1]);
         assert_eq!(leaf_ranges(256 * K), vec![0..256 * K, 256 * K..256 * K]);
-        assert_eq!(leaf_ranges(256 * K + 1), vec![0..128 * K + 1, 128 * K + 1..256 * K + 1]);
+        assert_eq!(
+            leaf_ranges(256 * K + 1),
+            vec![0..128 * K + 1, 128 * K + 1..256 * K + 1]
+        );
         // A remainder of exactly 32 KiB is big enough: no rebalance.
         assert_eq!(leaf_ranges(288 * K), vec![0..256 * K, 256 * K..288 * K]);
         let r = leaf_ranges(1024 * K + 1000);
@@ -311,7 +320,10 @@ mod tests {
                 let (range, hash) =
                     validate_path(&tree.data_root(), c.offset, size, &c.data_path).unwrap();
                 assert_eq!(range, c.range);
-                assert_eq!(hash, sha256(&data[c.range.start as usize..c.range.end as usize]));
+                assert_eq!(
+                    hash,
+                    sha256(&data[c.range.start as usize..c.range.end as usize])
+                );
                 let mut bad = c.data_path.clone();
                 bad[0] ^= 1;
                 assert!(validate_path(&tree.data_root(), c.offset, size, &bad).is_none());

@@ -165,7 +165,10 @@ impl Transaction {
     /// Sets `owner`, signs with RSA-PSS/SHA-256 and sets `signature` and `id`.
     pub fn sign(&mut self, wallet: &Wallet, salt: SaltLength) -> Result<()> {
         if self.format != 2 {
-            return Err(Error::Sign(format!("format {} is not supported", self.format)));
+            return Err(Error::Sign(format!(
+                "format {} is not supported",
+                self.format
+            )));
         }
         self.owner = wallet.owner();
         let key = wallet.private_key();
@@ -190,21 +193,22 @@ impl Transaction {
             return Err(Error::Verify("id is not sha256(signature)".into()));
         }
         if self.data_size > 0 && self.data_root.len() != 32 {
-            return Err(Error::Verify("data_root must be 32 bytes when there is data".into()));
+            return Err(Error::Verify(
+                "data_root must be 32 bytes when there is data".into(),
+            ));
         }
         if !self.data.is_empty() {
             let tree = MerkleTree::from_bytes(&self.data);
             if self.data.len() as u128 != self.data_size
                 || tree.data_root().as_slice() != self.data_root
             {
-                return Err(Error::Verify("inline data does not match data_size/data_root".into()));
+                return Err(Error::Verify(
+                    "inline data does not match data_size/data_root".into(),
+                ));
             }
         }
-        let key = RsaPublicKey::new(
-            BigUint::from_bytes_be(&self.owner),
-            BigUint::from(65537u32),
-        )
-        .map_err(|e| Error::Verify(format!("owner is not an RSA modulus: {e}")))?;
+        let key = RsaPublicKey::new(BigUint::from_bytes_be(&self.owner), BigUint::from(65537u32))
+            .map_err(|e| Error::Verify(format!("owner is not an RSA modulus: {e}")))?;
         verify_pss_any_salt(&key, &self.signature_data(), &self.signature)
     }
 
@@ -336,5 +340,36 @@ mod decimal {
                 .parse()
                 .map_err(|_| serde::de::Error::custom(format!("{t:?} is not a decimal integer"))),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tag_parse() {
+        assert_eq!(Tag::parse("A=b=c").unwrap(), Tag::new("A", "b=c"));
+        assert_eq!(Tag::parse("A=").unwrap(), Tag::new("A", ""));
+        assert!(Tag::parse("=x").is_err());
+        assert!(Tag::parse("nope").is_err());
+    }
+
+    #[test]
+    fn json_round_trip_and_decimal_strings() {
+        let mut tx = Transaction::new_data(None, vec![Tag::new("a", "b")], vec![1; 48], 12345);
+        tx.signature = vec![7; 512];
+        tx.id = sha256(&tx.signature).to_vec();
+        let json: serde_json::Value = serde_json::from_str(&tx.to_json()).unwrap();
+        assert_eq!(json["reward"], "12345");
+        assert_eq!(json["data_size"], "0");
+        assert_eq!(json["data_root"], "");
+        assert_eq!(json["tags"][0]["name"], "YQ");
+        assert_eq!(Transaction::from_json(&tx.to_json()).unwrap(), tx);
+    }
+
+    #[test]
+    fn max_salt_for_4096_bits_is_478() {
+        assert_eq!(SaltLength::Max.bytes(4096), 478);
     }
 }

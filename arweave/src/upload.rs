@@ -266,7 +266,13 @@ impl UploadState {
             .map_err(|e| Error::io(format!("writing {}", path.display()), e))
     }
 
-    fn check_matches(&self, path: &Path, wallet: &Wallet, tree: &MerkleTree, tags: &[Tag]) -> Result<()> {
+    fn check_matches(
+        &self,
+        path: &Path,
+        wallet: &Wallet,
+        tree: &MerkleTree,
+        tags: &[Tag],
+    ) -> Result<()> {
         let mismatch = |what: &str| {
             Err(Error::State {
                 path: path.into(),
@@ -289,7 +295,9 @@ impl UploadState {
             return mismatch("different tags");
         }
         // The header may have been edited by hand; never post a broken one.
-        self.tx.verify().or_else(|e| mismatch(&format!("an invalid signature ({e})")))
+        self.tx
+            .verify()
+            .or_else(|e| mismatch(&format!("an invalid signature ({e})")))
     }
 }
 
@@ -314,4 +322,21 @@ fn read_range(path: &Path, start: u64, len: u64) -> Result<Vec<u8>> {
         .and_then(|_| file.read_exact(&mut buf))
         .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
     Ok(buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_file_sits_next_to_the_input() {
+        assert_eq!(
+            state_path_for(Path::new("/m/model.bin")),
+            Path::new("/m/model.bin.arweave-upload.json")
+        );
+        assert_eq!(
+            state_path_for(Path::new("AOS.wasm")),
+            Path::new("AOS.wasm.arweave-upload.json")
+        );
+    }
 }

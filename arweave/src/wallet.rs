@@ -68,12 +68,14 @@ impl Wallet {
             ))
         })?;
         if jwk.kty != "RSA" {
-            return Err(Error::Wallet(format!("kty is {:?}, expected \"RSA\"", jwk.kty)));
+            return Err(Error::Wallet(format!(
+                "kty is {:?}, expected \"RSA\"",
+                jwk.kty
+            )));
         }
         let int = |field: &str, value: &str| -> Result<BigUint> {
-            let bytes = b64::decode(value, field).map_err(|_| {
-                Error::Wallet(format!("field {field} is not base64url"))
-            })?;
+            let bytes = b64::decode(value, field)
+                .map_err(|_| Error::Wallet(format!("field {field} is not base64url")))?;
             Ok(BigUint::from_bytes_be(&bytes))
         };
         let key = RsaPrivateKey::from_components(

@@ -30,7 +30,10 @@ fn fresh_wallet(dir: &Path) -> Wallet {
     std::fs::write(&req, json!({ "wallets": 1 }).to_string()).unwrap();
     let out: Value = serde_json::from_str(&support::run_node("vectors.js", &[&req])).unwrap();
     let wallet = Wallet::from_jwk_json(&out["wallets"][0]["jwk"].to_string()).unwrap();
-    assert_eq!(wallet.address(), out["wallets"][0]["address"].as_str().unwrap());
+    assert_eq!(
+        wallet.address(),
+        out["wallets"][0]["address"].as_str().unwrap()
+    );
     wallet
 }
 
@@ -64,8 +67,15 @@ fn publish_read_back_query_and_resume_on_arlocal() {
         Tag::new("Test-Run", run.clone()),
     ];
     let opts = UploadOptions::default();
-    let m = upload::upload_file(&gateway, &wallet, &module_path, &module_tags, &opts, &mut |_, _| {})
-        .unwrap();
+    let m = upload::upload_file(
+        &gateway,
+        &wallet,
+        &module_path,
+        &module_tags,
+        &opts,
+        &mut |_, _| {},
+    )
+    .unwrap();
     assert!(m.header_posted && !m.resumed);
     assert_eq!((m.chunks_total, m.chunks_posted), (0, 0));
     assert_eq!(gateway.posted(), (1, 0));
@@ -87,9 +97,14 @@ fn publish_read_back_query_and_resume_on_arlocal() {
 
     // A model over 1 MiB, in chunks, with progress reports.
     let mut seen = Vec::new();
-    let big = upload::upload_file(&gateway, &wallet, &model_path, &model_tags, &opts, &mut |d, t| {
-        seen.push((d, t))
-    })
+    let big = upload::upload_file(
+        &gateway,
+        &wallet,
+        &model_path,
+        &model_tags,
+        &opts,
+        &mut |d, t| seen.push((d, t)),
+    )
     .unwrap();
     assert_eq!(big.chunks_total, 6);
     assert_eq!(big.chunks_posted, 6);
@@ -107,8 +122,18 @@ fn publish_read_back_query_and_resume_on_arlocal() {
         stop_after_chunks: Some(3),
         ..UploadOptions::default()
     };
-    match upload::upload_file(&gateway, &wallet, &resumed_path, &model_tags, &stop, &mut |_, _| {}) {
-        Err(Error::Interrupted { chunks_done: 3, chunks_total: 6 }) => {}
+    match upload::upload_file(
+        &gateway,
+        &wallet,
+        &resumed_path,
+        &model_tags,
+        &stop,
+        &mut |_, _| {},
+    ) {
+        Err(Error::Interrupted {
+            chunks_done: 3,
+            chunks_total: 6,
+        }) => {}
         other => panic!("expected an interruption after 3 of 6 chunks, got {other:?}"),
     }
     assert!(state_path_for(&resumed_path).exists());
@@ -117,34 +142,72 @@ fn publish_read_back_query_and_resume_on_arlocal() {
     let balance_before = gateway.balance(&addr).unwrap();
     // The state belongs to this file, wallet and tag set: anything else is refused, unposted.
     let other_tags = vec![Tag::new("Content-Type", "text/plain")];
-    let refused =
-        upload::upload_file(&gateway, &wallet, &resumed_path, &other_tags, &opts, &mut |_, _| {});
+    let refused = upload::upload_file(
+        &gateway,
+        &wallet,
+        &resumed_path,
+        &other_tags,
+        &opts,
+        &mut |_, _| {},
+    );
     assert!(matches!(refused, Err(Error::State { .. })), "{refused:?}");
     let other_wallet = fresh_wallet(dir.path());
-    let refused =
-        upload::upload_file(&gateway, &other_wallet, &resumed_path, &model_tags, &opts, &mut |_, _| {});
+    let refused = upload::upload_file(
+        &gateway,
+        &other_wallet,
+        &resumed_path,
+        &model_tags,
+        &opts,
+        &mut |_, _| {},
+    );
     assert!(matches!(refused, Err(Error::State { .. })), "{refused:?}");
     assert_eq!(gateway.posted(), posted_before);
     let mut first_progress = None;
-    let r = upload::upload_file(&gateway, &wallet, &resumed_path, &model_tags, &opts, &mut |d, _| {
-        first_progress.get_or_insert(d);
-    })
+    let r = upload::upload_file(
+        &gateway,
+        &wallet,
+        &resumed_path,
+        &model_tags,
+        &opts,
+        &mut |d, _| {
+            first_progress.get_or_insert(d);
+        },
+    )
     .unwrap();
     assert!(r.resumed);
     assert!(!r.header_posted, "the header must not be posted again");
     assert_eq!(r.chunks_posted, 3);
     assert_eq!(gateway.posted(), (3, 12), "no second POST /tx");
-    assert_eq!(gateway.balance(&addr).unwrap(), balance_before, "no second fee");
-    assert!(first_progress.unwrap() > 0, "progress starts where the first run stopped");
+    assert_eq!(
+        gateway.balance(&addr).unwrap(),
+        balance_before,
+        "no second fee"
+    );
+    assert!(
+        first_progress.unwrap() > 0,
+        "progress starts where the first run stopped"
+    );
     // Once complete, running again posts nothing.
-    let again =
-        upload::upload_file(&gateway, &wallet, &resumed_path, &model_tags, &opts, &mut |_, _| {})
-            .unwrap();
-    assert_eq!((again.id.as_str(), again.header_posted, again.chunks_posted), (r.id.as_str(), false, 0));
+    let again = upload::upload_file(
+        &gateway,
+        &wallet,
+        &resumed_path,
+        &model_tags,
+        &opts,
+        &mut |_, _| {},
+    )
+    .unwrap();
+    assert_eq!(
+        (again.id.as_str(), again.header_posted, again.chunks_posted),
+        (r.id.as_str(), false, 0)
+    );
     assert_eq!(gateway.posted(), (3, 12));
     // The fee was paid three times, once per transaction.
     let fees = m.reward + big.reward + r.reward;
-    assert_eq!(gateway.balance(&addr).unwrap(), 1_000_000_000_000_000 - fees);
+    assert_eq!(
+        gateway.balance(&addr).unwrap(),
+        1_000_000_000_000_000 - fees
+    );
 
     gateway.mine().unwrap();
 
@@ -153,7 +216,10 @@ fn publish_read_back_query_and_resume_on_arlocal() {
             matches!(gateway.tx_status(id).unwrap(), TxStatus::Confirmed { .. }),
             "{id} is mined"
         );
-        let tx = gateway.get_tx(id).unwrap().expect("the gateway knows the transaction");
+        let tx = gateway
+            .get_tx(id)
+            .unwrap()
+            .expect("the gateway knows the transaction");
         tx.verify().unwrap();
         assert_eq!(tx.owner_address(), addr);
         let back = gateway.data(id).unwrap();
@@ -166,7 +232,9 @@ fn publish_read_back_query_and_resume_on_arlocal() {
         .unwrap();
     assert_eq!(found.len(), 1, "{found:?}");
     assert_eq!(found[0].id, m.id);
-    assert!(found[0].tags.contains(&("Content-Type".into(), "application/wasm".into())));
+    assert!(found[0]
+        .tags
+        .contains(&("Content-Type".into(), "application/wasm".into())));
 
     // The gateway itself rejects a transaction whose tag was changed after signing.
     let mut tampered = upload::prepare_file(&gateway, &wallet, &module_path, &module_tags, &opts)
@@ -187,9 +255,18 @@ fn unreachable_gateway_fails_before_any_state_is_written() {
     let path = dir.path().join("f.bin");
     std::fs::write(&path, data(300_000, 4)).unwrap();
     // Nothing listens on port 9 (discard) of loopback: any request fails fast.
-    let gateway = Gateway::with_retry("http://127.0.0.1:9", RetryPolicy { attempts: 1, ..Default::default() });
+    let gateway = Gateway::with_retry(
+        "http://127.0.0.1:9",
+        RetryPolicy {
+            attempts: 1,
+            ..Default::default()
+        },
+    );
     let tags = vec![Tag::new("A", "1")];
-    let opts = UploadOptions { reward: Some(1), ..Default::default() };
+    let opts = UploadOptions {
+        reward: Some(1),
+        ..Default::default()
+    };
     // Without an anchor nothing can be prepared.
     assert!(matches!(
         upload::upload_file(&gateway, &wallet, &path, &tags, &opts, &mut |_, _| {}),

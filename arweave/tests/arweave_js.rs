@@ -43,12 +43,12 @@ const SIZES: &[usize] = &[
     0,
     1,
     1000,
-    256 * K,           // exactly one chunk (plus arweave-js's empty trailing leaf)
-    256 * K + 1,       // rebalanced into two halves
-    256 * K + 32 * K,  // remainder exactly the minimum: not rebalanced
+    256 * K,              // exactly one chunk (plus arweave-js's empty trailing leaf)
+    256 * K + 1,          // rebalanced into two halves
+    256 * K + 32 * K,     // remainder exactly the minimum: not rebalanced
     3 * 256 * K + 10_000, // last two chunks rebalanced after two full ones
-    1024 * K + 12_345, // 1 MiB + odd bytes
-    2 * 1024 * K,      // a multiple of 256 KiB
+    1024 * K + 12_345,    // 1 MiB + odd bytes
+    2 * 1024 * K,         // a multiple of 256 KiB
 ];
 
 fn vectors() -> &'static Vectors {
@@ -123,18 +123,41 @@ fn data_root_and_chunk_proofs_match_arweave_js() {
         let size = bytes.len();
         assert_eq!(js["size"], size);
         let tree = MerkleTree::from_bytes(bytes);
-        assert_eq!(b64::encode(tree.data_root()), js["data_root"].as_str().unwrap(), "data_root of {size} bytes");
+        assert_eq!(
+            b64::encode(tree.data_root()),
+            js["data_root"].as_str().unwrap(),
+            "data_root of {size} bytes"
+        );
 
         let js_chunks = js["chunks"].as_array().unwrap();
         let js_proofs = js["proofs"].as_array().unwrap();
-        assert_eq!(tree.chunks().len(), js_chunks.len(), "chunk count of {size} bytes");
+        assert_eq!(
+            tree.chunks().len(),
+            js_chunks.len(),
+            "chunk count of {size} bytes"
+        );
         assert_eq!(tree.chunks().len(), js_proofs.len());
         for (c, (jc, jp)) in tree.chunks().iter().zip(js_chunks.iter().zip(js_proofs)) {
-            assert_eq!(c.range.start, jc["min"].as_u64().unwrap(), "chunk start, {size} bytes");
-            assert_eq!(c.range.end, jc["max"].as_u64().unwrap(), "chunk end, {size} bytes");
+            assert_eq!(
+                c.range.start,
+                jc["min"].as_u64().unwrap(),
+                "chunk start, {size} bytes"
+            );
+            assert_eq!(
+                c.range.end,
+                jc["max"].as_u64().unwrap(),
+                "chunk end, {size} bytes"
+            );
             assert_eq!(c.offset, jp["offset"].as_u64().unwrap());
-            assert_eq!(b64::encode(&c.data_path), jp["data_path"].as_str().unwrap(), "proof of chunk ending at {}, {size} bytes", c.range.end);
-            assert!(validate_path(&tree.data_root(), c.offset, size as u64, &c.data_path).is_some());
+            assert_eq!(
+                b64::encode(&c.data_path),
+                jp["data_path"].as_str().unwrap(),
+                "proof of chunk ending at {}, {size} bytes",
+                c.range.end
+            );
+            assert!(
+                validate_path(&tree.data_root(), c.offset, size as u64, &c.data_path).is_some()
+            );
         }
     }
 }
@@ -142,7 +165,11 @@ fn data_root_and_chunk_proofs_match_arweave_js() {
 /// Our transaction for the same inputs as vectors.js's "sign" request, signed with salt 0.
 fn our_transaction(wallet: &Wallet) -> Transaction {
     let v = vectors();
-    let (_, bytes) = v.files.iter().find(|(_, b)| b.len() == 256 * K + 1).unwrap();
+    let (_, bytes) = v
+        .files
+        .iter()
+        .find(|(_, b)| b.len() == 256 * K + 1)
+        .unwrap();
     let tags = vec![
         Tag::new("Content-Type", "application/octet-stream"),
         Tag::new("Name", "ünïcödé = ok"),
@@ -161,13 +188,28 @@ fn salt_zero_signature_equals_arweave_js_byte_for_byte() {
     assert_eq!(wallet.address(), js["address"].as_str().unwrap());
 
     let tx = our_transaction(&wallet);
-    assert_eq!(b64::encode(tx.signature_data()), js["signature_data"].as_str().unwrap());
+    assert_eq!(
+        b64::encode(tx.signature_data()),
+        js["signature_data"].as_str().unwrap()
+    );
     let js_tx = Transaction::from_json(&js["salt0"].to_string()).unwrap();
     assert_eq!(tx.signature, js_tx.signature, "salt-0 signatures differ");
     assert_eq!(tx.id_b64(), js["salt0"]["id"].as_str().unwrap());
     // Every field, as serialized for POST /tx, is the same.
     let ours: Value = serde_json::from_str(&tx.to_json()).unwrap();
-    for field in ["format", "id", "last_tx", "owner", "tags", "target", "quantity", "data_size", "data_root", "reward", "signature"] {
+    for field in [
+        "format",
+        "id",
+        "last_tx",
+        "owner",
+        "tags",
+        "target",
+        "quantity",
+        "data_size",
+        "data_root",
+        "reward",
+        "signature",
+    ] {
         assert_eq!(ours[field], js["salt0"][field], "field {field}");
     }
     tx.verify().unwrap();
@@ -178,7 +220,8 @@ fn verifies_arweave_js_default_max_salt_signature() {
     let js = &vectors().out["sign"][0];
     assert_eq!(js["default_salt_verifies"], true);
     let tx = Transaction::from_json(&js["default_salt"].to_string()).unwrap();
-    tx.verify().expect("arweave-js's max-salt signature verifies");
+    tx.verify()
+        .expect("arweave-js's max-salt signature verifies");
     // Our own max-salt (default) and digest-salt signatures verify too, and differ each time.
     let wallet = Wallet::from_jwk_json(&js["jwk"].to_string()).unwrap();
     let mut a = our_transaction(&wallet);
@@ -254,7 +297,10 @@ fn wallet_debug_hides_private_parts_and_save_load_round_trips() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
     }
 }
 
@@ -264,9 +310,13 @@ fn bad_wallets_fail_without_echoing_secrets() {
     let mut jwk = js["jwk"].clone();
     let d = jwk["d"].as_str().unwrap().to_string();
     jwk["p"] = json!(js["jwk"]["q"]);
-    let err = Wallet::from_jwk_json(&jwk.to_string()).unwrap_err().to_string();
+    let err = Wallet::from_jwk_json(&jwk.to_string())
+        .unwrap_err()
+        .to_string();
     assert!(!err.contains(&d[..20]));
-    let err = Wallet::from_jwk_json(&format!("{{\"kty\":\"RSA\",\"n\":\"{d}\"")).unwrap_err().to_string();
+    let err = Wallet::from_jwk_json(&format!("{{\"kty\":\"RSA\",\"n\":\"{d}\""))
+        .unwrap_err()
+        .to_string();
     assert!(!err.contains(&d[..20]), "{err}");
     assert!(Wallet::from_jwk_json("[]").is_err());
 }
@@ -302,8 +352,19 @@ fn generated_wallet_signs_like_arweave_js() {
     assert_eq!(js["default_salt_verifies"], true);
 
     let tree = MerkleTree::from_bytes(&data(5000, 11));
-    let mut tx = Transaction::new_data(Some(&tree), vec![Tag::new("App-Name", "aos-llama")], data(32, 12), 42);
+    let mut tx = Transaction::new_data(
+        Some(&tree),
+        vec![Tag::new("App-Name", "aos-llama")],
+        data(32, 12),
+        42,
+    );
     tx.sign(&loaded, SaltLength::Zero).unwrap();
-    assert_eq!(b64::encode(&tx.signature), js["salt0"]["signature"].as_str().unwrap());
-    Transaction::from_json(&js["default_salt"].to_string()).unwrap().verify().unwrap();
+    assert_eq!(
+        b64::encode(&tx.signature),
+        js["salt0"]["signature"].as_str().unwrap()
+    );
+    Transaction::from_json(&js["default_salt"].to_string())
+        .unwrap()
+        .verify()
+        .unwrap();
 }

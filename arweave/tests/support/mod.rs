@@ -46,7 +46,8 @@ fn install() -> PathBuf {
     require_tool("npm");
     let src = helpers_dir();
     let manifest = std::fs::read(src.join("package.json")).expect("read test/arlocal/package.json");
-    let lock = std::fs::read(src.join("package-lock.json")).expect("read test/arlocal/package-lock.json");
+    let lock =
+        std::fs::read(src.join("package-lock.json")).expect("read test/arlocal/package-lock.json");
     let key: String = Sha256::new()
         .chain_update(&manifest)
         .chain_update(&lock)
@@ -155,16 +156,23 @@ impl ArLocal {
             url: String::new(),
             _dir: dir,
         };
-        let line = rx.recv_timeout(Duration::from_secs(120)).unwrap_or_default();
+        let line = rx
+            .recv_timeout(Duration::from_secs(120))
+            .unwrap_or_default();
         let port = serde_json::from_str::<serde_json::Value>(&line)
             .ok()
             .and_then(|v| v["port"].as_u64());
         let Some(port) = port else {
-            let log = std::fs::read_to_string(guard._dir.path().join("arlocal.log")).unwrap_or_default();
+            let log =
+                std::fs::read_to_string(guard._dir.path().join("arlocal.log")).unwrap_or_default();
             panic!("arlocal did not start (first line {line:?}); its log:\n{log}");
         };
         guard.url = format!("http://127.0.0.1:{port}");
-        eprintln!("arlocal pid {} listening on {}", guard.child.id(), guard.url);
+        eprintln!(
+            "arlocal pid {} listening on {}",
+            guard.child.id(),
+            guard.url
+        );
         guard
     }
 
