@@ -149,3 +149,15 @@ fn aos_llama_stories260k_through_weavedrive() {
     assert!(!out.ok && out.error.is_some(), "{:?}", out.raw);
     assert_eq!(ok(&p.eval("return 1+1").unwrap()), "2");
 }
+
+#[test]
+fn aos_big_messages_and_deep_recursion() {
+    let mut p = spawn();
+    // The JSON is copied onto the module's shadow stack: several MiB must fit.
+    let n = 3 << 20;
+    assert_eq!(ok(&p.eval(&format!("return #[[{}]]", "x".repeat(n))).unwrap()), n.to_string());
+    let out = p.eval("local function f(n) return 1 + f(n + 1) end return f(1)").unwrap();
+    assert!(!out.ok && out.error.as_deref().unwrap_or("").contains("stack overflow"), "{:?}", out.error);
+    assert_eq!(ok(&p.eval("local co = coroutine.wrap(function() error('in co') end) return pcall(co)").unwrap()), "false\teval:1: in co");
+    assert_eq!(ok(&p.eval("return 'still alive'").unwrap()), "still alive");
+}
