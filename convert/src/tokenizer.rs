@@ -154,7 +154,8 @@ const UNMERGED: f32 = -1e9;
 ///   score, so each piece gets a score from its merge rank: the piece made by merge
 ///   `r` (0-based, first match) scores `-(r + 1)`, which makes llama2.c merge in HF's
 ///   order. Pieces no merge makes score 0 when they are one character or a byte piece
-///   `<0xXX>` (they are never formed by merging), else -1e9.
+///   `<0xXX>` (they are never formed by merging) or listed in `added_tokens`, else
+///   -1e9. This reproduces the merge order, not SentencePiece's score values.
 /// - Ids come from `model.vocab` and `added_tokens`; every id below the largest must
 ///   exist. `<s>`/`</s>` become `"\n<s>\n"`/`"\n</s>\n"` as in llama2.c's export.
 /// - Byte-level BPE (GPT-2/Llama 3 style, `ByteLevel` pre-tokenizer or decoder) is
@@ -225,7 +226,8 @@ pub fn parse_hf_tokenizer_json(text: &str) -> Result<Vocab> {
             let (Some(id), Some(content)) = (a.get("id").and_then(Value::as_u64), a.get("content").and_then(Value::as_str)) else {
                 return Err(Error::Invalid(format!("added token {a} has no id/content")));
             };
-            by_id.entry(id).or_insert_with(|| (content.to_string(), Some(0.0)));
+            // Special/added tokens score 0, as SentencePiece's control pieces do.
+            by_id.insert(id, (content.to_string(), Some(0.0)));
         }
     }
     let n = by_id.keys().max().map_or(0, |m| m + 1);

@@ -183,18 +183,23 @@ fn item_bytes(item: &Item, c: &Config, gs: Option<usize>) -> u64 {
     }
 }
 
-/// RoPE frequency tables as llama2.c's model.py `precompute_freqs_cis` makes them, in
-/// f32: `freqs[i] = 1 / theta^((2i)/head_size)`, `cos/sin(t * freqs[i])` for each
-/// position `t < seq_len` (row-major `[seq_len, head_size/2]`).
+/// RoPE frequency tables for v0 (row-major `[seq_len, head_size/2]`):
+/// `cos/sin(t / theta^(2i/head_size))` for each position `t < seq_len`.
+///
+/// llama2.c's model.py `precompute_freqs_cis` states this computation in f32, but
+/// the tables inside the published `stories260K.bin` are exactly the f64 computation
+/// rounded to f32 (all 4096 values; an f32 computation differs in 1633 of them by up
+/// to thousands of ULPs), so that is what we write: the v0 output is then byte for
+/// byte llama2.c's file. No engine reads these tables (run.c recomputes RoPE).
 pub fn rope_table(c: &Config, sin: bool) -> Vec<f32> {
     let hs = c.head_size();
-    let freqs: Vec<f32> =
-        (0..hs / 2).map(|i| 1.0 / libm::powf(c.rope_theta, (2 * i) as f32 / hs as f32)).collect();
+    let theta = c.rope_theta as f64;
+    let freqs: Vec<f64> = (0..hs / 2).map(|i| 1.0 / libm::pow(theta, (2 * i) as f64 / hs as f64)).collect();
     let mut out = Vec::with_capacity(c.seq_len * freqs.len());
     for t in 0..c.seq_len {
         for f in &freqs {
-            let a = t as f32 * f;
-            out.push(if sin { libm::sinf(a) } else { libm::cosf(a) });
+            let a = t as f64 * f;
+            out.push(if sin { libm::sin(a) } else { libm::cos(a) } as f32);
         }
     }
     out
