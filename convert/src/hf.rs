@@ -206,11 +206,14 @@ impl HfModel {
 
         let mut m = HfModel { hf, shards, index, shared: false };
         m.shared = m.hf.tie_word_embeddings || !m.index.contains_key("lm_head.weight");
-        if !m.shared {
-            // llama2.c's export shares the classifier when it equals the embeddings.
-            m.shared = m.raw("lm_head.weight")?.1 == m.raw("model.embed_tokens.weight")?.1;
-        }
-        m.check()?;
+        let checked = (|| {
+            if !m.shared {
+                // llama2.c's export shares the classifier when it equals the embeddings.
+                m.shared = m.raw("lm_head.weight")?.1 == m.raw("model.embed_tokens.weight")?.1;
+            }
+            m.check()
+        })();
+        checked.map_err(|e| e.context(dir.display()))?;
         Ok(m)
     }
 
