@@ -283,7 +283,18 @@ stage_done "link + import check"
 FEATURES=(--enable-memory64 --enable-bulk-memory --enable-mutable-globals --enable-sign-ext
   --enable-nontrapping-float-to-int --enable-reference-types --enable-multivalue --enable-simd)
 ASYNC_IMPORTS="env.__asyncjs__weavedrive_open,env.__asyncjs__weavedrive_read,env.__asyncjs__weavedrive_close,env.invoke_vjj"
-OPT_FLAGS=(-O2 --asyncify "--pass-arg=asyncify-imports@$ASYNC_IMPORTS" -O2)
+# Keep Asyncify off the inference hot path. Its analysis must assume that every indirect
+# call may unwind (Lua calls natives through pointers), and panics/formatting reach
+# indirect calls, so without this list it instruments the forward pass and the kernels
+# too. None of these functions reads a model (only checkpoint/gguf/source/tokenizer
+# loading code does, through llama::source::Reader), so none is on a path to a
+# WeaveDrive import. Patterns match Rust v0 symbol names: `_RNvM` = a non-generic
+# method, `_RNvNt` = a free function, then the defining module path `5llama<module>`.
+ASYNC_REMOVE="_RNvM*_5llama7session*,_RNvM*_5llama5model*,_RNvNt*_5llama5model*,_RNvM*_5llama7kernels*,_RNvNt*_5llama7kernels*,_RNvM*_5llama6tensor*,_RNvM*_5llama7sampler*,_RNvNt*_5llama7sampler*,_RNvM*_5llama9tokenizerNtB*_9Tokenizer6encode,_RNvM*_5llama9tokenizerNtB*_9Tokenizer6decode"
+[ "${AOS_ASYNCIFY_ALL:-0}" = 1 ] && ASYNC_REMOVE=""   # for measuring the difference
+OPT_FLAGS=(-O2 --asyncify "--pass-arg=asyncify-imports@$ASYNC_IMPORTS")
+[ -z "$ASYNC_REMOVE" ] || OPT_FLAGS+=("--pass-arg=asyncify-removelist@$ASYNC_REMOVE")
+OPT_FLAGS+=(-O2)
 OPT_KEY="$( { sha256 < "$RAW"; echo "binaryen $BINARYEN_VERSION ${FEATURES[*]} ${OPT_FLAGS[*]}";
               cat "$SRC/process/scripts/table32.py"; } | sha256 | cut -c1-16)"
 OPT="$CACHE/opt/AOS-$OPT_KEY.wasm"
@@ -293,7 +304,8 @@ if [ -f "$OPT" ]; then
 else
   "$BIN/wasm-dis" "${FEATURES[@]}" "$RAW" -o "$CACHE/link/AOS.raw.wat"
   python3 "$SRC/process/scripts/table32.py" "$CACHE/link/AOS.raw.wat" "$CACHE/link/AOS.t32.wat"
-  "$BIN/wasm-as" "${FEATURES[@]}" "$CACHE/link/AOS.t32.wat" -o "$CACHE/link/AOS.t32.wasm"
+  # -g keeps function names for the Asyncify lists; the final wasm-opt drops them.
+  "$BIN/wasm-as" -g "${FEATURES[@]}" "$CACHE/link/AOS.t32.wat" -o "$CACHE/link/AOS.t32.wasm"
   rm -f "$CACHE/link/AOS.raw.wat" "$CACHE/link/AOS.t32.wat"
   stage_done "table64 -> table32"
   "$BIN/wasm-opt" "${FEATURES[@]}" "${OPT_FLAGS[@]}" "$CACHE/link/AOS.t32.wasm" -o "$OPT.tmp"

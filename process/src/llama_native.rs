@@ -189,9 +189,16 @@ const LOG_DEBUG: i64 = 4;
 /// A WeaveDrive file as an engine [`Source`], reporting progress (at most every 1% of
 /// the file) to a Lua function. A failing Lua callback stops the load: its error is
 /// kept in `failed` and the read fails.
+///
+/// Small reads (headers, tokenizer entries: thousands of 4-byte reads) are served from
+/// a read-ahead buffer of `READ_AHEAD` bytes, because every WeaveDrive call is an async
+/// import (a full Asyncify unwind and rewind under the AO loader); reads of at least
+/// that size (tensor data) go straight into the engine's buffer.
 struct WdSource<'a> {
     file: weavedrive::File,
     path: String,
+    buf: Vec<u8>,
+    buf_pos: usize,
     read: u64,
     last_report: u64,
     progress: Option<&'a Function>,
@@ -207,7 +214,7 @@ impl<'a> WdSource<'a> {
                 Fail(format!("{what} {path}: {e}"))
             }
         })?;
-        Ok(WdSource { file, path: path.to_string(), read: 0, last_report: 0, progress, failed: None })
+        Ok(WdSource { file, path: path.to_string(), buf: Vec::new(), buf_pos: 0, read: 0, last_report: 0, progress, failed: None })
     }
 
     fn report(&mut self, fraction: f64) -> Result<(), mlua::Error> {
@@ -215,6 +222,34 @@ impl<'a> WdSource<'a> {
             Some(f) => f.call::<()>(fraction),
             None => Ok(()),
         }
+    }
+}
+
+const READ_AHEAD: usize = 256 << 10;
+
+impl WdSource<'_> {
+    fn fill(&mut self, mut dst: &mut [u8]) -> std::io::Result<()> {
+        let buffered = &self.buf[self.buf_pos..];
+        let n = buffered.len().min(dst.len());
+        dst[..n].copy_from_slice(&buffered[..n]);
+        self.buf_pos += n;
+        dst = &mut dst[n..];
+        if dst.is_empty() {
+            return Ok(());
+        }
+        if dst.len() >= READ_AHEAD {
+            return std::io::Read::read_exact(&mut self.file, dst);
+        }
+        let left = self.file.size() - self.file.position();
+        let want = (READ_AHEAD as u64).min(left) as usize;
+        if want < dst.len() {
+            return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "unexpected end of file"));
+        }
+        self.buf.resize(want, 0);
+        std::io::Read::read_exact(&mut self.file, &mut self.buf)?;
+        dst.copy_from_slice(&self.buf[..dst.len()]);
+        self.buf_pos = dst.len();
+        Ok(())
     }
 }
 
@@ -227,8 +262,7 @@ impl Source for WdSource<'_> {
         if self.failed.is_some() {
             return Err(llama::Error::Source("load stopped by a callback error".into()));
         }
-        std::io::Read::read_exact(&mut self.file, buf)
-            .map_err(|e| llama::Error::Source(format!("{}: {e}", self.path)))?;
+        self.fill(buf).map_err(|e| llama::Error::Source(format!("{}: {e}", self.path)))?;
         self.read += buf.len() as u64;
         let size = self.size().max(1);
         if self.progress.is_some() && (self.read - self.last_report >= size.div_ceil(100) || self.read == size) {
