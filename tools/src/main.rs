@@ -8,6 +8,8 @@ use clap::{Parser, Subcommand};
 mod bench;
 mod inspect;
 mod model_files;
+mod progress;
+mod publish;
 mod run;
 
 #[derive(Parser)]
@@ -27,6 +29,11 @@ enum Command {
     Inspect(inspect::InspectArgs),
     /// Benchmark random-weight models of the llama2.c 15M/42M/110M shapes.
     Bench(bench::BenchArgs),
+    /// Publish a file (a model, AOS.wasm) to Arweave, in chunks, resumable.
+    Publish(publish::PublishArgs),
+    /// Create an Arweave wallet or print its address.
+    #[command(subcommand)]
+    Wallet(publish::WalletCommand),
 }
 
 fn main() -> ExitCode {
@@ -36,6 +43,8 @@ fn main() -> ExitCode {
         Command::Logits(a) => run::logits(a),
         Command::Inspect(a) => inspect::inspect(a),
         Command::Bench(a) => bench::bench(a),
+        Command::Publish(a) => publish::publish(a),
+        Command::Wallet(c) => publish::wallet(c),
     };
     match result {
         Ok(code) => code,
