@@ -7,7 +7,9 @@ use ao_cu::{ComputeUnit, CuOptions};
 
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
-    let module = args.next().ok_or_else(|| anyhow::anyhow!("usage: eval MODULE.wasm [--data-dir DIR] [--gateway URL] LUA..."))?;
+    let module = args.next().ok_or_else(|| {
+        anyhow::anyhow!("usage: eval MODULE.wasm [--data-dir DIR] [--gateway URL] LUA...")
+    })?;
     let mut opts = CuOptions::default();
     let mut code = Vec::new();
     while let Some(a) = args.next() {
@@ -20,7 +22,10 @@ fn main() -> anyhow::Result<()> {
     let t = std::time::Instant::now();
     let cu = ComputeUnit::from_file(&module, opts)?;
     eprintln!("compiled {module} in {:.2} s", t.elapsed().as_secs_f64());
-    let mut p = cu.spawn(&ao_cu::txid_from("example-process"), &ao_cu::txid_from("example-owner"))?;
+    let mut p = cu.spawn(
+        &ao_cu::txid_from("example-process"),
+        &ao_cu::txid_from("example-owner"),
+    )?;
     let mut failed = false;
     for c in code {
         let out = p.eval(&c)?;
@@ -31,7 +36,11 @@ fn main() -> anyhow::Result<()> {
             eprintln!("error: {e}");
             failed = true;
         }
-        eprintln!("({:.3} s, memory {} MiB)", out.elapsed.as_secs_f64(), out.memory_size >> 20);
+        eprintln!(
+            "({:.3} s, memory {} MiB)",
+            out.elapsed.as_secs_f64(),
+            out.memory_size >> 20
+        );
     }
     std::process::exit(if failed { 1 } else { 0 })
 }

@@ -132,7 +132,12 @@ pub(crate) const IMPORTS: &[(&str, &str, &str, Imp)] = &[
     ("__syscall_unlinkat", "iji", "i", sys_enoent),
     ("__syscall_utimensat", "ijji", "i", sys_enoent),
     ("_abort_js", "", "v", abort_js),
-    ("_emscripten_get_now_is_monotonic", "", "i", get_now_is_monotonic),
+    (
+        "_emscripten_get_now_is_monotonic",
+        "",
+        "i",
+        get_now_is_monotonic,
+    ),
     ("_emscripten_memcpy_js", "jjj", "v", memcpy_js),
     ("_emscripten_system", "j", "i", system),
     ("_emscripten_throw_longjmp", "", "v", throw_longjmp),
@@ -175,12 +180,28 @@ fn kind(t: &ValType) -> char {
 
 /// Checks an import's declared type against the glue's. `Err` = unusable (arity, or a
 /// non-number type); `Ok(Some(warning))` = a usable integer-width difference.
-pub(crate) fn check_signature(name: &str, params: &str, result: &str, ty: &FuncType) -> Result<Option<String>, String> {
+pub(crate) fn check_signature(
+    name: &str,
+    params: &str,
+    result: &str,
+    ty: &FuncType,
+) -> Result<Option<String>, String> {
     let got_p: String = ty.params().map(|t| kind(&t)).collect();
     let got_r: String = ty.results().map(|t| kind(&t)).collect();
     let want = format!("({params}) -> {result}");
-    let got = format!("({got_p}) -> {}", if got_r.is_empty() { "v".to_string() } else { got_r.clone() });
-    if got_p.len() != params.len() || got_p.contains(['x', 'f']) || got_r.len() > 1 || got_r.contains(['x', 'f']) {
+    let got = format!(
+        "({got_p}) -> {}",
+        if got_r.is_empty() {
+            "v".to_string()
+        } else {
+            got_r.clone()
+        }
+    );
+    if got_p.len() != params.len()
+        || got_p.contains(['x', 'f'])
+        || got_r.len() > 1
+        || got_r.contains(['x', 'f'])
+    {
         return Err(format!("{name}: declared {got}, the glue defines {want}"));
     }
     let res_ok = match result {
@@ -193,7 +214,9 @@ pub(crate) fn check_signature(name: &str, params: &str, result: &str, ty: &FuncT
     }
     let exact_r = result == "?" || (result == "v" && got_r.is_empty()) || got_r == result;
     if got_p != params || !exact_r {
-        return Ok(Some(format!("{name}: declared {got}, the glue defines {want} (accepted)")));
+        return Ok(Some(format!(
+            "{name}: declared {got}, the glue defines {want} (accepted)"
+        )));
     }
     Ok(None)
 }
@@ -222,7 +245,13 @@ fn ret_to_val(r: Ret, ty: &ValType) -> Val {
 }
 
 /// Defines one import in the linker with the module's declared type.
-pub(crate) fn define(linker: &mut Linker<Host>, module: &str, name: &str, ty: FuncType, imp: Imp) -> anyhow::Result<()> {
+pub(crate) fn define(
+    linker: &mut Linker<Host>,
+    module: &str,
+    name: &str,
+    ty: FuncType,
+    imp: Imp,
+) -> anyhow::Result<()> {
     let result_ty: Option<ValType> = ty.results().next();
     linker.func_new(module, name, ty, move |mut caller, params, results| {
         let mut args = [0i64; 8];
@@ -252,7 +281,10 @@ pub(crate) fn call_ints(store: impl wasmtime::AsContextMut, f: &Func, args: &[i6
             _ => Val::I64(a),
         })
         .collect();
-    let mut results: Vec<Val> = ty.results().map(|t| Val::default_for_ty(&t).unwrap_or(Val::I32(0))).collect();
+    let mut results: Vec<Val> = ty
+        .results()
+        .map(|t| Val::default_for_ty(&t).unwrap_or(Val::I32(0)))
+        .collect();
     f.call(&mut store, &params, &mut results)?;
     Ok(results.first().map(val_to_i64).unwrap_or(0))
 }
@@ -306,7 +338,9 @@ fn read_cstr(c: &mut Caller<'_, Host>, ptr: i64) -> R<Vec<u8>> {
     let data = m.data(&*c);
     let start = ptr as u64;
     if start >= data.len() as u64 {
-        return Err(wasmtime::Error::msg(format!("host: string pointer {start:#x} out of bounds")));
+        return Err(wasmtime::Error::msg(format!(
+            "host: string pointer {start:#x} out of bounds"
+        )));
     }
     let s = &data[start as usize..];
     let n = s.iter().position(|&b| b == 0).unwrap_or(s.len());
@@ -360,9 +394,20 @@ fn abort_err(c: &mut Caller<'_, Host>, msg: String) -> wasmtime::Error {
 
 fn assert_fail(c: &mut Caller<'_, Host>, a: &[i64]) -> R<Ret> {
     let cond = read_str(c, a[0])?;
-    let file = if a[1] != 0 { read_str(c, a[1])? } else { "unknown filename".into() };
-    let func = if a[3] != 0 { read_str(c, a[3])? } else { "unknown function".into() };
-    Err(abort_err(c, format!("Assertion failed: {cond}, at: {file},{},{func}", a[2])))
+    let file = if a[1] != 0 {
+        read_str(c, a[1])?
+    } else {
+        "unknown filename".into()
+    };
+    let func = if a[3] != 0 {
+        read_str(c, a[3])?
+    } else {
+        "unknown function".into()
+    };
+    Err(abort_err(
+        c,
+        format!("Assertion failed: {cond}, at: {file},{},{func}", a[2]),
+    ))
 }
 
 fn cxa_throw(c: &mut Caller<'_, Host>, _a: &[i64]) -> R<Ret> {
@@ -388,7 +433,11 @@ fn throw_longjmp(_c: &mut Caller<'_, Host>, _a: &[i64]) -> R<Ret> {
 /// restores the stack pointer saved before the call and calls `setThrew(1, 0)`; any other trap
 /// propagates. Exactly the glue's `invoke_vjj`.
 fn invoke_vjj(c: &mut Caller<'_, Host>, a: &[i64]) -> R<Ret> {
-    let ex = c.data().ex.clone().ok_or_else(|| wasmtime::Error::msg("invoke_vjj before the instance was set up"))?;
+    let ex = c
+        .data()
+        .ex
+        .clone()
+        .ok_or_else(|| wasmtime::Error::msg("invoke_vjj before the instance was set up"))?;
     let sp = call_ints(&mut *c, &ex.stack_get_current, &[])?;
     let res = if let Some(f) = &ex.dyncall_vjj {
         call_ints(&mut *c, f, &[a[0], a[1], a[2]]).map(|_| ())
@@ -396,16 +445,22 @@ fn invoke_vjj(c: &mut Caller<'_, Host>, a: &[i64]) -> R<Ret> {
         let f = t
             .get(&mut *c, a[0] as u64)
             .and_then(|r| r.as_func().flatten().copied())
-            .ok_or_else(|| wasmtime::Error::msg(format!("invoke_vjj: no function at table index {}", a[0])))?;
+            .ok_or_else(|| {
+                wasmtime::Error::msg(format!("invoke_vjj: no function at table index {}", a[0]))
+            })?;
         call_ints(&mut *c, &f, &[a[1], a[2]]).map(|_| ())
     } else {
-        return Err(wasmtime::Error::msg("invoke_vjj: the module exports neither dynCall_vjj nor __indirect_function_table"));
+        return Err(wasmtime::Error::msg(
+            "invoke_vjj: the module exports neither dynCall_vjj nor __indirect_function_table",
+        ));
     };
     match res {
         Ok(()) => Ok(Ret::None),
         Err(e) if e.is::<Longjmp>() => {
             call_ints(&mut *c, &ex.stack_restore, &[sp])?;
-            let set_threw = ex.set_threw.ok_or_else(|| wasmtime::Error::msg("invoke_vjj: the module does not export setThrew"))?;
+            let set_threw = ex.set_threw.ok_or_else(|| {
+                wasmtime::Error::msg("invoke_vjj: the module does not export setThrew")
+            })?;
             call_ints(&mut *c, &set_threw, &[1, 0])?;
             Ok(Ret::None)
         }
@@ -420,21 +475,29 @@ fn weavedrive_open(c: &mut Caller<'_, Host>, a: &[i64]) -> R<Ret> {
     match c.data_mut().drive.open(&path) {
         Ok(OpenResult::Fd(fd)) => Ok(Ret::I(fd as i64)),
         Ok(OpenResult::Unsupported) => {
-            c.data_mut().err_line(&format!("WeaveDrive: invalid path category: {path}"));
+            c.data_mut()
+                .err_line(&format!("WeaveDrive: invalid path category: {path}"));
             Ok(Ret::I(0))
         }
         Ok(OpenResult::NotFound(p)) => {
             if c.data().strict_weavedrive {
-                c.data_mut().err_line(&format!("WeaveDrive: HALT: FILE NOT FOUND {p}"));
-                Err(wasmtime::Error::new(ModuleExit::Halt("HALT: FILE NOT FOUND".into())))
+                c.data_mut()
+                    .err_line(&format!("WeaveDrive: HALT: FILE NOT FOUND {p}"));
+                Err(wasmtime::Error::new(ModuleExit::Halt(
+                    "HALT: FILE NOT FOUND".into(),
+                )))
             } else {
-                c.data_mut().err_line(&format!("WeaveDrive: HALT: FILE NOT FOUND {p} (open returns -1)"));
+                c.data_mut().err_line(&format!(
+                    "WeaveDrive: HALT: FILE NOT FOUND {p} (open returns -1)"
+                ));
                 Ok(Ret::I(-1))
             }
         }
         Err(e) => {
             c.data_mut().err_line(&format!("WeaveDrive: {e}"));
-            Err(wasmtime::Error::new(ModuleExit::Halt(format!("WeaveDrive: {e}"))))
+            Err(wasmtime::Error::new(ModuleExit::Halt(format!(
+                "WeaveDrive: {e}"
+            ))))
         }
     }
 }
@@ -449,7 +512,9 @@ fn weavedrive_read(c: &mut Caller<'_, Host>, a: &[i64]) -> R<Ret> {
         Ok(n) => Ok(Ret::I(n as i64)),
         Err(e) => {
             host.err_line(&format!("WeaveDrive: {e}"));
-            Err(wasmtime::Error::new(ModuleExit::Halt(format!("WeaveDrive: {e}"))))
+            Err(wasmtime::Error::new(ModuleExit::Halt(format!(
+                "WeaveDrive: {e}"
+            ))))
         }
     }
 }
@@ -497,7 +562,14 @@ fn sys_getcwd(c: &mut Caller<'_, Host>, a: &[i64]) -> R<Ret> {
     Ok(Ret::I(2))
 }
 
-fn write_stat(c: &mut Caller<'_, Host>, buf: i64, mode: i32, size: u64, rdev: i32, ino: u64) -> R<()> {
+fn write_stat(
+    c: &mut Caller<'_, Host>,
+    buf: i64,
+    mode: i32,
+    size: u64,
+    rdev: i32,
+    ino: u64,
+) -> R<()> {
     let mut b = vec![0u8; 104];
     b[0..4].copy_from_slice(&1i32.to_le_bytes()); // dev
     b[4..8].copy_from_slice(&mode.to_le_bytes());
@@ -614,7 +686,9 @@ fn system(_c: &mut Caller<'_, Host>, a: &[i64]) -> R<Ret> {
 }
 
 fn write_tm(c: &mut Caller<'_, Host>, p: i64, tm: &Tm, local: bool) -> R<()> {
-    let fields = [tm.sec, tm.min, tm.hour, tm.mday, tm.mon, tm.year, tm.wday, tm.yday];
+    let fields = [
+        tm.sec, tm.min, tm.hour, tm.mday, tm.mon, tm.year, tm.wday, tm.yday,
+    ];
     let mut b = Vec::with_capacity(36);
     for f in fields {
         b.extend_from_slice(&f.to_le_bytes());
@@ -633,7 +707,11 @@ fn read_tm(c: &mut Caller<'_, Host>, p: i64) -> R<Tm> {
     let b = read_bytes(c, p, 56)?;
     let i = |k: usize| i32::from_le_bytes(b[k * 4..k * 4 + 4].try_into().unwrap());
     let zone_ptr = u64::from_le_bytes(b[48..56].try_into().unwrap());
-    let zone = if zone_ptr != 0 { read_str(c, zone_ptr as i64)? } else { String::new() };
+    let zone = if zone_ptr != 0 {
+        read_str(c, zone_ptr as i64)?
+    } else {
+        String::new()
+    };
     Ok(Tm {
         sec: i(0),
         min: i(1),
@@ -740,7 +818,9 @@ fn resize_heap(c: &mut Caller<'_, Host>, a: &[i64]) -> R<Ret> {
             return Ok(Ret::I(1));
         }
     }
-    c.data_mut().err_line(&format!("Failed to grow the heap from {old} bytes to {new_size} bytes, not enough memory!"));
+    c.data_mut().err_line(&format!(
+        "Failed to grow the heap from {old} bytes to {new_size} bytes, not enough memory!"
+    ));
     Ok(Ret::I(0))
 }
 
@@ -762,7 +842,11 @@ fn fd_close(c: &mut Caller<'_, Host>, a: &[i64]) -> R<Ret> {
     if is_tty(fd) {
         return Ok(Ret::I(0));
     }
-    Ok(Ret::I(if c.data_mut().drive.close(fd as i32) { 0 } else { EBADF }))
+    Ok(Ret::I(if c.data_mut().drive.close(fd as i32) {
+        0
+    } else {
+        EBADF
+    }))
 }
 
 fn fd_fdstat_get(c: &mut Caller<'_, Host>, a: &[i64]) -> R<Ret> {
@@ -785,7 +869,10 @@ fn iovecs(c: &mut Caller<'_, Host>, iov: i64, cnt: i64) -> R<Vec<(i64, u64)>> {
     Ok(raw
         .chunks_exact(16)
         .map(|ch| {
-            (u64::from_le_bytes(ch[0..8].try_into().unwrap()) as i64, u64::from_le_bytes(ch[8..16].try_into().unwrap()))
+            (
+                u64::from_le_bytes(ch[0..8].try_into().unwrap()) as i64,
+                u64::from_le_bytes(ch[8..16].try_into().unwrap()),
+            )
         })
         .collect())
 }
@@ -805,7 +892,10 @@ fn fd_read(c: &mut Caller<'_, Host>, a: &[i64]) -> R<Ret> {
     for (ptr, len) in iovs {
         let (data, host) = m.data_and_store_mut(&mut *c);
         let r = range(data.len(), ptr, len)?;
-        let n = host.drive.read(fd as i32, &mut data[r]).map_err(|e| wasmtime::Error::new(ModuleExit::Halt(format!("WeaveDrive: {e}"))))?;
+        let n = host
+            .drive
+            .read(fd as i32, &mut data[r])
+            .map_err(|e| wasmtime::Error::new(ModuleExit::Halt(format!("WeaveDrive: {e}"))))?;
         total += n as u64;
         if (n as u64) < len {
             break;

@@ -28,7 +28,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{anyhow, bail, Context, Result};
 use serde_json::Value;
-use wasmtime::{Config, Engine, Func, Instance, InstancePre, Linker, Memory, Module, Store, StoreLimitsBuilder};
+use wasmtime::{
+    Config, Engine, Func, Instance, InstancePre, Linker, Memory, Module, Store, StoreLimitsBuilder,
+};
 
 pub use host::{Longjmp, ModuleExit};
 pub use message::{txid_from, Env, EnvEntity, Message, Outcome, Tag};
@@ -168,7 +170,15 @@ fn extern_sig(ty: &wasmtime::ExternType) -> String {
         wasmtime::ExternType::Func(f) => {
             let p: Vec<_> = f.params().map(v).collect();
             let r: Vec<_> = f.results().map(v).collect();
-            format!("({}) -> {}", p.join(", "), if r.is_empty() { "()".into() } else { r.join(", ") })
+            format!(
+                "({}) -> {}",
+                p.join(", "),
+                if r.is_empty() {
+                    "()".into()
+                } else {
+                    r.join(", ")
+                }
+            )
         }
         wasmtime::ExternType::Memory(_) => "(memory)".into(),
         wasmtime::ExternType::Table(_) => "(table)".into(),
@@ -178,7 +188,7 @@ fn extern_sig(ty: &wasmtime::ExternType) -> String {
 }
 
 fn memory_limit_tag(limit: u64) -> String {
-    if limit % (1 << 30) == 0 {
+    if limit.is_multiple_of(1 << 30) {
         format!("{}-gb", limit >> 30)
     } else {
         format!("{}-mb", limit.div_ceil(1 << 20))
@@ -189,7 +199,10 @@ impl ComputeUnit {
     /// Compiles the module (once) and checks its imports and exports.
     pub fn new(module_bytes: &[u8], opts: CuOptions) -> Result<Self> {
         if opts.memory_limit > MAX_MEMORY_LIMIT {
-            bail!("memory_limit {} is above the loader's 16 GiB heap cap", opts.memory_limit);
+            bail!(
+                "memory_limit {} is above the loader's 16 GiB heap cap",
+                opts.memory_limit
+            );
         }
         let mut config = Config::new();
         config.wasm_memory64(true);
@@ -204,7 +217,9 @@ impl ComputeUnit {
             }
         }
         let engine = Engine::new(&config)?;
-        let module = Module::new(&engine, module_bytes).map_err(anyhow::Error::from).context("compiling the module")?;
+        let module = Module::new(&engine, module_bytes)
+            .map_err(anyhow::Error::from)
+            .context("compiling the module")?;
 
         // Imports: every one must be on the glue's list, with the glue's arity.
         let mut linker: Linker<Host> = Linker::new(&engine);
@@ -218,7 +233,9 @@ impl ComputeUnit {
             let spec = host::IMPORTS.iter().find(|s| s.0 == n);
             let ty = imp.ty();
             match (spec, ty.func()) {
-                (Some(&(name, params, result, f)), Some(fty)) if host::IMPORT_MODULES.contains(&m.as_str()) => {
+                (Some(&(name, params, result, f)), Some(fty))
+                    if host::IMPORT_MODULES.contains(&m.as_str()) =>
+                {
                     match host::check_signature(name, params, result, fty) {
                         Ok(w) => warnings.extend(w),
                         Err(e) => {
@@ -269,22 +286,33 @@ impl ComputeUnit {
             if module.get_export("setThrew").is_none() {
                 missing.push("setThrew");
             }
-            if module.get_export("dynCall_vjj").is_none() && module.get_export("__indirect_function_table").is_none() {
+            if module.get_export("dynCall_vjj").is_none()
+                && module.get_export("__indirect_function_table").is_none()
+            {
                 missing.push("dynCall_vjj");
             }
         }
         if !missing.is_empty() {
-            bail!("the module lacks exports the AO loader's glue needs: {}", missing.join(", "));
+            bail!(
+                "the module lacks exports the AO loader's glue needs: {}",
+                missing.join(", ")
+            );
         }
-        if !matches!(module.get_export("memory"), Some(wasmtime::ExternType::Memory(m)) if m.is_64()) {
-            warnings.push("the exported memory is not a memory64 (the wasm64 format expects one)".into());
+        if !matches!(module.get_export("memory"), Some(wasmtime::ExternType::Memory(m)) if m.is_64())
+        {
+            warnings.push(
+                "the exported memory is not a memory64 (the wasm64 format expects one)".into(),
+            );
         }
 
         let pre = linker.instantiate_pre(&module)?;
         let module_id = opts.module_id.clone().unwrap_or_else(|| {
             let mut h: u64 = 0;
             for chunk in module_bytes.chunks(4096) {
-                h = h.rotate_left(7) ^ chunk.iter().fold(h, |a, &b| a.wrapping_mul(31).wrapping_add(b as u64));
+                h = h.rotate_left(7)
+                    ^ chunk
+                        .iter()
+                        .fold(h, |a, &b| a.wrapping_mul(31).wrapping_add(b as u64));
             }
             txid_from(&format!("module:{h:x}:{}", module_bytes.len()))
         });
@@ -302,8 +330,20 @@ impl ComputeUnit {
                 Tag::new("Extension", "WeaveDrive"),
             ]
         });
-        let module_env = EnvEntity { id: module_id, owner: opts.module_owner.clone(), tags: module_tags };
-        Ok(ComputeUnit { engine, module, pre, opts: Arc::new(opts), imports, warnings, module_env })
+        let module_env = EnvEntity {
+            id: module_id,
+            owner: opts.module_owner.clone(),
+            tags: module_tags,
+        };
+        Ok(ComputeUnit {
+            engine,
+            module,
+            pre,
+            opts: Arc::new(opts),
+            imports,
+            warnings,
+            module_env,
+        })
     }
 
     /// Reads and compiles a module file.
@@ -343,7 +383,11 @@ impl ComputeUnit {
 
     /// Spawns a process with default tags: instantiates the module and sends the spawn message.
     pub fn spawn(&self, process_id: &str, owner: &str) -> Result<Process> {
-        self.spawn_with(SpawnConfig { id: process_id.into(), owner: owner.into(), ..Default::default() })
+        self.spawn_with(SpawnConfig {
+            id: process_id.into(),
+            owner: owner.into(),
+            ..Default::default()
+        })
     }
 
     /// Spawns a process: instantiates the module, runs the glue's start-up (stack init, stack
@@ -363,7 +407,11 @@ impl ComputeUnit {
         ];
         tags.extend(cfg.tags.iter().cloned());
         let env = Env {
-            process: EnvEntity { id: cfg.id.clone(), owner: cfg.owner.clone(), tags: tags.clone() },
+            process: EnvEntity {
+                id: cfg.id.clone(),
+                owner: cfg.owner.clone(),
+                tags: tags.clone(),
+            },
             module: self.module_env.clone(),
         };
         let live = Live::boot(&self.engine, &self.pre, &self.opts, None)?;
@@ -390,7 +438,8 @@ impl ComputeUnit {
             timestamp: cfg.timestamp,
             ..Default::default()
         };
-        msg.extra.insert("Module".into(), Value::String(self.module_env.id.clone()));
+        msg.extra
+            .insert("Module".into(), Value::String(self.module_env.id.clone()));
         p.send(msg).context("the spawn message failed")?;
         p.spawn_index = Some(0);
         Ok(p)
@@ -420,25 +469,44 @@ struct Live {
 }
 
 impl Live {
-    fn boot(engine: &Engine, pre: &InstancePre<Host>, opts: &CuOptions, glue_time: Option<f64>) -> Result<Live> {
+    fn boot(
+        engine: &Engine,
+        pre: &InstancePre<Host>,
+        opts: &CuOptions,
+        glue_time: Option<f64>,
+    ) -> Result<Live> {
         let host = Host {
-            limits: StoreLimitsBuilder::new().memory_size(opts.memory_limit as usize).build(),
+            limits: StoreLimitsBuilder::new()
+                .memory_size(opts.memory_limit as usize)
+                .build(),
             memory: None,
             ex: None,
             stdout: Vec::new(),
             stderr: Vec::new(),
             echo: opts.echo_output,
-            clock: ClockState { mode: opts.clock, glue_time: glue_time.unwrap_or(10000.0), msg_timestamp: 0, within_msg: 0 },
+            clock: ClockState {
+                mode: opts.clock,
+                glue_time: glue_time.unwrap_or(10000.0),
+                msg_timestamp: 0,
+                within_msg: 0,
+            },
             drive: WeaveDrive::new(opts.data_dir.clone(), opts.gateway.clone()),
             memory_limit: opts.memory_limit,
             strict_weavedrive: opts.strict_weavedrive,
         };
         let mut store = Store::new(engine, host);
         store.limiter(|h| &mut h.limits);
-        let instance = pre.instantiate(&mut store).map_err(anyhow::Error::from).context("instantiating the module")?;
-        let memory = instance.get_memory(&mut store, "memory").ok_or_else(|| anyhow!("no exported memory"))?;
+        let instance = pre
+            .instantiate(&mut store)
+            .map_err(anyhow::Error::from)
+            .context("instantiating the module")?;
+        let memory = instance
+            .get_memory(&mut store, "memory")
+            .ok_or_else(|| anyhow!("no exported memory"))?;
         let f = |store: &mut Store<Host>, name: &str| {
-            instance.get_func(&mut *store, name).ok_or_else(|| anyhow!("the module does not export {name}"))
+            instance
+                .get_func(&mut *store, name)
+                .ok_or_else(|| anyhow!("the module does not export {name}"))
         };
         let ex = Exports {
             stack_get_current: f(&mut store, "emscripten_stack_get_current")?,
@@ -476,7 +544,11 @@ impl Live {
     }
 
     /// Runs `f` on a thread whose native stack is large enough for `max_wasm_stack`.
-    fn on_big_stack<T: Send>(&mut self, opts: &CuOptions, f: impl FnOnce(&mut Live) -> Result<T> + Send) -> Result<T> {
+    fn on_big_stack<T: Send>(
+        &mut self,
+        opts: &CuOptions,
+        f: impl FnOnce(&mut Live) -> Result<T> + Send,
+    ) -> Result<T> {
         let size = opts.max_wasm_stack * 2 + (4 << 20);
         std::thread::scope(|s| {
             std::thread::Builder::new()
@@ -526,7 +598,8 @@ impl Live {
         }
         if w(0) != ADDRESS_ZERO_MAGIC {
             return Err(ModuleExit::Abort(
-                "Runtime error: The application has corrupted its heap memory area (address zero)!".into(),
+                "Runtime error: The application has corrupted its heap memory area (address zero)!"
+                    .into(),
             )
             .into());
         }
@@ -564,7 +637,11 @@ impl Live {
             let pm = self.string_on_stack(msg)?;
             let pe = self.string_on_stack(env)?;
             let handle = self.handle;
-            Ok(call_ints(&mut self.store, &handle, &[pm as i64, pe as i64])?)
+            Ok(call_ints(
+                &mut self.store,
+                &handle,
+                &[pm as i64, pe as i64],
+            )?)
         })();
         // onDone: stackRestore(stack); and on a throw the glue leaves the stack pointer where it
         // was; we restore it in both cases (the memory is restored on failure anyway).
@@ -585,7 +662,10 @@ impl Live {
             bail!("handle returned an invalid pointer {ret:#x}");
         }
         let s = &data[p..];
-        let n = s.iter().position(|&b| b == 0).ok_or_else(|| anyhow!("handle's result is not NUL-terminated"))?;
+        let n = s
+            .iter()
+            .position(|&b| b == 0)
+            .ok_or_else(|| anyhow!("handle's result is not NUL-terminated"))?;
         Ok(String::from_utf8_lossy(&s[..n]).into_owned())
     }
 }
@@ -606,7 +686,10 @@ pub struct Process {
 }
 
 fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 impl Process {
@@ -623,7 +706,12 @@ impl Process {
     /// Sends an `Eval` of `code` from the owner.
     pub fn eval(&mut self, code: &str) -> Result<Outcome> {
         let owner = self.owner().to_string();
-        self.send(Message::action("Eval").data(code).from(owner.clone()).owner(owner))
+        self.send(
+            Message::action("Eval")
+                .data(code)
+                .from(owner.clone())
+                .owner(owner),
+        )
     }
 
     /// Fills the fields a message leaves empty (see [`Message`]) and sends it.
@@ -634,7 +722,11 @@ impl Process {
     pub fn send(&mut self, mut msg: Message) -> Result<Outcome> {
         self.nonce += 1;
         if msg.owner.is_empty() {
-            msg.owner = if msg.from.is_empty() { self.owner().to_string() } else { msg.from.clone() };
+            msg.owner = if msg.from.is_empty() {
+                self.owner().to_string()
+            } else {
+                msg.from.clone()
+            };
         }
         if msg.from.is_empty() {
             msg.from = msg.owner.clone();
@@ -645,13 +737,22 @@ impl Process {
         if msg.target.is_empty() {
             msg.target = self.id().to_string();
         }
-        let ts = msg.timestamp.unwrap_or_else(|| now_ms().max(self.last_timestamp + 1));
+        let ts = msg
+            .timestamp
+            .unwrap_or_else(|| now_ms().max(self.last_timestamp + 1));
         self.last_timestamp = self.last_timestamp.max(ts);
         msg.timestamp = Some(ts);
         msg.block_height.get_or_insert(self.opts.block_height);
         msg.nonce.get_or_insert(self.nonce);
         msg.epoch.get_or_insert(0);
-        for (i, (n, v)) in [("Data-Protocol", "ao"), ("Variant", "ao.TN.1"), ("Type", "Message")].into_iter().enumerate() {
+        for (i, (n, v)) in [
+            ("Data-Protocol", "ao"),
+            ("Variant", "ao.TN.1"),
+            ("Type", "Message"),
+        ]
+        .into_iter()
+        .enumerate()
+        {
             if !msg.tags.iter().any(|t| t.name == n) {
                 msg.tags.insert(i, Tag::new(n, v));
             }
@@ -663,7 +764,10 @@ impl Process {
     /// Sends a message JSON exactly as given (no fields filled in).
     pub fn send_json(&mut self, msg: Value) -> Result<Outcome> {
         let msg_str = serde_json::to_string(&msg)?;
-        let ts = msg.get("Timestamp").and_then(|v| v.as_u64().or_else(|| v.as_str().and_then(|s| s.parse().ok())));
+        let ts = msg.get("Timestamp").and_then(|v| {
+            v.as_u64()
+                .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+        });
         let opts = self.opts.clone();
         let env_json = self.env_json.clone();
         if opts.snapshot {
@@ -679,12 +783,15 @@ impl Process {
             h.clock.within_msg = 0;
         }
         let t0 = Instant::now();
-        let res = self.live.on_big_stack(&opts, |l| l.call_handle(&msg_str, &env_json));
+        let res = self
+            .live
+            .on_big_stack(&opts, |l| l.call_handle(&msg_str, &env_json));
         let elapsed = t0.elapsed();
         let stdout = String::from_utf8_lossy(&self.live.store.data().stdout).into_owned();
         let stderr = String::from_utf8_lossy(&self.live.store.data().stderr).into_owned();
         let parsed = res.and_then(|s| {
-            serde_json::from_str::<Value>(&s).with_context(|| format!("handle returned invalid JSON: {}", truncate(&s, 300)))
+            serde_json::from_str::<Value>(&s)
+                .with_context(|| format!("handle returned invalid JSON: {}", truncate(&s, 300)))
         });
         match parsed {
             Ok(raw) => {
@@ -696,7 +803,10 @@ impl Process {
                 out.stderr = stderr;
                 out.elapsed = elapsed;
                 out.memory_size = self.memory_size();
-                self.log.push(LogEntry { message: msg, result: Ok(out.clone()) });
+                self.log.push(LogEntry {
+                    message: msg,
+                    result: Ok(out.clone()),
+                });
                 Ok(out)
             }
             Err(e) => {
@@ -709,7 +819,10 @@ impl Process {
                         text += &format!("\nrestoring the process failed: {e2:#}");
                     }
                 }
-                self.log.push(LogEntry { message: msg, result: Err(text.clone()) });
+                self.log.push(LogEntry {
+                    message: msg,
+                    result: Err(text.clone()),
+                });
                 Err(anyhow!(text))
             }
         }
@@ -730,7 +843,8 @@ impl Process {
         let cur = live.memory.data_size(&live.store) as u64;
         let want = self.snapshot.len() as u64;
         if want > cur {
-            live.memory.grow(&mut live.store, (want - cur).div_ceil(65536))?;
+            live.memory
+                .grow(&mut live.store, (want - cur).div_ceil(65536))?;
         }
         let data = live.memory.data_mut(&mut live.store);
         data[..self.snapshot.len()].copy_from_slice(&self.snapshot);
@@ -746,7 +860,9 @@ impl Process {
 
     /// The spawn message's outcome.
     pub fn spawn_outcome(&self) -> Option<&Outcome> {
-        self.spawn_index.and_then(|i| self.log.get(i)).and_then(|e| e.result.as_ref().ok())
+        self.spawn_index
+            .and_then(|i| self.log.get(i))
+            .and_then(|e| e.result.as_ref().ok())
     }
 
     /// The linear memory (the process state).
@@ -765,7 +881,10 @@ impl Process {
 
     /// Time spent in the last message.
     pub fn last_elapsed(&self) -> Option<Duration> {
-        self.log.last().and_then(|e| e.result.as_ref().ok()).map(|o| o.elapsed)
+        self.log
+            .last()
+            .and_then(|e| e.result.as_ref().ok())
+            .map(|o| o.elapsed)
     }
 }
 

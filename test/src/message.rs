@@ -12,7 +12,10 @@ pub struct Tag {
 
 impl Tag {
     pub fn new(name: impl Into<String>, value: impl Into<String>) -> Self {
-        Tag { name: name.into(), value: value.into() }
+        Tag {
+            name: name.into(),
+            value: value.into(),
+        }
     }
 }
 
@@ -37,7 +40,11 @@ pub struct Message {
     pub anchor: Option<String>,
     #[serde(rename = "From", default)]
     pub from: String,
-    #[serde(rename = "Forwarded-By", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "Forwarded-By",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub forwarded_by: Option<String>,
     #[serde(rename = "Tags", default)]
     pub tags: Vec<Tag>,
@@ -47,9 +54,17 @@ pub struct Message {
     pub nonce: Option<u64>,
     #[serde(rename = "Timestamp", default, skip_serializing_if = "Option::is_none")]
     pub timestamp: Option<u64>,
-    #[serde(rename = "Block-Height", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "Block-Height",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub block_height: Option<u64>,
-    #[serde(rename = "Hash-Chain", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "Hash-Chain",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub hash_chain: Option<String>,
     #[serde(rename = "Cron", default)]
     pub cron: bool,
@@ -93,7 +108,11 @@ impl Message {
     }
     /// The value of the last tag with this name.
     pub fn tag_value(&self, name: &str) -> Option<&str> {
-        self.tags.iter().rev().find(|t| t.name == name).map(|t| t.value.as_str())
+        self.tags
+            .iter()
+            .rev()
+            .find(|t| t.name == name)
+            .map(|t| t.value.as_str())
     }
 }
 

@@ -77,10 +77,28 @@ pub fn mktime(tm: &Tm) -> i64 {
     days * 86400 + tm.hour as i64 * 3600 + tm.min as i64 * 60 + tm.sec as i64
 }
 
-const WDAY: [&str; 7] = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"];
+const WDAY: [&str; 7] = [
+    "Sunday",
+    "Monday",
+    "Tuesday",
+    "Wednesday",
+    "Thursday",
+    "Friday",
+    "Saturday",
+];
 const MON: [&str; 12] = [
-    "January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
-    "November", "December",
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
 ];
 
 fn iso_week(tm: &Tm) -> (i64, i64) {
@@ -161,7 +179,12 @@ pub fn strftime(fmt: &[u8], tm: &Tm) -> Vec<u8> {
             b'Y' => format!("{year}"),
             b'z' => {
                 let off = tm.gmtoff / 60;
-                format!("{}{:02}{:02}", if off >= 0 { '+' } else { '-' }, off.abs() / 60, off.abs() % 60)
+                format!(
+                    "{}{:02}{:02}",
+                    if off >= 0 { '+' } else { '-' },
+                    off.abs() / 60,
+                    off.abs() % 60
+                )
             }
             b'Z' => tm.zone.clone(),
             b'%' => "%".into(),
@@ -183,7 +206,13 @@ mod tests {
             assert_eq!(mktime(&tm), t);
         }
         let tm = gmtime(1700000000);
-        assert_eq!(String::from_utf8(strftime(b"%Y-%m-%d %H:%M:%S %a %j %V", &tm)).unwrap(), "2023-11-14 22:13:20 Tue 318 46");
-        assert_eq!(String::from_utf8(strftime(b"%c", &tm)).unwrap(), "Tue Nov 14 22:13:20 2023");
+        assert_eq!(
+            String::from_utf8(strftime(b"%Y-%m-%d %H:%M:%S %a %j %V", &tm)).unwrap(),
+            "2023-11-14 22:13:20 Tue 318 46"
+        );
+        assert_eq!(
+            String::from_utf8(strftime(b"%c", &tm)).unwrap(),
+            "Tue Nov 14 22:13:20 2023"
+        );
     }
 }

@@ -31,7 +31,11 @@ const READ_AHEAD: u64 = 1 << 20;
 /// Where a WeaveDrive file comes from.
 pub(crate) enum Source {
     Local(File),
-    Http { url: String, cache_start: u64, cache: Vec<u8> },
+    Http {
+        url: String,
+        cache_start: u64,
+        cache: Vec<u8>,
+    },
     Memory(Vec<u8>),
 }
 
@@ -63,7 +67,9 @@ fn valid_name(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= 128
         && !id.starts_with('.')
-        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
 }
 
 impl WeaveDrive {
@@ -75,7 +81,13 @@ impl WeaveDrive {
                 .timeout_read(Duration::from_secs(120))
                 .build()
         });
-        WeaveDrive { data_dir, gateway, agent, files: BTreeMap::new(), bytes_read: 0 }
+        WeaveDrive {
+            data_dir,
+            gateway,
+            agent,
+            files: BTreeMap::new(),
+            bytes_read: 0,
+        }
     }
 
     fn next_fd(&self) -> i32 {
@@ -96,7 +108,9 @@ impl WeaveDrive {
         match agent.get(url).call() {
             Ok(resp) => {
                 let mut buf = Vec::new();
-                resp.into_reader().read_to_end(&mut buf).map_err(|e| format!("GET {url}: {e}"))?;
+                resp.into_reader()
+                    .read_to_end(&mut buf)
+                    .map_err(|e| format!("GET {url}: {e}"))?;
                 Ok(Some(buf))
             }
             Err(ureq::Error::Status(404, _)) => Ok(None),
@@ -109,7 +123,10 @@ impl WeaveDrive {
         let agent = self.agent.as_ref().expect("gateway agent");
         match agent.head(url).call() {
             Ok(resp) => {
-                if let Some(n) = resp.header("Content-Length").and_then(|v| v.trim().parse().ok()) {
+                if let Some(n) = resp
+                    .header("Content-Length")
+                    .and_then(|v| v.trim().parse().ok())
+                {
                     return Ok(Some(n));
                 }
             }
@@ -126,7 +143,10 @@ impl WeaveDrive {
                 {
                     return Ok(Some(total));
                 }
-                if let Some(n) = resp.header("Content-Length").and_then(|v| v.trim().parse().ok()) {
+                if let Some(n) = resp
+                    .header("Content-Length")
+                    .and_then(|v| v.trim().parse().ok())
+                {
                     if resp.status() == 200 {
                         return Ok(Some(n));
                     }
@@ -156,12 +176,23 @@ impl WeaveDrive {
             "data" => {
                 if let Some(p) = self.local(Path::new(id)) {
                     let f = File::open(&p).map_err(|e| format!("{}: {e}", p.display()))?;
-                    let size = f.metadata().map_err(|e| format!("{}: {e}", p.display()))?.len();
+                    let size = f
+                        .metadata()
+                        .map_err(|e| format!("{}: {e}", p.display()))?
+                        .len();
                     Some((size, Source::Local(f)))
                 } else if let Some(gw) = &self.gateway {
                     let url = format!("{gw}/{id}");
-                    self.http_size(&url)?
-                        .map(|size| (size, Source::Http { url, cache_start: 0, cache: Vec::new() }))
+                    self.http_size(&url)?.map(|size| {
+                        (
+                            size,
+                            Source::Http {
+                                url,
+                                cache_start: 0,
+                                cache: Vec::new(),
+                            },
+                        )
+                    })
                 } else {
                     None
                 }
@@ -177,7 +208,8 @@ impl WeaveDrive {
                     } else {
                         format!("{gw}/block/height/{id}")
                     };
-                    self.http_get_all(&url)?.map(|b| (b.len() as u64, Source::Memory(b)))
+                    self.http_get_all(&url)?
+                        .map(|b| (b.len() as u64, Source::Memory(b)))
                 } else {
                     None
                 }
@@ -187,7 +219,15 @@ impl WeaveDrive {
             None => Ok(OpenResult::NotFound(path.to_string())),
             Some((size, source)) => {
                 let fd = self.next_fd();
-                self.files.insert(fd, OpenFile { path: path.to_string(), size, position: 0, source });
+                self.files.insert(
+                    fd,
+                    OpenFile {
+                        path: path.to_string(),
+                        size,
+                        position: 0,
+                        source,
+                    },
+                );
                 Ok(OpenResult::Fd(fd))
             }
         }
@@ -200,7 +240,10 @@ impl WeaveDrive {
     /// Reads up to `dst.len()` bytes at the fd's position into `dst`, advancing it.
     pub fn read(&mut self, fd: i32, dst: &mut [u8]) -> Result<usize, String> {
         let agent = self.agent.clone();
-        let f = self.files.get_mut(&fd).ok_or_else(|| format!("bad WeaveDrive fd {fd}"))?;
+        let f = self
+            .files
+            .get_mut(&fd)
+            .ok_or_else(|| format!("bad WeaveDrive fd {fd}"))?;
         let avail = f.size.saturating_sub(f.position);
         let want = (dst.len() as u64).min(avail) as usize;
         if want == 0 {
@@ -209,14 +252,20 @@ impl WeaveDrive {
         let dst = &mut dst[..want];
         match &mut f.source {
             Source::Local(file) => {
-                file.seek(SeekFrom::Start(f.position)).map_err(|e| format!("{}: {e}", f.path))?;
-                file.read_exact(dst).map_err(|e| format!("{}: {e}", f.path))?;
+                file.seek(SeekFrom::Start(f.position))
+                    .map_err(|e| format!("{}: {e}", f.path))?;
+                file.read_exact(dst)
+                    .map_err(|e| format!("{}: {e}", f.path))?;
             }
             Source::Memory(bytes) => {
                 let p = f.position as usize;
                 dst.copy_from_slice(&bytes[p..p + want]);
             }
-            Source::Http { url, cache_start, cache } => {
+            Source::Http {
+                url,
+                cache_start,
+                cache,
+            } => {
                 let mut done = 0usize;
                 let pos = f.position;
                 // From the read-ahead cache first.
@@ -244,7 +293,9 @@ impl WeaveDrive {
                             .map_err(|e| format!("GET {url}: {e}"))?;
                     }
                     let mut buf = vec![0u8; (end - start) as usize];
-                    reader.read_exact(&mut buf).map_err(|e| format!("GET {url}: {e}"))?;
+                    reader
+                        .read_exact(&mut buf)
+                        .map_err(|e| format!("GET {url}: {e}"))?;
                     let n = want - done;
                     dst[done..].copy_from_slice(&buf[..n]);
                     *cache_start = start;

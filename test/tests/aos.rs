@@ -36,14 +36,25 @@ fn data_dir() -> PathBuf {
     let dir = std::env::temp_dir().join(format!("ao-cu-aos-data-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let models = repo().join("../shared/models/stories260K");
-    for (src, txid) in [("stories260K.bin", MODEL_TXID), ("tok512.bin", TOKENIZER_TXID)] {
+    for (src, txid) in [
+        ("stories260K.bin", MODEL_TXID),
+        ("tok512.bin", TOKENIZER_TXID),
+    ] {
         let dst = dir.join(txid);
         if !dst.exists() {
-            std::fs::copy(models.join(src), &dst)
-                .unwrap_or_else(|e| panic!("{}: {e} (../shared/models must be beside the repository)", models.join(src).display()));
+            std::fs::copy(models.join(src), &dst).unwrap_or_else(|e| {
+                panic!(
+                    "{}: {e} (../shared/models must be beside the repository)",
+                    models.join(src).display()
+                )
+            });
         }
     }
-    std::fs::write(dir.join("corruptModelTxid000000000000000000000000000"), b"this is not a model").unwrap();
+    std::fs::write(
+        dir.join("corruptModelTxid000000000000000000000000000"),
+        b"this is not a model",
+    )
+    .unwrap();
     dir
 }
 
@@ -51,9 +62,13 @@ fn data_dir() -> PathBuf {
 fn cu() -> &'static ComputeUnit {
     static CU: OnceLock<ComputeUnit> = OnceLock::new();
     CU.get_or_init(|| {
-        let opts = CuOptions { data_dir: Some(data_dir()), ..Default::default() };
+        let opts = CuOptions {
+            data_dir: Some(data_dir()),
+            ..Default::default()
+        };
         let t = std::time::Instant::now();
-        let cu = ComputeUnit::new(module_bytes(), opts).unwrap_or_else(|e| panic!("AOS.wasm does not load under the compute unit: {e:#}"));
+        let cu = ComputeUnit::new(module_bytes(), opts)
+            .unwrap_or_else(|e| panic!("AOS.wasm does not load under the compute unit: {e:#}"));
         eprintln!("AOS.wasm compiled in {:.1} s", t.elapsed().as_secs_f64());
         cu
     })
@@ -64,7 +79,11 @@ fn spawn() -> Process {
 }
 
 fn ok(out: &Outcome) -> &str {
-    assert!(out.ok, "not ok: error={:?} output={:?} stderr={}", out.error, out.output_data, out.stderr);
+    assert!(
+        out.ok,
+        "not ok: error={:?} output={:?} stderr={}",
+        out.error, out.output_data, out.stderr
+    );
     &out.output_data
 }
 
@@ -72,13 +91,20 @@ fn ok(out: &Outcome) -> &str {
 fn aos_imports_are_on_the_glue_list() {
     let cu = cu();
     // ComputeUnit::new already rejects anything outside the list; print what is used.
-    let mut names: Vec<_> = cu.imports().iter().map(|(m, n)| format!("{m}.{n}")).collect();
+    let mut names: Vec<_> = cu
+        .imports()
+        .iter()
+        .map(|(m, n)| format!("{m}.{n}"))
+        .collect();
     names.sort();
     eprintln!("AOS.wasm imports ({}): {}", names.len(), names.join(", "));
     for w in cu.warnings() {
         eprintln!("warning: {w}");
     }
-    assert!(cu.imports().iter().any(|(_, n)| n == "invoke_vjj"), "Lua's protected calls go through invoke_vjj");
+    assert!(
+        cu.imports().iter().any(|(_, n)| n == "invoke_vjj"),
+        "Lua's protected calls go through invoke_vjj"
+    );
 }
 
 #[test]
@@ -95,7 +121,12 @@ fn aos_eval_arithmetic() {
 fn aos_counter_across_messages() {
     let mut p = spawn();
     for i in 1..=3 {
-        assert_eq!(ok(&p.eval("counter = (counter or 0) + 1 return counter").unwrap()), i.to_string());
+        assert_eq!(
+            ok(&p
+                .eval("counter = (counter or 0) + 1 return counter")
+                .unwrap()),
+            i.to_string()
+        );
     }
 }
 
@@ -106,7 +137,11 @@ fn aos_lua_error_leaves_state_intact() {
     let before = p.memory().to_vec();
     let out = p.eval("x = 6 error('boom')").unwrap();
     assert!(!out.ok);
-    assert!(out.error.as_deref().unwrap_or("").contains("boom"), "{:?}", out.error);
+    assert!(
+        out.error.as_deref().unwrap_or("").contains("boom"),
+        "{:?}",
+        out.error
+    );
     assert_eq!(&p.memory()[..before.len()], &before[..], "memory restored");
     assert_eq!(ok(&p.eval("return x").unwrap()), "5");
     // pcall: longjmp caught by invoke_vjj many times over.
@@ -119,13 +154,22 @@ fn aos_lua_error_leaves_state_intact() {
 #[test]
 fn aos_eval_only_from_the_owner_and_handlers_reply() {
     let mut p = spawn();
-    let out = p.send(Message::action("Eval").data("y = 1").from(OTHER).owner(OTHER)).unwrap();
+    let out = p
+        .send(
+            Message::action("Eval")
+                .data("y = 1")
+                .from(OTHER)
+                .owner(OTHER),
+        )
+        .unwrap();
     assert!(!out.ok, "an Eval from a non-owner is rejected");
     assert_eq!(ok(&p.eval("return y == nil").unwrap()), "true");
     ok(&p
         .eval("Handlers.add('ping', Handlers.utils.hasMatchingTag('Action', 'Ping'), function(msg) ao.send({Target = msg.From, Data = 'pong'}) end)")
         .unwrap());
-    let out = p.send(Message::action("Ping").from(OTHER).owner(OTHER)).unwrap();
+    let out = p
+        .send(Message::action("Ping").from(OTHER).owner(OTHER))
+        .unwrap();
     ok(&out);
     assert_eq!(out.messages.len(), 1, "{:?}", out.raw);
     assert_eq!(out.messages[0]["Target"], OTHER);
@@ -135,7 +179,10 @@ fn aos_eval_only_from_the_owner_and_handlers_reply() {
 #[test]
 fn aos_llama_stories260k_through_weavedrive() {
     let mut p = spawn();
-    let expected = std::fs::read_to_string(repo().join("llama/tests/data/llama2c_run_stories260K_greedy200.txt")).unwrap();
+    let expected = std::fs::read_to_string(
+        repo().join("llama/tests/data/llama2c_run_stories260K_greedy200.txt"),
+    )
+    .unwrap();
     let out = p
         .eval(&format!(
             "Llama.load('/data/{MODEL_TXID}', '/data/{TOKENIZER_TXID}') Llama.setPrompt('') return Llama.run(200)"
@@ -143,9 +190,13 @@ fn aos_llama_stories260k_through_weavedrive() {
         .unwrap();
     assert_eq!(ok(&out), expected.trim_end_matches('\n'));
     // An unknown txid and a corrupt model are Lua errors; the process keeps answering.
-    let out = p.eval("Llama.load('/data/MissingMissingMissingMissingMissingMissing0')").unwrap();
+    let out = p
+        .eval("Llama.load('/data/MissingMissingMissingMissingMissingMissing0')")
+        .unwrap();
     assert!(!out.ok && out.error.is_some(), "{:?}", out.raw);
-    let out = p.eval("Llama.load('/data/corruptModelTxid000000000000000000000000000')").unwrap();
+    let out = p
+        .eval("Llama.load('/data/corruptModelTxid000000000000000000000000000')")
+        .unwrap();
     assert!(!out.ok && out.error.is_some(), "{:?}", out.raw);
     assert_eq!(ok(&p.eval("return 1+1").unwrap()), "2");
 }
@@ -155,9 +206,28 @@ fn aos_big_messages_and_deep_recursion() {
     let mut p = spawn();
     // The JSON is copied onto the module's shadow stack: several MiB must fit.
     let n = 3 << 20;
-    assert_eq!(ok(&p.eval(&format!("return #[[{}]]", "x".repeat(n))).unwrap()), n.to_string());
-    let out = p.eval("local function f(n) return 1 + f(n + 1) end return f(1)").unwrap();
-    assert!(!out.ok && out.error.as_deref().unwrap_or("").contains("stack overflow"), "{:?}", out.error);
-    assert_eq!(ok(&p.eval("local co = coroutine.wrap(function() error('in co') end) return pcall(co)").unwrap()), "false\teval:1: in co");
+    assert_eq!(
+        ok(&p.eval(&format!("return #[[{}]]", "x".repeat(n))).unwrap()),
+        n.to_string()
+    );
+    let out = p
+        .eval("local function f(n) return 1 + f(n + 1) end return f(1)")
+        .unwrap();
+    assert!(
+        !out.ok
+            && out
+                .error
+                .as_deref()
+                .unwrap_or("")
+                .contains("stack overflow"),
+        "{:?}",
+        out.error
+    );
+    assert_eq!(
+        ok(&p
+            .eval("local co = coroutine.wrap(function() error('in co') end) return pcall(co)")
+            .unwrap()),
+        "false\teval:1: in co"
+    );
     assert_eq!(ok(&p.eval("return 'still alive'").unwrap()), "still alive");
 }

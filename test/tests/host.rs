@@ -47,7 +47,11 @@ fn counter_module() -> String {
 
 fn counter(p: &ao_cu::Process) -> u64 {
     let m = p.memory();
-    u64::from_le_bytes(m[COUNTER as usize..COUNTER as usize + 8].try_into().unwrap())
+    u64::from_le_bytes(
+        m[COUNTER as usize..COUNTER as usize + 8]
+            .try_into()
+            .unwrap(),
+    )
 }
 
 #[test]
@@ -59,7 +63,10 @@ fn memory_is_carried_between_messages() {
     assert_eq!(p.log()[0].message["Id"], PID);
     assert_eq!(p.log()[0].message["Owner"], OWNER);
     let tags = Outcome::message_tags(&p.log()[0].message);
-    assert!(tags.contains(&("Type".into(), "Process".into())), "{tags:?}");
+    assert!(
+        tags.contains(&("Type".into(), "Process".into())),
+        "{tags:?}"
+    );
     assert!(tags.iter().any(|(n, _)| n == "Module"), "{tags:?}");
     for i in 2..=4 {
         let out = p.send(Message::action("Ping")).unwrap();
@@ -67,15 +74,24 @@ fn memory_is_carried_between_messages() {
         assert_eq!(out.output_data, i.to_string());
         assert_eq!(out.stdout, "hello\n");
         assert_eq!(out.messages.len(), 1);
-        assert_eq!(Outcome::message_tags(&out.messages[0]), vec![("Action".to_string(), "Reply".to_string())]);
+        assert_eq!(
+            Outcome::message_tags(&out.messages[0]),
+            vec![("Action".to_string(), "Reply".to_string())]
+        );
     }
     assert_eq!(counter(&p), 4);
     assert_eq!(p.log().len(), 4);
     // The glue's start-up: `emsc` at 0 and the stack cookie at emscripten_stack_get_end().
     let m = p.memory();
     assert_eq!(&m[0..4], b"emsc");
-    assert_eq!(u32::from_le_bytes(m[1024..1028].try_into().unwrap()), 0x02135467);
-    assert_eq!(u32::from_le_bytes(m[1028..1032].try_into().unwrap()), 0x89BACDFE);
+    assert_eq!(
+        u32::from_le_bytes(m[1024..1028].try_into().unwrap()),
+        0x02135467
+    );
+    assert_eq!(
+        u32::from_le_bytes(m[1028..1032].try_into().unwrap()),
+        0x89BACDFE
+    );
 }
 
 #[test]
@@ -88,8 +104,15 @@ fn ok_false_restores_the_snapshot() {
     let out = p.send(Message::action("Fail").data("!")).unwrap();
     assert!(!out.ok);
     assert_eq!(out.error.as_deref(), Some("bang"));
-    assert_eq!(out.stdout, "hello\n", "output of the failed message is still reported");
-    assert_eq!(p.memory(), &before[..], "memory is exactly as before the failed message");
+    assert_eq!(
+        out.stdout, "hello\n",
+        "output of the failed message is still reported"
+    );
+    assert_eq!(
+        p.memory(),
+        &before[..],
+        "memory is exactly as before the failed message"
+    );
     let out = p.send(Message::action("Ping")).unwrap();
     assert_eq!(out.output_data, "3");
     // A failed message that also grew memory: restored, the new tail zeroed.
@@ -108,12 +131,18 @@ fn traps_restore_the_snapshot_on_a_fresh_instance() {
     let cu = compile(&counter_module(), CuOptions::default()).unwrap();
     let mut p = cu.spawn(PID, OWNER).unwrap();
     let before = p.memory().to_vec();
-    let err = p.send(Message::action("Trap").data("%")).unwrap_err().to_string();
+    let err = p
+        .send(Message::action("Trap").data("%"))
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("unreachable"), "{err}");
     assert_eq!(p.memory(), &before[..]);
     assert!(p.log().last().unwrap().result.is_err());
     // A smashed stack cookie is the glue's abort.
-    let err = p.send(Message::action("Smash").data("#")).unwrap_err().to_string();
+    let err = p
+        .send(Message::action("Smash").data("#"))
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("Stack cookie has been overwritten"), "{err}");
     assert_eq!(p.memory(), &before[..]);
     assert_eq!(p.send(Message::action("Ping")).unwrap().output_data, "2");
@@ -121,17 +150,31 @@ fn traps_restore_the_snapshot_on_a_fresh_instance() {
 
 #[test]
 fn resize_heap_grows_up_to_the_limit() {
-    let opts = CuOptions { memory_limit: 2 << 20, ..Default::default() };
+    let opts = CuOptions {
+        memory_limit: 2 << 20,
+        ..Default::default()
+    };
     let cu = compile(&counter_module(), opts).unwrap();
     let mut p = cu.spawn(PID, OWNER).unwrap();
     assert_eq!(p.memory_size(), 4 * 65536);
     p.send(Message::action("Grow").data("+")).unwrap();
     let grown = p.memory_size();
     assert!(grown >= 4 * 65536 + (1 << 20), "{grown}");
-    assert_eq!(u64::from_le_bytes(p.memory()[90300..90308].try_into().unwrap()), 1);
+    assert_eq!(
+        u64::from_le_bytes(p.memory()[90300..90308].try_into().unwrap()),
+        1
+    );
     let out = p.send(Message::action("Grow").data("+")).unwrap();
-    assert_eq!(u64::from_le_bytes(p.memory()[90300..90308].try_into().unwrap()), 0, "beyond the limit");
-    assert!(out.stderr.contains("Cannot enlarge memory"), "{}", out.stderr);
+    assert_eq!(
+        u64::from_le_bytes(p.memory()[90300..90308].try_into().unwrap()),
+        0,
+        "beyond the limit"
+    );
+    assert!(
+        out.stderr.contains("Cannot enlarge memory"),
+        "{}",
+        out.stderr
+    );
     assert_eq!(p.memory_size(), grown);
 }
 
@@ -139,7 +182,10 @@ fn resize_heap_grows_up_to_the_limit() {
 fn a_message_larger_than_the_stack_is_a_clear_error() {
     let cu = compile(&counter_module(), CuOptions::default()).unwrap();
     let mut p = cu.spawn(PID, OWNER).unwrap();
-    let err = p.send(Message::action("Big").data("x".repeat(70_000))).unwrap_err().to_string();
+    let err = p
+        .send(Message::action("Big").data("x".repeat(70_000)))
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("does not fit on the module's stack"), "{err}");
     assert_eq!(p.send(Message::action("Ping")).unwrap().output_data, "2");
 }
@@ -198,15 +244,27 @@ fn invoke_vjj_catches_longjmp_and_calls_set_threw() {
     // the normal table function ran (70+8 = 'N'), threw stays 0 after a normal call.
     assert_eq!(p.spawn_outcome().unwrap().output_data, "1STN0");
     for _ in 0..100 {
-        assert_eq!(p.send(Message::action("Again")).unwrap().output_data, "1STN0");
+        assert_eq!(
+            p.send(Message::action("Again")).unwrap().output_data,
+            "1STN0"
+        );
     }
     // Other traps inside invoke_vjj propagate (and the process survives).
-    let err = p.send(Message::action("Trap").data("!")).unwrap_err().to_string();
+    let err = p
+        .send(Message::action("Trap").data("!"))
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("unreachable"), "{err}");
     // A longjmp outside invoke_vjj is an error, not a hang or a crash.
-    let err = p.send(Message::action("Uncaught").data("@")).unwrap_err().to_string();
+    let err = p
+        .send(Message::action("Uncaught").data("@"))
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("longjmp"), "{err}");
-    assert_eq!(p.send(Message::action("Again")).unwrap().output_data, "1STN0");
+    assert_eq!(
+        p.send(Message::action("Again")).unwrap().output_data,
+        "1STN0"
+    );
 }
 
 const TXID: &str = "AbCdEfGhIjKlMnOpQrStUvWxYz0123456789-_ABCDE";
@@ -260,24 +318,47 @@ fn weavedrive_reads_a_data_dir_file() {
     let dir = std::env::temp_dir().join(format!("ao-cu-wd-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join(TXID), CONTENT).unwrap();
-    let opts = CuOptions { data_dir: Some(dir.clone()), ..Default::default() };
+    let opts = CuOptions {
+        data_dir: Some(dir.clone()),
+        ..Default::default()
+    };
     let cu = compile(&weavedrive_module(), opts).unwrap();
     let mut p = cu.spawn(PID, OWNER).unwrap();
     assert_eq!(p.spawn_outcome().unwrap().output_data, CONTENT);
-    assert_eq!(p.send(Message::action("Read")).unwrap().output_data, CONTENT);
+    assert_eq!(
+        p.send(Message::action("Read")).unwrap().output_data,
+        CONTENT
+    );
     // Missing: open returns -1 (the module answers ok:false), the process goes on.
     let out = p.send(Message::action("Read").data("!")).unwrap();
     assert!(!out.ok);
     assert_eq!(out.error.as_deref(), Some("not found"));
-    assert!(out.stderr.contains("HALT: FILE NOT FOUND"), "{}", out.stderr);
-    assert_eq!(p.send(Message::action("Read")).unwrap().output_data, CONTENT);
+    assert!(
+        out.stderr.contains("HALT: FILE NOT FOUND"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        p.send(Message::action("Read")).unwrap().output_data,
+        CONTENT
+    );
     // strict: the glue's behaviour, a halt of the whole message.
-    let opts = CuOptions { data_dir: Some(dir.clone()), strict_weavedrive: true, ..Default::default() };
+    let opts = CuOptions {
+        data_dir: Some(dir.clone()),
+        strict_weavedrive: true,
+        ..Default::default()
+    };
     let cu = compile(&weavedrive_module(), opts).unwrap();
     let mut p = cu.spawn(PID, OWNER).unwrap();
-    let err = p.send(Message::action("Read").data("!")).unwrap_err().to_string();
+    let err = p
+        .send(Message::action("Read").data("!"))
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("HALT: FILE NOT FOUND"), "{err}");
-    assert_eq!(p.send(Message::action("Read")).unwrap().output_data, CONTENT);
+    assert_eq!(
+        p.send(Message::action("Read")).unwrap().output_data,
+        CONTENT
+    );
     std::fs::remove_dir_all(&dir).ok();
 }
 
@@ -306,7 +387,10 @@ fn tiny_gateway(body: &'static [u8]) -> (String, std::thread::JoinHandle<Vec<Str
                 }
             }
             let mut parts = line.split_whitespace();
-            let (method, path) = (parts.next().unwrap().to_string(), parts.next().unwrap().to_string());
+            let (method, path) = (
+                parts.next().unwrap().to_string(),
+                parts.next().unwrap().to_string(),
+            );
             seen.push(format!("{method} {path} {range:?}"));
             if path == "/quit" {
                 break;
@@ -324,7 +408,11 @@ fn tiny_gateway(body: &'static [u8]) -> (String, std::thread::JoinHandle<Vec<Str
                 r.extend_from_slice(&body[a..=b]);
                 r
             } else {
-                let mut r = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len()).into_bytes();
+                let mut r = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                )
+                .into_bytes();
                 if method != "HEAD" {
                     r.extend_from_slice(body);
                 }
@@ -344,7 +432,10 @@ fn tiny_gateway(body: &'static [u8]) -> (String, std::thread::JoinHandle<Vec<Str
 #[test]
 fn weavedrive_reads_from_a_gateway_with_range_requests() {
     let (url, server) = tiny_gateway(CONTENT.as_bytes());
-    let opts = CuOptions { gateway: Some(format!("{url}/")), ..Default::default() };
+    let opts = CuOptions {
+        gateway: Some(format!("{url}/")),
+        ..Default::default()
+    };
     let cu = compile(&weavedrive_module(), opts).unwrap();
     let mut p = cu.spawn(PID, OWNER).unwrap();
     assert_eq!(p.spawn_outcome().unwrap().output_data, CONTENT);
@@ -352,8 +443,15 @@ fn weavedrive_reads_from_a_gateway_with_range_requests() {
     assert_eq!(out.error.as_deref(), Some("not found"));
     let _ = ureq::get(&format!("{url}/quit")).call();
     let seen = server.join().unwrap();
-    assert!(seen.iter().any(|s| s.starts_with(&format!("HEAD /{TXID}"))), "{seen:?}");
-    assert!(seen.iter().any(|s| s.starts_with(&format!("GET /{TXID} Some((0, "))), "{seen:?}");
+    assert!(
+        seen.iter().any(|s| s.starts_with(&format!("HEAD /{TXID}"))),
+        "{seen:?}"
+    );
+    assert!(
+        seen.iter()
+            .any(|s| s.starts_with(&format!("GET /{TXID} Some((0, "))),
+        "{seen:?}"
+    );
 }
 
 #[test]
@@ -367,7 +465,10 @@ fn an_import_outside_the_glue_is_rejected() {
   (func (export "handle") (param i64 i64) (result i64) (i64.const 0)))"#,
         prelude()
     );
-    let err = compile(&wat_src, CuOptions::default()).err().expect("rejected").to_string();
+    let err = compile(&wat_src, CuOptions::default())
+        .err()
+        .expect("rejected")
+        .to_string();
     assert!(err.contains("outside the AO loader's"), "{err}");
     assert!(err.contains("env.foo"), "{err}");
     assert!(err.contains("wasi_snapshot_preview1.proc_exit"), "{err}");
@@ -378,11 +479,23 @@ fn an_import_outside_the_glue_is_rejected() {
   (func (export "handle") (param i64 i64) (result i64) (i64.const 0)))"#,
         prelude()
     );
-    let err = compile(&wat_src, CuOptions::default()).err().expect("rejected").to_string();
+    let err = compile(&wat_src, CuOptions::default())
+        .err()
+        .expect("rejected")
+        .to_string();
     assert!(err.contains("fd_write: declared (ij)"), "{err}");
     // Missing glue exports.
-    let err = compile(r#"(module (memory (export "memory") i64 1))"#, CuOptions::default()).err().unwrap().to_string();
-    assert!(err.contains("handle") && err.contains("emscripten_stack_init"), "{err}");
+    let err = compile(
+        r#"(module (memory (export "memory") i64 1))"#,
+        CuOptions::default(),
+    )
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(
+        err.contains("handle") && err.contains("emscripten_stack_init"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -391,15 +504,25 @@ fn every_glue_import_links_and_the_list_is_complete() {
     assert_eq!(names.len(), 53, "{names:?}");
     let mut imports = String::new();
     for (i, (name, params, result)) in glue_imports().enumerate() {
-        let ps: Vec<&str> = params.chars().map(|c| if c == 'i' { "i32" } else { "i64" }).collect();
+        let ps: Vec<&str> = params
+            .chars()
+            .map(|c| if c == 'i' { "i32" } else { "i64" })
+            .collect();
         let r = match result {
             "i" => "(result i32)",
             "j" => "(result i64)",
             "d" => "(result f64)",
             _ => "",
         };
-        let module = if name.starts_with("fd_") || name.starts_with("environ") { "wasi_snapshot_preview1" } else { "env" };
-        imports += &format!("  (import \"{module}\" \"{name}\" (func $i{i} (param {}) {r}))\n", ps.join(" "));
+        let module = if name.starts_with("fd_") || name.starts_with("environ") {
+            "wasi_snapshot_preview1"
+        } else {
+            "env"
+        };
+        imports += &format!(
+            "  (import \"{module}\" \"{name}\" (func $i{i} (param {}) {r}))\n",
+            ps.join(" ")
+        );
     }
     // Call a few with meaningful results through a handle that stores them.
     let wat_src = format!(
@@ -426,7 +549,10 @@ fn every_glue_import_links_and_the_list_is_complete() {
     let idx = |n: &str| names.iter().position(|x| *x == n).unwrap();
     let wat_src = wat_src
         .replace("$date_now", &format!("$i{}", idx("emscripten_date_now")))
-        .replace("$heap_max", &format!("$i{}", idx("emscripten_get_heap_max")))
+        .replace(
+            "$heap_max",
+            &format!("$i{}", idx("emscripten_get_heap_max")),
+        )
         .replace("$getcwd", &format!("$i{}", idx("__syscall_getcwd")))
         .replace("$openat", &format!("$i{}", idx("__syscall_openat")))
         .replace("$gmtime", &format!("$i{}", idx("_gmtime_js")))
@@ -442,7 +568,11 @@ fn every_glue_import_links_and_the_list_is_complete() {
     let f64_at = |a: usize| f64::from_le_bytes(m[a..a + 8].try_into().unwrap());
     let i64_at = |a: usize| i64::from_le_bytes(m[a..a + 8].try_into().unwrap());
     let i32_at = |a: usize| i32::from_le_bytes(m[a..a + 4].try_into().unwrap());
-    assert_eq!((f64_at(90000), f64_at(90008)), (10000.0, 10001.0), "the glue's deterministic Date.now");
+    assert_eq!(
+        (f64_at(90000), f64_at(90008)),
+        (10000.0, 10001.0),
+        "the glue's deterministic Date.now"
+    );
     assert_eq!(i64_at(90016), 4 << 30);
     assert_eq!(i32_at(90024), 2);
     assert_eq!(&m[90100..90102], b"/\0");
