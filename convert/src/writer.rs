@@ -107,7 +107,7 @@ pub struct Written {
 /// The group size for q8 output: `given` if it divides dim and hidden_dim, else the
 /// source's native one if it does, else the largest of 64/32/16/8/4 that does.
 pub fn resolve_group_size(given: Option<usize>, native: Option<usize>, c: &Config) -> Result<usize> {
-    let fits = |g: usize| g > 0 && c.dim % g == 0 && c.hidden_dim % g == 0;
+    let fits = |g: usize| g > 0 && c.dim.is_multiple_of(g) && c.hidden_dim.is_multiple_of(g);
     match given {
         Some(g) if fits(g) => Ok(g),
         Some(g) => Err(Error::Usage(format!(

@@ -45,7 +45,7 @@ impl Gguf {
         self.n_kv += 1;
     }
     fn tensor(&mut self, name: &str, dims: &[u64], ty: u32, data: &[u8]) {
-        while self.data.len() % 32 != 0 {
+        while !self.data.len().is_multiple_of(32) {
             self.data.push(0);
         }
         string(&mut self.infos, name);
@@ -65,7 +65,7 @@ impl Gguf {
         out.extend(self.n_kv.to_le_bytes());
         out.extend(&self.kv);
         out.extend(&self.infos);
-        while out.len() % 32 != 0 {
+        while !out.len().is_multiple_of(32) {
             out.push(0);
         }
         out.extend(&self.data);

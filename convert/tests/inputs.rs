@@ -13,7 +13,10 @@ use safetensors::SafeTensors;
 /// A copy of stories260K's HF dir with `model.safetensors` rewritten by `f`
 /// (name, dtype, shape, f32 values) → Some(new tensor) or None (drop it), split into
 /// `shards` files with an index when `shards > 1`.
-fn rewrite(dst: &Path, shards: usize, f: &dyn Fn(&str, Vec<usize>, Vec<f32>) -> Option<(Dtype, Vec<usize>, Vec<u8>)>) {
+type Tensor = (Dtype, Vec<usize>, Vec<u8>);
+type Rewrite<'a> = &'a dyn Fn(&str, Vec<usize>, Vec<f32>) -> Option<Tensor>;
+
+fn rewrite(dst: &Path, shards: usize, f: Rewrite) {
     std::fs::copy(stories().join("hf/config.json"), dst.join("config.json")).unwrap();
     let bytes = std::fs::read(stories().join("hf/model.safetensors")).unwrap();
     let st = SafeTensors::deserialize(&bytes).unwrap();
@@ -53,7 +56,7 @@ fn f32_bytes(v: &[f32]) -> Vec<u8> {
     v.iter().flat_map(|x| x.to_le_bytes()).collect()
 }
 
-fn keep(_: &str, shape: Vec<usize>, v: Vec<f32>) -> Option<(Dtype, Vec<usize>, Vec<u8>)> {
+fn keep(_: &str, shape: Vec<usize>, v: Vec<f32>) -> Option<Tensor> {
     Some((Dtype::F32, shape, f32_bytes(&v)))
 }
 
