@@ -7,7 +7,10 @@ use std::path::Path;
 #[derive(Debug)]
 pub enum Error {
     /// Reading or writing a file failed.
-    Io { context: String, source: std::io::Error },
+    Io {
+        context: String,
+        source: std::io::Error,
+    },
     /// An input file is malformed or inconsistent (bad JSON, missing tensor, wrong shape...).
     Invalid(String),
     /// The input is well-formed but uses something llama2.c's format cannot hold.
@@ -20,7 +23,10 @@ pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {
     pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Self {
-        Error::Io { context: context.into(), source }
+        Error::Io {
+            context: context.into(),
+            source,
+        }
     }
     pub(crate) fn file(path: &Path, source: std::io::Error) -> Self {
         Error::io(path.display().to_string(), source)
@@ -28,7 +34,10 @@ impl Error {
     /// Prefix the message with where it happened (a file name, a tensor).
     pub(crate) fn context(self, what: impl fmt::Display) -> Self {
         match self {
-            Error::Io { context, source } => Error::Io { context: format!("{what}: {context}"), source },
+            Error::Io { context, source } => Error::Io {
+                context: format!("{what}: {context}"),
+                source,
+            },
             Error::Invalid(m) => Error::Invalid(format!("{what}: {m}")),
             Error::Unsupported(m) => Error::Unsupported(format!("{what}: {m}")),
             Error::Usage(m) => Error::Usage(format!("{what}: {m}")),

@@ -69,7 +69,9 @@ fn int(h: &Header, key: &str) -> Result<Option<usize>> {
     match h.metadata.get(key) {
         None => Ok(None),
         Some(Value::Int(v)) if *v > 0 && *v <= u32::MAX as i64 => Ok(Some(*v as usize)),
-        Some(v) => Err(Error::Invalid(format!("{key} is {v:?}, expected a positive integer"))),
+        Some(v) => Err(Error::Invalid(format!(
+            "{key} is {v:?}, expected a positive integer"
+        ))),
     }
 }
 
@@ -107,9 +109,16 @@ impl GgufModel {
         };
         let arch = header.str("general.architecture").unwrap_or_default();
         if arch != "llama" {
-            return Err(Error::Unsupported(format!("GGUF architecture {arch:?}: only \"llama\" converts to llama2.c")));
+            return Err(Error::Unsupported(format!(
+                "GGUF architecture {arch:?}: only \"llama\" converts to llama2.c"
+            )));
         }
-        let names: BTreeMap<String, usize> = header.tensors.iter().enumerate().map(|(i, t)| (t.name.clone(), i)).collect();
+        let names: BTreeMap<String, usize> = header
+            .tensors
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.name.clone(), i))
+            .collect();
         let embd = names
             .get("token_embd.weight")
             .map(|&i| &header.tensors[i])
@@ -130,7 +139,9 @@ impl GgufModel {
             rope_theta: float_or(&header, "llama.rope.freq_base", 10000.0)?,
             norm_eps: float_or(&header, "llama.attention.layer_norm_rms_epsilon", 1e-5)?,
         };
-        config.validate().map_err(|e| Error::Unsupported(format!("the model's shape: {e}")))?;
+        config
+            .validate()
+            .map_err(|e| Error::Unsupported(format!("the model's shape: {e}")))?;
         if let Some(rd) = int(&header, "llama.rope.dimension_count")? {
             if rd != config.head_size() {
                 return Err(Error::Unsupported(format!(
@@ -140,19 +151,49 @@ impl GgufModel {
             }
         }
         let shared = !names.contains_key("output.weight");
-        let mut m = GgufModel { map, header, config, tensors: BTreeMap::new(), shared };
-        let mut all = vec![Tensor { kind: Kind::Embed, layer: 0 }, Tensor { kind: Kind::FinalNorm, layer: 0 }];
+        let mut m = GgufModel {
+            map,
+            header,
+            config,
+            tensors: BTreeMap::new(),
+            shared,
+        };
+        let mut all = vec![
+            Tensor {
+                kind: Kind::Embed,
+                layer: 0,
+            },
+            Tensor {
+                kind: Kind::FinalNorm,
+                layer: 0,
+            },
+        ];
         if !shared {
-            all.push(Tensor { kind: Kind::Classifier, layer: 0 });
+            all.push(Tensor {
+                kind: Kind::Classifier,
+                layer: 0,
+            });
         }
         for layer in 0..m.config.n_layers {
-            for kind in [Kind::AttnNorm, Kind::Wq, Kind::Wk, Kind::Wv, Kind::Wo, Kind::FfnNorm, Kind::W1, Kind::W2, Kind::W3] {
+            for kind in [
+                Kind::AttnNorm,
+                Kind::Wq,
+                Kind::Wk,
+                Kind::Wv,
+                Kind::Wo,
+                Kind::FfnNorm,
+                Kind::W1,
+                Kind::W2,
+                Kind::W3,
+            ] {
                 all.push(Tensor { kind, layer });
             }
         }
         for t in all {
             let name = gguf_name(t);
-            let &i = names.get(name.as_str()).ok_or_else(|| Error::Invalid(format!("missing tensor {name}")))?;
+            let &i = names
+                .get(name.as_str())
+                .ok_or_else(|| Error::Invalid(format!("missing tensor {name}")))?;
             m.check(t, &m.header.tensors[i])?;
             m.tensors.insert(name, i);
         }
@@ -179,23 +220,39 @@ impl GgufModel {
             ))
         })?;
         if matches!(info.ggml_type, T_Q8_0 | T_Q4_0) && cols % 32 != 0 {
-            return Err(Error::Invalid(format!("tensor {}: {cols} columns is not a multiple of 32", info.name)));
+            return Err(Error::Invalid(format!(
+                "tensor {}: {cols} columns is not a multiple of 32",
+                info.name
+            )));
         }
-        let end = self.header.data_start.checked_add(info.offset).and_then(|s| s.checked_add(bytes));
+        let end = self
+            .header
+            .data_start
+            .checked_add(info.offset)
+            .and_then(|s| s.checked_add(bytes));
         if end.is_none_or(|e| e > self.map.len() as u64) {
-            return Err(Error::Invalid(format!("tensor {} lies past the end of the file (truncated?)", info.name)));
+            return Err(Error::Invalid(format!(
+                "tensor {} lies past the end of the file (truncated?)",
+                info.name
+            )));
         }
         Ok(())
     }
 
     fn info(&self, t: Tensor) -> Result<(&TensorInfo, &[u8])> {
         let name = gguf_name(t);
-        let &i = self.tensors.get(&name).ok_or_else(|| Error::Invalid(format!("missing tensor {name}")))?;
+        let &i = self
+            .tensors
+            .get(&name)
+            .ok_or_else(|| Error::Invalid(format!("missing tensor {name}")))?;
         let info = &self.header.tensors[i];
         let n = t.elements(&self.config);
         let start = (self.header.data_start + info.offset) as usize;
         let len = tensor_bytes(info.ggml_type, n).unwrap_or(0) as usize;
-        let data = self.map.get(start..start + len).ok_or_else(|| Error::Invalid(format!("tensor {name} is truncated")))?;
+        let data = self
+            .map
+            .get(start..start + len)
+            .ok_or_else(|| Error::Invalid(format!("tensor {name} is truncated")))?;
         Ok((info, data))
     }
 
@@ -219,9 +276,15 @@ impl WeightSource for GgufModel {
     fn load(&self, t: Tensor) -> Result<Vec<f32>> {
         let (info, b) = self.info(t)?;
         Ok(match info.ggml_type {
-            T_F32 => b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
+            T_F32 => b
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect(),
             T_F16 => b.chunks_exact(2).map(f16).collect(),
-            T_BF16 => b.chunks_exact(2).map(|c| f32::from_bits((u16::from_le_bytes([c[0], c[1]]) as u32) << 16)).collect(),
+            T_BF16 => b
+                .chunks_exact(2)
+                .map(|c| f32::from_bits((u16::from_le_bytes([c[0], c[1]]) as u32) << 16))
+                .collect(),
             T_Q8_0 => {
                 let mut v = Vec::with_capacity(b.len() / 34 * 32);
                 for blk in b.chunks_exact(34) {
@@ -240,7 +303,13 @@ impl WeightSource for GgufModel {
                 }
                 v
             }
-            other => return Err(Error::Unsupported(format!("{}: type {}", info.name, llama::gguf::type_name(other)))),
+            other => {
+                return Err(Error::Unsupported(format!(
+                    "{}: type {}",
+                    info.name,
+                    llama::gguf::type_name(other)
+                )))
+            }
         })
     }
 
@@ -259,7 +328,10 @@ impl WeightSource for GgufModel {
     }
 
     fn native_group_size(&self) -> Option<usize> {
-        let any_q8 = self.tensors.values().any(|&i| self.header.tensors[i].ggml_type == T_Q8_0);
+        let any_q8 = self
+            .tensors
+            .values()
+            .any(|&i| self.header.tensors[i].ggml_type == T_Q8_0);
         any_q8.then_some(32)
     }
 }

@@ -42,35 +42,49 @@ fn usize_key(j: &Value, key: &str) -> Result<usize> {
 fn f64_key(j: &Value, key: &str) -> Result<Option<f64>> {
     match get(j, key) {
         None => Ok(None),
-        Some(v) => v.as_f64().map(Some).ok_or_else(|| Error::Invalid(format!("{key:?} is {v}, expected a number"))),
+        Some(v) => v
+            .as_f64()
+            .map(Some)
+            .ok_or_else(|| Error::Invalid(format!("{key:?} is {v}, expected a number"))),
     }
 }
 
 /// Parse a `config.json` text.
 pub fn parse_config(text: &str) -> Result<HfConfig> {
-    let j: Value = serde_json::from_str(text).map_err(|e| Error::Invalid(format!("not JSON: {e}")))?;
+    let j: Value =
+        serde_json::from_str(text).map_err(|e| Error::Invalid(format!("not JSON: {e}")))?;
     if !j.is_object() {
         return Err(Error::Invalid("expected a JSON object".into()));
     }
     let mut warnings = Vec::new();
     match get(&j, "model_type").and_then(Value::as_str) {
         Some("llama") => {}
-        Some(t) => warnings.push(format!("model_type is {t:?}, not \"llama\": converting it as a Llama model")),
+        Some(t) => warnings.push(format!(
+            "model_type is {t:?}, not \"llama\": converting it as a Llama model"
+        )),
         None => warnings.push("config.json has no model_type; assuming a Llama model".into()),
     }
     if let Some(act) = get(&j, "hidden_act").and_then(Value::as_str) {
         if act != "silu" {
-            return Err(Error::Unsupported(format!("hidden_act {act:?}: llama2.c's feed-forward is SwiGLU (silu)")));
+            return Err(Error::Unsupported(format!(
+                "hidden_act {act:?}: llama2.c's feed-forward is SwiGLU (silu)"
+            )));
         }
     }
     for key in ["attention_bias", "mlp_bias"] {
         if get(&j, key).and_then(Value::as_bool) == Some(true) {
-            return Err(Error::Unsupported(format!("{key} is true: llama2.c's format has no bias vectors")));
+            return Err(Error::Unsupported(format!(
+                "{key} is true: llama2.c's format has no bias vectors"
+            )));
         }
     }
     let dim = usize_key(&j, "hidden_size")?;
     let n_heads = usize_key(&j, "num_attention_heads")?;
-    let n_kv_heads = if get(&j, "num_key_value_heads").is_some() { usize_key(&j, "num_key_value_heads")? } else { n_heads };
+    let n_kv_heads = if get(&j, "num_key_value_heads").is_some() {
+        usize_key(&j, "num_key_value_heads")?
+    } else {
+        n_heads
+    };
     if get(&j, "head_dim").is_some() {
         let hd = usize_key(&j, "head_dim")?;
         if hd * n_heads != dim {
@@ -83,9 +97,16 @@ pub fn parse_config(text: &str) -> Result<HfConfig> {
     let rope = get(&j, "rope_parameters").or_else(|| get(&j, "rope_scaling"));
     let rope_theta = match f64_key(&j, "rope_theta")? {
         Some(t) => t,
-        None => rope.map(|r| f64_key(r, "rope_theta")).transpose()?.flatten().unwrap_or(10000.0),
+        None => rope
+            .map(|r| f64_key(r, "rope_theta"))
+            .transpose()?
+            .flatten()
+            .unwrap_or(10000.0),
     };
-    if let Some(kind) = rope.and_then(|r| r.get("rope_type").or_else(|| r.get("type"))).and_then(Value::as_str) {
+    if let Some(kind) = rope
+        .and_then(|r| r.get("rope_type").or_else(|| r.get("type")))
+        .and_then(Value::as_str)
+    {
         if kind != "default" {
             warnings.push(format!(
                 "rope type {kind:?} (RoPE scaling) cannot be stored in llama2.c's format: the engine will use plain RoPE"
@@ -104,9 +125,17 @@ pub fn parse_config(text: &str) -> Result<HfConfig> {
         rope_theta: rope_theta as f32,
         norm_eps: norm_eps as f32,
     };
-    config.validate().map_err(|e| Error::Unsupported(format!("the model's shape: {e}")))?;
-    let tie_word_embeddings = get(&j, "tie_word_embeddings").and_then(Value::as_bool).unwrap_or(false);
-    Ok(HfConfig { config, tie_word_embeddings, warnings })
+    config
+        .validate()
+        .map_err(|e| Error::Unsupported(format!("the model's shape: {e}")))?;
+    let tie_word_embeddings = get(&j, "tie_word_embeddings")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    Ok(HfConfig {
+        config,
+        tie_word_embeddings,
+        warnings,
+    })
 }
 
 /// Warnings for hyper-parameters llama2.c's format cannot store (the engine and
@@ -114,10 +143,16 @@ pub fn parse_config(text: &str) -> Result<HfConfig> {
 pub(crate) fn format_warnings(c: &Config) -> Vec<String> {
     let mut w = Vec::new();
     if c.norm_eps != 1e-5 {
-        w.push(format!("rms_norm_eps is {:e}; llama2.c's format cannot store it and runs with 1e-5", c.norm_eps));
+        w.push(format!(
+            "rms_norm_eps is {:e}; llama2.c's format cannot store it and runs with 1e-5",
+            c.norm_eps
+        ));
     }
     if c.rope_theta != 10000.0 {
-        w.push(format!("rope_theta is {}; llama2.c's format cannot store it and runs with 10000", c.rope_theta));
+        w.push(format!(
+            "rope_theta is {}; llama2.c's format cannot store it and runs with 10000",
+            c.rope_theta
+        ));
     }
     w
 }
@@ -136,9 +171,15 @@ impl Shard {
         // SAFETY: the mapping is read-only; like every mmap reader we assume the file
         // is not truncated by someone else while we convert it.
         let map = unsafe { Mmap::map(&f) }.map_err(|e| Error::file(path, e))?;
-        let (header_len, meta) = SafeTensors::read_metadata(&map)
-            .map_err(|e| Error::Invalid(format!("{}: not a safetensors file: {e}", path.display())))?;
-        Ok(Shard { path: path.to_path_buf(), map, header_len, meta })
+        let (header_len, meta) = SafeTensors::read_metadata(&map).map_err(|e| {
+            Error::Invalid(format!("{}: not a safetensors file: {e}", path.display()))
+        })?;
+        Ok(Shard {
+            path: path.to_path_buf(),
+            map,
+            header_len,
+            meta,
+        })
     }
 }
 
@@ -164,19 +205,32 @@ impl HfModel {
         let mut shards = Vec::new();
         let mut index = BTreeMap::new();
         if index_path.exists() {
-            let text = std::fs::read_to_string(&index_path).map_err(|e| Error::file(&index_path, e))?;
+            let text =
+                std::fs::read_to_string(&index_path).map_err(|e| Error::file(&index_path, e))?;
             let j: Value = serde_json::from_str(&text)
                 .map_err(|e| Error::Invalid(format!("{}: not JSON: {e}", index_path.display())))?;
-            let map = j.get("weight_map").and_then(Value::as_object).ok_or_else(|| {
-                Error::Invalid(format!("{}: no \"weight_map\" object", index_path.display()))
-            })?;
+            let map = j
+                .get("weight_map")
+                .and_then(Value::as_object)
+                .ok_or_else(|| {
+                    Error::Invalid(format!(
+                        "{}: no \"weight_map\" object",
+                        index_path.display()
+                    ))
+                })?;
             let mut files: BTreeMap<String, usize> = BTreeMap::new();
             for (name, file) in map {
                 let file = file.as_str().ok_or_else(|| {
-                    Error::Invalid(format!("{}: weight_map[{name:?}] is not a file name", index_path.display()))
+                    Error::Invalid(format!(
+                        "{}: weight_map[{name:?}] is not a file name",
+                        index_path.display()
+                    ))
                 })?;
                 if file.contains('/') || file.contains('\\') || file == ".." {
-                    return Err(Error::Invalid(format!("{}: shard name {file:?} is not a plain file name", index_path.display())));
+                    return Err(Error::Invalid(format!(
+                        "{}: shard name {file:?} is not a plain file name",
+                        index_path.display()
+                    )));
                 }
                 let i = match files.get(file) {
                     Some(&i) => i,
@@ -187,7 +241,9 @@ impl HfModel {
                     }
                 };
                 if shards[i].meta.info(name).is_none() {
-                    return Err(Error::Invalid(format!("the index puts {name} in {file}, which does not contain it")));
+                    return Err(Error::Invalid(format!(
+                        "the index puts {name} in {file}, which does not contain it"
+                    )));
                 }
                 index.insert(name.clone(), i);
             }
@@ -204,7 +260,12 @@ impl HfModel {
             )));
         }
 
-        let mut m = HfModel { hf, shards, index, shared: false };
+        let mut m = HfModel {
+            hf,
+            shards,
+            index,
+            shared: false,
+        };
         m.shared = m.hf.tie_word_embeddings || !m.index.contains_key("lm_head.weight");
         let checked = (|| {
             if !m.shared {
@@ -218,14 +279,36 @@ impl HfModel {
     }
 
     fn tensors(&self) -> Vec<Tensor> {
-        let mut v = vec![Tensor { kind: Kind::Embed, layer: 0 }, Tensor { kind: Kind::FinalNorm, layer: 0 }];
+        let mut v = vec![
+            Tensor {
+                kind: Kind::Embed,
+                layer: 0,
+            },
+            Tensor {
+                kind: Kind::FinalNorm,
+                layer: 0,
+            },
+        ];
         for layer in 0..self.hf.config.n_layers {
-            for kind in [Kind::AttnNorm, Kind::Wq, Kind::Wk, Kind::Wv, Kind::Wo, Kind::FfnNorm, Kind::W1, Kind::W2, Kind::W3] {
+            for kind in [
+                Kind::AttnNorm,
+                Kind::Wq,
+                Kind::Wk,
+                Kind::Wv,
+                Kind::Wo,
+                Kind::FfnNorm,
+                Kind::W1,
+                Kind::W2,
+                Kind::W3,
+            ] {
                 v.push(Tensor { kind, layer });
             }
         }
         if !self.shared {
-            v.push(Tensor { kind: Kind::Classifier, layer: 0 });
+            v.push(Tensor {
+                kind: Kind::Classifier,
+                layer: 0,
+            });
         }
         v
     }
@@ -237,17 +320,29 @@ impl HfModel {
             let name = hf_name(t);
             let (info, _) = self.raw(&name)?;
             let [rows, cols] = t.shape(c);
-            let want: Vec<usize> = if t.is_vector() { vec![cols] } else { vec![rows, cols] };
+            let want: Vec<usize> = if t.is_vector() {
+                vec![cols]
+            } else {
+                vec![rows, cols]
+            };
             if info.shape != want {
-                return Err(Error::Invalid(format!("tensor {name} has shape {:?}, expected {want:?}", info.shape)));
+                return Err(Error::Invalid(format!(
+                    "tensor {name} has shape {:?}, expected {want:?}",
+                    info.shape
+                )));
             }
             dtype_size(info.dtype).ok_or_else(|| {
-                Error::Unsupported(format!("tensor {name} has dtype {:?} (F32, F16 and BF16 are read)", info.dtype))
+                Error::Unsupported(format!(
+                    "tensor {name} has dtype {:?} (F32, F16 and BF16 are read)",
+                    info.dtype
+                ))
             })?;
         }
         for name in self.index.keys() {
             if name.contains("bias") {
-                return Err(Error::Unsupported(format!("tensor {name}: llama2.c's format has no bias vectors")));
+                return Err(Error::Unsupported(format!(
+                    "tensor {name}: llama2.c's format has no bias vectors"
+                )));
             }
         }
         Ok(())
@@ -255,13 +350,22 @@ impl HfModel {
 
     /// A tensor's header entry and raw bytes.
     fn raw(&self, name: &str) -> Result<(&safetensors::tensor::TensorInfo, &[u8])> {
-        let &i = self.index.get(name).ok_or_else(|| Error::Invalid(format!("missing tensor {name}")))?;
+        let &i = self
+            .index
+            .get(name)
+            .ok_or_else(|| Error::Invalid(format!("missing tensor {name}")))?;
         let s = &self.shards[i];
-        let info = s.meta.info(name).ok_or_else(|| Error::Invalid(format!("missing tensor {name}")))?;
+        let info = s
+            .meta
+            .info(name)
+            .ok_or_else(|| Error::Invalid(format!("missing tensor {name}")))?;
         let (a, b) = info.data_offsets;
         let start = 8 + s.header_len;
         let data = s.map.get(start + a..start + b).ok_or_else(|| {
-            Error::Invalid(format!("{}: tensor {name} lies past the end of the file", s.path.display()))
+            Error::Invalid(format!(
+                "{}: tensor {name} lies past the end of the file",
+                s.path.display()
+            ))
         })?;
         Ok((info, data))
     }
@@ -297,9 +401,18 @@ pub fn hf_name(t: Tensor) -> String {
 /// Little-endian F32/F16/BF16 bytes to f32 (exact: every value widens losslessly).
 pub(crate) fn to_f32(dtype: Dtype, b: &[u8]) -> Result<Vec<f32>> {
     Ok(match dtype {
-        Dtype::F32 => b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
-        Dtype::F16 => b.chunks_exact(2).map(|c| llama::source::f16_to_f32(u16::from_le_bytes([c[0], c[1]]))).collect(),
-        Dtype::BF16 => b.chunks_exact(2).map(|c| f32::from_bits((u16::from_le_bytes([c[0], c[1]]) as u32) << 16)).collect(),
+        Dtype::F32 => b
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect(),
+        Dtype::F16 => b
+            .chunks_exact(2)
+            .map(|c| llama::source::f16_to_f32(u16::from_le_bytes([c[0], c[1]])))
+            .collect(),
+        Dtype::BF16 => b
+            .chunks_exact(2)
+            .map(|c| f32::from_bits((u16::from_le_bytes([c[0], c[1]]) as u32) << 16))
+            .collect(),
         d => return Err(Error::Unsupported(format!("dtype {d:?}"))),
     })
 }

@@ -71,7 +71,9 @@ fn convert(
     Ok(Summary {
         config: src.config().clone(),
         format: match format {
-            Format::Q8 { .. } => Format::Q8 { group_size: w.group_size },
+            Format::Q8 { .. } => Format::Q8 {
+                group_size: w.group_size,
+            },
             f => f,
         },
         shared_classifier: src.shared_classifier(),
@@ -83,16 +85,28 @@ fn convert(
 
 /// Convert a Hugging Face Llama checkpoint directory to a llama2.c checkpoint.
 /// `progress(done, total)` counts output bytes.
-pub fn hf_to_llama2c(dir: &Path, out: &Path, format: Format, progress: &mut dyn FnMut(u64, u64)) -> Result<Summary> {
+pub fn hf_to_llama2c(
+    dir: &Path,
+    out: &Path,
+    format: Format,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<Summary> {
     let m = hf::HfModel::open(dir)?;
     let warnings = m.hf.warnings.clone();
-    convert(&m, out, format, warnings, progress).map_err(|e| e.context(format!("converting {}", dir.display())))
+    convert(&m, out, format, warnings, progress)
+        .map_err(|e| e.context(format!("converting {}", dir.display())))
 }
 
 /// Convert a GGUF llama model to a llama2.c checkpoint (its vocabulary is not
 /// converted: use the model's `tokenizer.model` for the `tokenizer.bin`).
 /// `progress(done, total)` counts output bytes.
-pub fn gguf_to_llama2c(file: &Path, out: &Path, format: Format, progress: &mut dyn FnMut(u64, u64)) -> Result<Summary> {
+pub fn gguf_to_llama2c(
+    file: &Path,
+    out: &Path,
+    format: Format,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<Summary> {
     let m = gguf::GgufModel::open(file)?;
-    convert(&m, out, format, Vec::new(), progress).map_err(|e| e.context(format!("converting {}", file.display())))
+    convert(&m, out, format, Vec::new(), progress)
+        .map_err(|e| e.context(format!("converting {}", file.display())))
 }

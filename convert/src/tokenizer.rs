@@ -26,7 +26,8 @@ impl Vocab {
     /// llama2.c's tokenizer.bin bytes.
     pub fn to_llama2c(&self) -> Vec<u8> {
         let max = self.pieces.iter().map(Vec::len).max().unwrap_or(0) as u32;
-        let mut out = Vec::with_capacity(4 + self.pieces.iter().map(|p| p.len() + 8).sum::<usize>());
+        let mut out =
+            Vec::with_capacity(4 + self.pieces.iter().map(|p| p.len() + 8).sum::<usize>());
         out.extend_from_slice(&max.to_le_bytes());
         for (p, s) in self.pieces.iter().zip(&self.scores) {
             out.extend_from_slice(&s.to_le_bytes());
@@ -46,7 +47,9 @@ impl Vocab {
 
 /// Write `bytes` to a hidden partial file beside `out`, then rename it over `out`.
 pub(crate) fn write_atomic(out: &Path, bytes: &[u8]) -> Result<()> {
-    let name = out.file_name().ok_or_else(|| Error::Usage(format!("{}: not a file name", out.display())))?;
+    let name = out
+        .file_name()
+        .ok_or_else(|| Error::Usage(format!("{}: not a file name", out.display())))?;
     let partial = out.with_file_name(format!(".{}.partial", name.to_string_lossy()));
     let res = (|| {
         let mut f = std::fs::File::create(&partial)?;
@@ -80,19 +83,24 @@ pub fn parse_sentencepiece(bytes: &[u8]) -> Result<Vocab> {
                 let i = pieces.len();
                 let (mut piece, mut score, mut kind) = (None, 0.0f32, 1u64);
                 let mut sp = Message::new(b);
-                while let Some((n, f)) = sp.next_field().map_err(|e| e.context(format!("piece {i}")))? {
+                while let Some((n, f)) = sp
+                    .next_field()
+                    .map_err(|e| e.context(format!("piece {i}")))?
+                {
                     match (n, f) {
                         (1, Field::Bytes(s)) => {
-                            piece = Some(String::from_utf8(s.to_vec()).map_err(|_| {
-                                Error::Invalid(format!("piece {i} is not UTF-8"))
-                            })?)
+                            piece =
+                                Some(String::from_utf8(s.to_vec()).map_err(|_| {
+                                    Error::Invalid(format!("piece {i} is not UTF-8"))
+                                })?)
                         }
                         (2, Field::Fixed32(s)) => score = f32::from_bits(s),
                         (3, Field::Varint(t)) => kind = t,
                         _ => {}
                     }
                 }
-                let piece = piece.ok_or_else(|| Error::Invalid(format!("piece {i} has no text")))?;
+                let piece =
+                    piece.ok_or_else(|| Error::Invalid(format!("piece {i} has no text")))?;
                 pieces.push((piece, score, kind));
             }
             (2, Field::Bytes(b)) => {
@@ -109,17 +117,26 @@ pub fn parse_sentencepiece(bytes: &[u8]) -> Result<Vocab> {
                     }
                 }
             }
-            (1 | 2, _) => return Err(Error::Invalid(format!("field {n} of ModelProto has the wrong wire type"))),
+            (1 | 2, _) => {
+                return Err(Error::Invalid(format!(
+                    "field {n} of ModelProto has the wrong wire type"
+                )))
+            }
             _ => {}
         }
     }
     if pieces.is_empty() {
-        return Err(Error::Invalid("no pieces (not a SentencePiece model?)".into()));
+        return Err(Error::Invalid(
+            "no pieces (not a SentencePiece model?)".into(),
+        ));
     }
     // sentencepiece's bos_id()/eos_id(): the id of that piece (the first with that text).
     let find = |name: &str| pieces.iter().position(|(p, _, _)| p == name);
     let (bos, eos) = (find(&bos_piece), find(&eos_piece));
-    let mut v = Vocab { pieces: Vec::with_capacity(pieces.len()), scores: Vec::with_capacity(pieces.len()) };
+    let mut v = Vocab {
+        pieces: Vec::with_capacity(pieces.len()),
+        scores: Vec::with_capacity(pieces.len()),
+    };
     for (i, (p, s, _)) in pieces.iter().enumerate() {
         let text = if Some(i) == bos {
             b"\n<s>\n".to_vec()
@@ -137,7 +154,9 @@ pub fn parse_sentencepiece(bytes: &[u8]) -> Result<Vocab> {
 /// Convert a SentencePiece `tokenizer.model` to llama2.c's `tokenizer.bin`.
 pub fn sentencepiece_to_llama2c(model_file: &Path, out: &Path) -> Result<()> {
     let bytes = std::fs::read(model_file).map_err(|e| Error::file(model_file, e))?;
-    parse_sentencepiece(&bytes).map_err(|e| e.context(model_file.display()))?.write(out)
+    parse_sentencepiece(&bytes)
+        .map_err(|e| e.context(model_file.display()))?
+        .write(out)
 }
 
 // ---- Hugging Face tokenizer.json ----
@@ -161,8 +180,11 @@ const UNMERGED: f32 = -1e9;
 /// - Byte-level BPE (GPT-2/Llama 3 style, `ByteLevel` pre-tokenizer or decoder) is
 ///   rejected: llama2.c's tokenizer cannot run it.
 pub fn parse_hf_tokenizer_json(text: &str) -> Result<Vocab> {
-    let j: Value = serde_json::from_str(text).map_err(|e| Error::Invalid(format!("not JSON: {e}")))?;
-    let model = j.get("model").ok_or_else(|| Error::Invalid("no \"model\" object".into()))?;
+    let j: Value =
+        serde_json::from_str(text).map_err(|e| Error::Invalid(format!("not JSON: {e}")))?;
+    let model = j
+        .get("model")
+        .ok_or_else(|| Error::Invalid("no \"model\" object".into()))?;
     let is_byte_level = |v: Option<&Value>| {
         let s = v.map(|v| v.to_string()).unwrap_or_default();
         s.contains("\"ByteLevel\"")
@@ -175,27 +197,45 @@ pub fn parse_hf_tokenizer_json(text: &str) -> Result<Vocab> {
     let mut by_id: HashMap<u64, (String, Option<f32>)> = HashMap::new();
     match model.get("type").and_then(Value::as_str) {
         Some("BPE") => {
-            let vocab = model.get("vocab").and_then(Value::as_object).ok_or_else(|| Error::Invalid("BPE model without a vocab object".into()))?;
+            let vocab = model
+                .get("vocab")
+                .and_then(Value::as_object)
+                .ok_or_else(|| Error::Invalid("BPE model without a vocab object".into()))?;
             for (piece, id) in vocab {
-                let id = id.as_u64().ok_or_else(|| Error::Invalid(format!("vocab[{piece:?}] is not an id")))?;
+                let id = id
+                    .as_u64()
+                    .ok_or_else(|| Error::Invalid(format!("vocab[{piece:?}] is not an id")))?;
                 by_id.insert(id, (piece.clone(), None));
             }
-            let merges = model.get("merges").and_then(Value::as_array).ok_or_else(|| Error::Invalid("BPE model without merges".into()))?;
+            let merges = model
+                .get("merges")
+                .and_then(Value::as_array)
+                .ok_or_else(|| Error::Invalid("BPE model without merges".into()))?;
             let mut rank_of: HashMap<String, usize> = HashMap::new();
             for (r, m) in merges.iter().enumerate() {
                 let merged = match m {
                     Value::String(s) => {
-                        let (a, b) = s.split_once(' ').ok_or_else(|| Error::Invalid(format!("merge {r} {s:?} is not \"a b\"")))?;
+                        let (a, b) = s.split_once(' ').ok_or_else(|| {
+                            Error::Invalid(format!("merge {r} {s:?} is not \"a b\""))
+                        })?;
                         format!("{a}{b}")
                     }
                     Value::Array(p) if p.len() == 2 => {
                         let s = |v: &Value| v.as_str().map(str::to_string);
                         match (s(&p[0]), s(&p[1])) {
                             (Some(a), Some(b)) => a + &b,
-                            _ => return Err(Error::Invalid(format!("merge {r} is not a pair of strings"))),
+                            _ => {
+                                return Err(Error::Invalid(format!(
+                                    "merge {r} is not a pair of strings"
+                                )))
+                            }
                         }
                     }
-                    _ => return Err(Error::Invalid(format!("merge {r} is neither \"a b\" nor [a, b]"))),
+                    _ => {
+                        return Err(Error::Invalid(format!(
+                            "merge {r} is neither \"a b\" nor [a, b]"
+                        )))
+                    }
                 };
                 rank_of.entry(merged).or_insert(r);
             }
@@ -208,22 +248,36 @@ pub fn parse_hf_tokenizer_json(text: &str) -> Result<Vocab> {
             }
         }
         Some("Unigram") => {
-            let vocab = model.get("vocab").and_then(Value::as_array).ok_or_else(|| Error::Invalid("Unigram model without a vocab array".into()))?;
+            let vocab = model
+                .get("vocab")
+                .and_then(Value::as_array)
+                .ok_or_else(|| Error::Invalid("Unigram model without a vocab array".into()))?;
             for (id, e) in vocab.iter().enumerate() {
                 let pair = e.as_array().filter(|p| p.len() == 2);
                 let (piece, score) = match pair.map(|p| (p[0].as_str(), p[1].as_f64())) {
                     Some((Some(p), Some(s))) => (p.to_string(), s as f32),
-                    _ => return Err(Error::Invalid(format!("Unigram vocab entry {id} is not [piece, score]"))),
+                    _ => {
+                        return Err(Error::Invalid(format!(
+                            "Unigram vocab entry {id} is not [piece, score]"
+                        )))
+                    }
                 };
                 by_id.insert(id as u64, (piece, Some(score)));
             }
         }
-        Some(t) => return Err(Error::Unsupported(format!("tokenizer model type {t:?} (BPE and Unigram convert)"))),
+        Some(t) => {
+            return Err(Error::Unsupported(format!(
+                "tokenizer model type {t:?} (BPE and Unigram convert)"
+            )))
+        }
         None => return Err(Error::Invalid("model.type is missing".into())),
     }
     if let Some(added) = j.get("added_tokens").and_then(Value::as_array) {
         for a in added {
-            let (Some(id), Some(content)) = (a.get("id").and_then(Value::as_u64), a.get("content").and_then(Value::as_str)) else {
+            let (Some(id), Some(content)) = (
+                a.get("id").and_then(Value::as_u64),
+                a.get("content").and_then(Value::as_str),
+            ) else {
                 return Err(Error::Invalid(format!("added token {a} has no id/content")));
             };
             // Special/added tokens score 0, as SentencePiece's control pieces do.
@@ -233,9 +287,15 @@ pub fn parse_hf_tokenizer_json(text: &str) -> Result<Vocab> {
     let n = by_id.keys().max().map_or(0, |m| m + 1);
     if n as usize != by_id.len() {
         let missing = (0..n).find(|i| !by_id.contains_key(i)).unwrap_or(0);
-        return Err(Error::Invalid(format!("token id {missing} is missing ({} ids for a vocabulary of {n})", by_id.len())));
+        return Err(Error::Invalid(format!(
+            "token id {missing} is missing ({} ids for a vocabulary of {n})",
+            by_id.len()
+        )));
     }
-    let mut v = Vocab { pieces: Vec::with_capacity(n as usize), scores: Vec::with_capacity(n as usize) };
+    let mut v = Vocab {
+        pieces: Vec::with_capacity(n as usize),
+        scores: Vec::with_capacity(n as usize),
+    };
     for id in 0..n {
         let (p, s) = &by_id[&id];
         v.pieces.push(match p.as_str() {
@@ -249,11 +309,17 @@ pub fn parse_hf_tokenizer_json(text: &str) -> Result<Vocab> {
 }
 
 fn is_byte_piece(p: &str) -> bool {
-    p.len() == 6 && p.starts_with("<0x") && p.ends_with('>') && u8::from_str_radix(&p[3..5], 16).is_ok()
+    p.len() == 6
+        && p.starts_with("<0x")
+        && p.ends_with('>')
+        && u8::from_str_radix(&p[3..5], 16).is_ok()
 }
 
 /// Convert a Hugging Face `tokenizer.json` to llama2.c's `tokenizer.bin`.
 pub fn hf_tokenizer_json_to_llama2c(tokenizer_json: &Path, out: &Path) -> Result<()> {
-    let text = std::fs::read_to_string(tokenizer_json).map_err(|e| Error::file(tokenizer_json, e))?;
-    parse_hf_tokenizer_json(&text).map_err(|e| e.context(tokenizer_json.display()))?.write(out)
+    let text =
+        std::fs::read_to_string(tokenizer_json).map_err(|e| Error::file(tokenizer_json, e))?;
+    parse_hf_tokenizer_json(&text)
+        .map_err(|e| e.context(tokenizer_json.display()))?
+        .write(out)
 }

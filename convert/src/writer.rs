@@ -106,7 +106,11 @@ pub struct Written {
 
 /// The group size for q8 output: `given` if it divides dim and hidden_dim, else the
 /// source's native one if it does, else the largest of 64/32/16/8/4 that does.
-pub fn resolve_group_size(given: Option<usize>, native: Option<usize>, c: &Config) -> Result<usize> {
+pub fn resolve_group_size(
+    given: Option<usize>,
+    native: Option<usize>,
+    c: &Config,
+) -> Result<usize> {
     let fits = |g: usize| g > 0 && c.dim.is_multiple_of(g) && c.hidden_dim.is_multiple_of(g);
     match given {
         Some(g) if fits(g) => Ok(g),
@@ -150,7 +154,11 @@ fn layout(format: Format, c: &Config, shared: bool) -> Vec<Item> {
         // norm, the RoPE tables, the classifier when not shared.
         Format::V0 => {
             items.push(one(Embed));
-            per_layer(c, &[AttnNorm, Wq, Wk, Wv, Wo, FfnNorm, W1, W2, W3], &mut items);
+            per_layer(
+                c,
+                &[AttnNorm, Wq, Wk, Wv, Wo, FfnNorm, W1, W2, W3],
+                &mut items,
+            );
             items.push(one(FinalNorm));
             items.push(Item::RopeCos);
             items.push(Item::RopeSin);
@@ -194,7 +202,9 @@ fn item_bytes(item: &Item, c: &Config, gs: Option<usize>) -> u64 {
 pub fn rope_table(c: &Config, sin: bool) -> Vec<f32> {
     let hs = c.head_size();
     let theta = c.rope_theta as f64;
-    let freqs: Vec<f64> = (0..hs / 2).map(|i| 1.0 / libm::pow(theta, (2 * i) as f64 / hs as f64)).collect();
+    let freqs: Vec<f64> = (0..hs / 2)
+        .map(|i| 1.0 / libm::pow(theta, (2 * i) as f64 / hs as f64))
+        .collect();
     let mut out = Vec::with_capacity(c.seq_len * freqs.len());
     for t in 0..c.seq_len {
         for f in &freqs {
@@ -219,15 +229,25 @@ const REPORT: usize = 1 << 20;
 
 impl Output {
     fn create(out: &Path, total: u64) -> Result<Self> {
-        let name = out.file_name().ok_or_else(|| Error::Usage(format!("{}: not a file name", out.display())))?;
+        let name = out
+            .file_name()
+            .ok_or_else(|| Error::Usage(format!("{}: not a file name", out.display())))?;
         let partial = out.with_file_name(format!(".{}.partial", name.to_string_lossy()));
         let f = File::create(&partial).map_err(|e| Error::file(&partial, e))?;
-        Ok(Output { w: BufWriter::with_capacity(1 << 20, f), partial, out: out.to_path_buf(), done: 0, total })
+        Ok(Output {
+            w: BufWriter::with_capacity(1 << 20, f),
+            partial,
+            out: out.to_path_buf(),
+            done: 0,
+            total,
+        })
     }
 
     fn bytes(&mut self, b: &[u8], progress: &mut dyn FnMut(u64, u64)) -> Result<()> {
         for chunk in b.chunks(REPORT) {
-            self.w.write_all(chunk).map_err(|e| Error::file(&self.partial, e))?;
+            self.w
+                .write_all(chunk)
+                .map_err(|e| Error::file(&self.partial, e))?;
             self.done += chunk.len() as u64;
             progress(self.done, self.total);
         }
@@ -248,7 +268,10 @@ impl Output {
 
     fn finish(mut self) -> Result<u64> {
         if self.done != self.total {
-            return Err(Error::Invalid(format!("wrote {} bytes, expected {} (internal error)", self.done, self.total)));
+            return Err(Error::Invalid(format!(
+                "wrote {} bytes, expected {} (internal error)",
+                self.done, self.total
+            )));
         }
         self.w.flush().map_err(|e| Error::file(&self.partial, e))?;
         let f = self.w.get_ref();
@@ -276,7 +299,14 @@ fn header(format: Format, c: &Config, shared: bool, gs: Option<usize>) -> Vec<u8
     };
     match format {
         // Legacy: seven i32s; a negative vocab_size means "separate classifier".
-        Format::V0 => params(&mut h, if shared { c.vocab_size as i64 } else { -(c.vocab_size as i64) }),
+        Format::V0 => params(
+            &mut h,
+            if shared {
+                c.vocab_size as i64
+            } else {
+                -(c.vocab_size as i64)
+            },
+        ),
         Format::V1 | Format::Q8 { .. } => {
             h.extend_from_slice(&MAGIC.to_le_bytes());
             h.extend_from_slice(&(if gs.is_some() { 2i32 } else { 1 }).to_le_bytes());
@@ -293,22 +323,37 @@ fn header(format: Format, c: &Config, shared: bool, gs: Option<usize>) -> Vec<u8
 
 /// Fail unless every value of a dimension fits the i32 header fields.
 fn check_fits(c: &Config) -> Result<()> {
-    c.validate().map_err(|e| Error::Unsupported(format!("the model's shape: {e}")))?;
-    for (name, v) in [("dim", c.dim), ("hidden_dim", c.hidden_dim), ("vocab_size", c.vocab_size), ("seq_len", c.seq_len)] {
+    c.validate()
+        .map_err(|e| Error::Unsupported(format!("the model's shape: {e}")))?;
+    for (name, v) in [
+        ("dim", c.dim),
+        ("hidden_dim", c.hidden_dim),
+        ("vocab_size", c.vocab_size),
+        ("seq_len", c.seq_len),
+    ] {
         if v > i32::MAX as usize {
-            return Err(Error::Unsupported(format!("{name} = {v} does not fit llama2.c's i32 header")));
+            return Err(Error::Unsupported(format!(
+                "{name} = {v} does not fit llama2.c's i32 header"
+            )));
         }
     }
     Ok(())
 }
 
 /// Write `src` to `out` in `format`. `progress(done, total)` counts output bytes.
-pub fn write(src: &dyn WeightSource, out: &Path, format: Format, progress: &mut dyn FnMut(u64, u64)) -> Result<Written> {
+pub fn write(
+    src: &dyn WeightSource,
+    out: &Path,
+    format: Format,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<Written> {
     let c = src.config().clone();
     check_fits(&c)?;
     let shared = src.shared_classifier();
     let gs = match format {
-        Format::Q8 { group_size } => Some(resolve_group_size(group_size, src.native_group_size(), &c)?),
+        Format::Q8 { group_size } => {
+            Some(resolve_group_size(group_size, src.native_group_size(), &c)?)
+        }
         _ => None,
     };
     let items = layout(format, &c, shared);
@@ -334,8 +379,12 @@ pub fn write(src: &dyn WeightSource, out: &Path, format: Format, progress: &mut 
                             }
                             None => llama::export::quantize_q80(&checked(src.load(t)?, t, &c)?, g),
                         };
-                        if q.len() as u64 != t.elements(&c) || s.len() as u64 * g as u64 != t.elements(&c) {
-                            return Err(Error::Invalid(format!("{t}: int8 data has the wrong size")));
+                        if q.len() as u64 != t.elements(&c)
+                            || s.len() as u64 * g as u64 != t.elements(&c)
+                        {
+                            return Err(Error::Invalid(format!(
+                                "{t}: int8 data has the wrong size"
+                            )));
                         }
                         let bytes: Vec<u8> = q.iter().map(|&v| v as u8).collect();
                         o.bytes(&bytes, progress)?;
@@ -347,12 +396,20 @@ pub fn write(src: &dyn WeightSource, out: &Path, format: Format, progress: &mut 
         }
     }
     let bytes = o.finish()?;
-    Ok(Written { bytes, group_size: gs, q8_kept })
+    Ok(Written {
+        bytes,
+        group_size: gs,
+        q8_kept,
+    })
 }
 
 fn checked(v: Vec<f32>, t: Tensor, c: &Config) -> Result<Vec<f32>> {
     if v.len() as u64 != t.elements(c) {
-        return Err(Error::Invalid(format!("{t}: {} values, expected {}", v.len(), t.elements(c))));
+        return Err(Error::Invalid(format!(
+            "{t}: {} values, expected {}",
+            v.len(),
+            t.elements(c)
+        )));
     }
     Ok(v)
 }

@@ -77,7 +77,10 @@ impl Gguf {
 struct Lcg(u64);
 impl Lcg {
     fn next(&mut self) -> u32 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         (self.0 >> 33) as u32
     }
     fn q8_0(&mut self, n: usize) -> Vec<u8> {
@@ -90,7 +93,9 @@ impl Lcg {
         out
     }
     fn norm(&mut self, n: usize) -> Vec<u8> {
-        (0..n).flat_map(|_| (0.5 + (self.next() % 1000) as f32 / 1000.0).to_le_bytes()).collect()
+        (0..n)
+            .flat_map(|_| (0.5 + (self.next() % 1000) as f32 / 1000.0).to_le_bytes())
+            .collect()
     }
 }
 
@@ -98,7 +103,13 @@ impl Lcg {
 fn q8_0_blocks_are_kept_with_group_size_32() {
     let (dim, hidden, layers, vocab) = (64u64, 128u64, 2, 512u64);
     let kv = dim / 2; // 4 heads, 2 kv heads
-    let mut g = Gguf { kv: vec![], n_kv: 0, infos: vec![], data: vec![], n_tensors: 0 };
+    let mut g = Gguf {
+        kv: vec![],
+        n_kv: 0,
+        infos: vec![],
+        data: vec![],
+        n_tensors: 0,
+    };
     g.str("general.architecture", "llama");
     g.u32("general.alignment", 32);
     g.u32("llama.embedding_length", dim as u32);
@@ -108,29 +119,101 @@ fn q8_0_blocks_are_kept_with_group_size_32() {
     g.u32("llama.attention.head_count_kv", 2);
     g.u32("llama.context_length", 64);
     g.str("tokenizer.ggml.model", "llama");
-    g.strs("tokenizer.ggml.tokens", &(0..vocab).map(|i| format!("t{i}")).collect::<Vec<_>>());
+    g.strs(
+        "tokenizer.ggml.tokens",
+        &(0..vocab).map(|i| format!("t{i}")).collect::<Vec<_>>(),
+    );
     let mut r = Lcg(7);
     let (f32t, q8t) = (0, 8);
-    g.tensor("token_embd.weight", &[dim, vocab], q8t, &r.q8_0((dim * vocab) as usize));
+    g.tensor(
+        "token_embd.weight",
+        &[dim, vocab],
+        q8t,
+        &r.q8_0((dim * vocab) as usize),
+    );
     for l in 0..layers {
-        g.tensor(&format!("blk.{l}.attn_norm.weight"), &[dim], f32t, &r.norm(dim as usize));
-        g.tensor(&format!("blk.{l}.attn_q.weight"), &[dim, dim], q8t, &r.q8_0((dim * dim) as usize));
-        g.tensor(&format!("blk.{l}.attn_k.weight"), &[dim, kv], q8t, &r.q8_0((dim * kv) as usize));
-        g.tensor(&format!("blk.{l}.attn_v.weight"), &[dim, kv], q8t, &r.q8_0((dim * kv) as usize));
-        g.tensor(&format!("blk.{l}.attn_output.weight"), &[dim, dim], q8t, &r.q8_0((dim * dim) as usize));
-        g.tensor(&format!("blk.{l}.ffn_norm.weight"), &[dim], f32t, &r.norm(dim as usize));
-        g.tensor(&format!("blk.{l}.ffn_gate.weight"), &[dim, hidden], q8t, &r.q8_0((dim * hidden) as usize));
-        g.tensor(&format!("blk.{l}.ffn_down.weight"), &[hidden, dim], q8t, &r.q8_0((dim * hidden) as usize));
-        g.tensor(&format!("blk.{l}.ffn_up.weight"), &[dim, hidden], q8t, &r.q8_0((dim * hidden) as usize));
+        g.tensor(
+            &format!("blk.{l}.attn_norm.weight"),
+            &[dim],
+            f32t,
+            &r.norm(dim as usize),
+        );
+        g.tensor(
+            &format!("blk.{l}.attn_q.weight"),
+            &[dim, dim],
+            q8t,
+            &r.q8_0((dim * dim) as usize),
+        );
+        g.tensor(
+            &format!("blk.{l}.attn_k.weight"),
+            &[dim, kv],
+            q8t,
+            &r.q8_0((dim * kv) as usize),
+        );
+        g.tensor(
+            &format!("blk.{l}.attn_v.weight"),
+            &[dim, kv],
+            q8t,
+            &r.q8_0((dim * kv) as usize),
+        );
+        g.tensor(
+            &format!("blk.{l}.attn_output.weight"),
+            &[dim, dim],
+            q8t,
+            &r.q8_0((dim * dim) as usize),
+        );
+        g.tensor(
+            &format!("blk.{l}.ffn_norm.weight"),
+            &[dim],
+            f32t,
+            &r.norm(dim as usize),
+        );
+        g.tensor(
+            &format!("blk.{l}.ffn_gate.weight"),
+            &[dim, hidden],
+            q8t,
+            &r.q8_0((dim * hidden) as usize),
+        );
+        g.tensor(
+            &format!("blk.{l}.ffn_down.weight"),
+            &[hidden, dim],
+            q8t,
+            &r.q8_0((dim * hidden) as usize),
+        );
+        g.tensor(
+            &format!("blk.{l}.ffn_up.weight"),
+            &[dim, hidden],
+            q8t,
+            &r.q8_0((dim * hidden) as usize),
+        );
     }
     g.tensor("output_norm.weight", &[dim], f32t, &r.norm(dim as usize));
-    g.tensor("output.weight", &[dim, vocab], q8t, &r.q8_0((dim * vocab) as usize));
+    g.tensor(
+        "output.weight",
+        &[dim, vocab],
+        q8t,
+        &r.q8_0((dim * vocab) as usize),
+    );
 
     let d = tempfile::tempdir().unwrap();
-    let (gguf, out) = (d.path().join("synthetic-q8_0.gguf"), d.path().join("q8.bin"));
+    let (gguf, out) = (
+        d.path().join("synthetic-q8_0.gguf"),
+        d.path().join("q8.bin"),
+    );
     std::fs::write(&gguf, g.bytes()).unwrap();
-    let s = gguf_to_llama2c(&gguf, &out, Format::Q8 { group_size: None }, &mut no_progress()).unwrap();
-    assert_eq!(s.format, Format::Q8 { group_size: Some(32) });
+    let s = gguf_to_llama2c(
+        &gguf,
+        &out,
+        Format::Q8 { group_size: None },
+        &mut no_progress(),
+    )
+    .unwrap();
+    assert_eq!(
+        s.format,
+        Format::Q8 {
+            group_size: Some(32)
+        }
+    );
     assert!(!s.shared_classifier);
     assert_eq!(s.q8_tensors_kept, 2 + 7 * layers as usize);
 
@@ -146,10 +229,24 @@ fn q8_0_blocks_are_kept_with_group_size_32() {
     };
     let m = load(&out, Some(&tok));
     assert_eq!(m.format, llama::Format::Llama2cV2 { group_size: 32 });
-    assert!(logits(&gguf) == logits(&out), "the engine computes different logits from the kept blocks");
+    assert!(
+        logits(&gguf) == logits(&out),
+        "the engine computes different logits from the kept blocks"
+    );
 
     // An explicit other group size requantizes instead.
-    let s = gguf_to_llama2c(&gguf, &out, Format::Q8 { group_size: Some(64) }, &mut no_progress()).unwrap();
+    let s = gguf_to_llama2c(
+        &gguf,
+        &out,
+        Format::Q8 {
+            group_size: Some(64),
+        },
+        &mut no_progress(),
+    )
+    .unwrap();
     assert_eq!(s.q8_tensors_kept, 0);
-    assert_eq!(load(&out, Some(&tok)).format, llama::Format::Llama2cV2 { group_size: 64 });
+    assert_eq!(
+        load(&out, Some(&tok)).format,
+        llama::Format::Llama2cV2 { group_size: 64 }
+    );
 }

@@ -6,7 +6,13 @@ mod common;
 use common::*;
 use llama_convert::{hf_to_llama2c, Format};
 
-fn convert(format: Format) -> (tempfile::TempDir, std::path::PathBuf, llama_convert::Summary) {
+fn convert(
+    format: Format,
+) -> (
+    tempfile::TempDir,
+    std::path::PathBuf,
+    llama_convert::Summary,
+) {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out.bin");
     let s = hf_to_llama2c(&stories().join("hf"), &out, format, &mut no_progress()).unwrap();
@@ -23,7 +29,11 @@ fn v0_is_byte_identical_to_llama2c_export() {
     assert_eq!(ours.len(), theirs.len());
     assert_eq!(s.bytes_written, ours.len() as u64);
     if let Some(i) = ours.iter().zip(&theirs).position(|(a, b)| a != b) {
-        let diffs = ours.chunks(4).zip(theirs.chunks(4)).filter(|(a, b)| a != b).count();
+        let diffs = ours
+            .chunks(4)
+            .zip(theirs.chunks(4))
+            .filter(|(a, b)| a != b)
+            .count();
         panic!("first difference at byte {i}; {diffs} differing f32s");
     }
 }
@@ -32,7 +42,10 @@ fn v0_is_byte_identical_to_llama2c_export() {
 fn v0_prints_the_same_story_as_stories260k_bin() {
     let (_d, out, _) = convert(Format::V0);
     let story = greedy(load_with_tok512(&out), 200);
-    assert!(story.starts_with("Once upon a time, there was a little girl named Lily."), "{story}");
+    assert!(
+        story.starts_with("Once upon a time, there was a little girl named Lily."),
+        "{story}"
+    );
     assert_eq!(story, reference_story());
 }
 
@@ -55,20 +68,35 @@ fn v1_runs_identically() {
 #[test]
 fn q8_default_group_size_4_equals_llama2c_q80_export() {
     let (_d, out, s) = convert(Format::Q8 { group_size: None });
-    assert_eq!(s.format, Format::Q8 { group_size: Some(4) });
+    assert_eq!(
+        s.format,
+        Format::Q8 {
+            group_size: Some(4)
+        }
+    );
     let m = load_with_tok512(&out);
     assert_eq!(m.format, llama::Format::Llama2cV2 { group_size: 4 });
     let reference = load_with_tok512(&stories().join("stories260K_q80.bin"));
     assert_eq!(greedy(m, 200), greedy(reference, 200));
     let ours = std::fs::read(&out).unwrap();
     let theirs = std::fs::read(stories().join("stories260K_q80.bin")).unwrap();
-    assert!(ours == theirs, "q8 output differs from llama2.c's export.py output");
+    assert!(
+        ours == theirs,
+        "q8 output differs from llama2.c's export.py output"
+    );
 }
 
 #[test]
 fn q8_explicit_group_size_2_runs() {
-    let (_d, out, s) = convert(Format::Q8 { group_size: Some(2) });
-    assert_eq!(s.format, Format::Q8 { group_size: Some(2) });
+    let (_d, out, s) = convert(Format::Q8 {
+        group_size: Some(2),
+    });
+    assert_eq!(
+        s.format,
+        Format::Q8 {
+            group_size: Some(2)
+        }
+    );
     let story = greedy(load_with_tok512(&out), 100);
     assert!(story.starts_with("Once upon a time"), "{story}");
 }
@@ -78,7 +106,10 @@ fn progress_reaches_the_file_size() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("p.bin");
     let mut calls = Vec::new();
-    let s = hf_to_llama2c(&stories().join("hf"), &out, Format::V1, &mut |d, t| calls.push((d, t))).unwrap();
+    let s = hf_to_llama2c(&stories().join("hf"), &out, Format::V1, &mut |d, t| {
+        calls.push((d, t))
+    })
+    .unwrap();
     assert!(calls.len() > 2);
     assert!(calls.windows(2).all(|w| w[0].0 <= w[1].0));
     assert_eq!(*calls.last().unwrap(), (s.bytes_written, s.bytes_written));

@@ -26,14 +26,20 @@ fn rewrite(dst: &Path, shards: usize, f: Rewrite) {
     for name in names {
         let t = st.tensor(name).unwrap();
         assert_eq!(t.dtype(), Dtype::F32);
-        let vals = t.data().chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect();
+        let vals = t
+            .data()
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+            .collect();
         if let Some((dt, shape, data)) = f(name, t.shape().to_vec(), vals) {
             out.push((name.to_string(), dt, shape, data));
         }
     }
     if shards == 1 {
-        let views: Vec<(String, TensorView)> =
-            out.iter().map(|(n, dt, s, d)| (n.clone(), TensorView::new(*dt, s.clone(), d).unwrap())).collect();
+        let views: Vec<(String, TensorView)> = out
+            .iter()
+            .map(|(n, dt, s, d)| (n.clone(), TensorView::new(*dt, s.clone(), d).unwrap()))
+            .collect();
         safetensors::serialize_to_file(views, None, &dst.join("model.safetensors")).unwrap();
         return;
     }
@@ -41,8 +47,10 @@ fn rewrite(dst: &Path, shards: usize, f: Rewrite) {
     let mut weight_map = serde_json::Map::new();
     for (i, chunk) in out.chunks(per).enumerate() {
         let file = format!("model-{:05}-of-{shards:05}.safetensors", i + 1);
-        let views: Vec<(String, TensorView)> =
-            chunk.iter().map(|(n, dt, s, d)| (n.clone(), TensorView::new(*dt, s.clone(), d).unwrap())).collect();
+        let views: Vec<(String, TensorView)> = chunk
+            .iter()
+            .map(|(n, dt, s, d)| (n.clone(), TensorView::new(*dt, s.clone(), d).unwrap()))
+            .collect();
         safetensors::serialize_to_file(views, None, &dst.join(&file)).unwrap();
         for (n, ..) in chunk {
             weight_map.insert(n.clone(), file.clone().into());
@@ -96,11 +104,17 @@ fn f16_and_bf16_checkpoints_widen_exactly() {
     };
     for (dtype, round) in [(Dtype::F16, f16), (Dtype::BF16, bf16)] {
         let d = tempfile::tempdir().unwrap();
-        rewrite(d.path(), 1, &|_, shape, v| Some((dtype, shape, v.iter().flat_map(|&x| round(x).1).collect())));
+        rewrite(d.path(), 1, &|_, shape, v| {
+            Some((dtype, shape, v.iter().flat_map(|&x| round(x).1).collect()))
+        });
         let ours = convert_dir(d.path(), Format::V1).unwrap();
         let mut expected = reference[..256].to_vec();
         for c in reference[256..].chunks_exact(4) {
-            expected.extend(round(f32::from_le_bytes(c.try_into().unwrap())).0.to_le_bytes());
+            expected.extend(
+                round(f32::from_le_bytes(c.try_into().unwrap()))
+                    .0
+                    .to_le_bytes(),
+            );
         }
         assert!(ours == expected, "{dtype:?}");
         let story = greedy(load_with_tok512(&d.path().join("out.bin")), 50);
@@ -115,17 +129,29 @@ fn untied_classifier_is_written() {
     // Add lm_head = 2 × embeddings.
     let bytes = std::fs::read(d.path().join("model.safetensors")).unwrap();
     let st = SafeTensors::deserialize(&bytes).unwrap();
-    let mut tensors: HashMap<String, (Dtype, Vec<usize>, Vec<u8>)> =
-        st.tensors().into_iter().map(|(n, t)| (n, (t.dtype(), t.shape().to_vec(), t.data().to_vec()))).collect();
+    let mut tensors: HashMap<String, (Dtype, Vec<usize>, Vec<u8>)> = st
+        .tensors()
+        .into_iter()
+        .map(|(n, t)| (n, (t.dtype(), t.shape().to_vec(), t.data().to_vec())))
+        .collect();
     let (dt, shape, e) = tensors["model.embed_tokens.weight"].clone();
-    let doubled: Vec<u8> =
-        e.chunks_exact(4).flat_map(|c| (2.0 * f32::from_le_bytes(c.try_into().unwrap())).to_le_bytes()).collect();
+    let doubled: Vec<u8> = e
+        .chunks_exact(4)
+        .flat_map(|c| (2.0 * f32::from_le_bytes(c.try_into().unwrap())).to_le_bytes())
+        .collect();
     tensors.insert("lm_head.weight".into(), (dt, shape, doubled));
     drop(st);
-    let views: Vec<(String, TensorView)> =
-        tensors.iter().map(|(n, (dt, s, d))| (n.clone(), TensorView::new(*dt, s.clone(), d).unwrap())).collect();
+    let views: Vec<(String, TensorView)> = tensors
+        .iter()
+        .map(|(n, (dt, s, d))| (n.clone(), TensorView::new(*dt, s.clone(), d).unwrap()))
+        .collect();
     safetensors::serialize_to_file(views, None, &d.path().join("model.safetensors")).unwrap();
-    let cfg = std::fs::read_to_string(d.path().join("config.json")).unwrap().replace("\"tie_word_embeddings\": true", "\"tie_word_embeddings\": false");
+    let cfg = std::fs::read_to_string(d.path().join("config.json"))
+        .unwrap()
+        .replace(
+            "\"tie_word_embeddings\": true",
+            "\"tie_word_embeddings\": false",
+        );
     std::fs::write(d.path().join("config.json"), cfg).unwrap();
 
     let out = d.path().join("untied.bin");
@@ -134,8 +160,18 @@ fn untied_classifier_is_written() {
     let m = load_with_tok512(&out);
     assert!(m.weights.classifier.is_some());
     let v0 = std::fs::read(&out).unwrap();
-    assert_eq!(i32::from_le_bytes(v0[20..24].try_into().unwrap()), -512, "v0 marks a separate classifier with -vocab");
-    let s = hf_to_llama2c(d.path(), &out, Format::Q8 { group_size: None }, &mut no_progress()).unwrap();
+    assert_eq!(
+        i32::from_le_bytes(v0[20..24].try_into().unwrap()),
+        -512,
+        "v0 marks a separate classifier with -vocab"
+    );
+    let s = hf_to_llama2c(
+        d.path(),
+        &out,
+        Format::Q8 { group_size: None },
+        &mut no_progress(),
+    )
+    .unwrap();
     assert!(!s.shared_classifier);
     assert!(load_with_tok512(&out).weights.classifier.is_some());
 }
@@ -149,18 +185,37 @@ fn hyperparameters_llama2c_cannot_store_are_warned_about() {
         .replace("\"rms_norm_eps\": 1e-05", "\"rms_norm_eps\": 1e-06")
         .replace("\"rope_theta\": 10000.0", "\"rope_theta\": 500000.0");
     std::fs::write(d.path().join("config.json"), cfg).unwrap();
-    let s = hf_to_llama2c(d.path(), &d.path().join("o.bin"), Format::V1, &mut no_progress()).unwrap();
+    let s = hf_to_llama2c(
+        d.path(),
+        &d.path().join("o.bin"),
+        Format::V1,
+        &mut no_progress(),
+    )
+    .unwrap();
     assert_eq!(s.config.rope_theta, 500000.0);
-    assert!(s.warnings.iter().any(|w| w.contains("rms_norm_eps")), "{:?}", s.warnings);
-    assert!(s.warnings.iter().any(|w| w.contains("rope_theta")), "{:?}", s.warnings);
+    assert!(
+        s.warnings.iter().any(|w| w.contains("rms_norm_eps")),
+        "{:?}",
+        s.warnings
+    );
+    assert!(
+        s.warnings.iter().any(|w| w.contains("rope_theta")),
+        "{:?}",
+        s.warnings
+    );
 }
 
 fn err(dir: &Path, format: Format) -> String {
     let out = dir.join("bad.bin");
-    let e = hf_to_llama2c(dir, &out, format, &mut no_progress()).unwrap_err().to_string();
+    let e = hf_to_llama2c(dir, &out, format, &mut no_progress())
+        .unwrap_err()
+        .to_string();
     eprintln!("{e}");
     assert!(!out.exists(), "no output after an error");
-    assert!(!dir.join(".bad.bin.partial").exists(), "no partial file after an error");
+    assert!(
+        !dir.join(".bad.bin.partial").exists(),
+        "no partial file after an error"
+    );
     e
 }
 
@@ -169,23 +224,41 @@ fn bad_inputs_give_clear_errors() {
     // Missing config.json.
     let d = tempfile::tempdir().unwrap();
     let e = err(d.path(), Format::V0);
-    assert!(e.contains("config.json") && e.contains("No such file"), "{e}");
+    assert!(
+        e.contains("config.json") && e.contains("No such file"),
+        "{e}"
+    );
 
     // No weights.
-    std::fs::copy(stories().join("hf/config.json"), d.path().join("config.json")).unwrap();
+    std::fs::copy(
+        stories().join("hf/config.json"),
+        d.path().join("config.json"),
+    )
+    .unwrap();
     let e = err(d.path(), Format::V0);
     assert!(e.contains("model.safetensors"), "{e}");
 
     // A missing tensor.
     let d = tempfile::tempdir().unwrap();
-    rewrite(d.path(), 1, &|n, s, v| if n == "model.layers.3.mlp.up_proj.weight" { None } else { keep(n, s, v) });
+    rewrite(d.path(), 1, &|n, s, v| {
+        if n == "model.layers.3.mlp.up_proj.weight" {
+            None
+        } else {
+            keep(n, s, v)
+        }
+    });
     let e = err(d.path(), Format::V1);
-    assert!(e.contains("missing tensor model.layers.3.mlp.up_proj.weight"), "{e}");
+    assert!(
+        e.contains("missing tensor model.layers.3.mlp.up_proj.weight"),
+        "{e}"
+    );
 
     // A wrong shape (config says hidden 176, tensors have 172).
     let d = tempfile::tempdir().unwrap();
     rewrite(d.path(), 1, &keep);
-    let cfg = std::fs::read_to_string(d.path().join("config.json")).unwrap().replace("172", "176");
+    let cfg = std::fs::read_to_string(d.path().join("config.json"))
+        .unwrap()
+        .replace("172", "176");
     std::fs::write(d.path().join("config.json"), cfg).unwrap();
     let e = err(d.path(), Format::V1);
     assert!(e.contains("has shape [172, 64], expected [176, 64]"), "{e}");
@@ -194,8 +267,16 @@ fn bad_inputs_give_clear_errors() {
     let d = tempfile::tempdir().unwrap();
     rewrite(d.path(), 1, &keep);
     for g in [0, 3, 8, 64] {
-        let e = err(d.path(), Format::Q8 { group_size: Some(g) });
-        assert!(e.contains(&format!("group size {g}")) && e.contains("divide"), "{e}");
+        let e = err(
+            d.path(),
+            Format::Q8 {
+                group_size: Some(g),
+            },
+        );
+        assert!(
+            e.contains(&format!("group size {g}")) && e.contains("divide"),
+            "{e}"
+        );
     }
 
     // Malformed config.json / unsupported settings.
@@ -205,15 +286,25 @@ fn bad_inputs_give_clear_errors() {
     assert!(err(d.path(), Format::V1).contains("not JSON"));
     std::fs::write(d.path().join("config.json"), r#"{"hidden_size": 64}"#).unwrap();
     assert!(err(d.path(), Format::V1).contains("num_attention_heads"));
-    let cfg = std::fs::read_to_string(stories().join("hf/config.json")).unwrap().replace("\"silu\"", "\"gelu\"");
+    let cfg = std::fs::read_to_string(stories().join("hf/config.json"))
+        .unwrap()
+        .replace("\"silu\"", "\"gelu\"");
     std::fs::write(d.path().join("config.json"), cfg).unwrap();
     assert!(err(d.path(), Format::V1).contains("gelu"));
 
     // A truncated safetensors file.
     let d = tempfile::tempdir().unwrap();
-    std::fs::copy(stories().join("hf/config.json"), d.path().join("config.json")).unwrap();
+    std::fs::copy(
+        stories().join("hf/config.json"),
+        d.path().join("config.json"),
+    )
+    .unwrap();
     let bytes = std::fs::read(stories().join("hf/model.safetensors")).unwrap();
-    std::fs::write(d.path().join("model.safetensors"), &bytes[..bytes.len() / 2]).unwrap();
+    std::fs::write(
+        d.path().join("model.safetensors"),
+        &bytes[..bytes.len() / 2],
+    )
+    .unwrap();
     let e = err(d.path(), Format::V1);
     assert!(e.contains("model.safetensors"), "{e}");
 }
@@ -223,13 +314,25 @@ fn bad_gguf_inputs_give_clear_errors() {
     let d = tempfile::tempdir().unwrap();
     let out = d.path().join("o.bin");
     let bytes = std::fs::read(stories().join("stories260K-f32.gguf")).unwrap();
-    for (name, data) in [("truncated.gguf", &bytes[..bytes.len() - 1000]), ("header.gguf", &bytes[..100]), ("empty.gguf", &[][..])] {
+    for (name, data) in [
+        ("truncated.gguf", &bytes[..bytes.len() - 1000]),
+        ("header.gguf", &bytes[..100]),
+        ("empty.gguf", &[][..]),
+    ] {
         let p = d.path().join(name);
         std::fs::write(&p, data).unwrap();
-        let e = gguf_to_llama2c(&p, &out, Format::V1, &mut no_progress()).unwrap_err().to_string();
+        let e = gguf_to_llama2c(&p, &out, Format::V1, &mut no_progress())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains(name), "{e}");
         assert!(!out.exists());
     }
-    let e = gguf_to_llama2c(&stories().join("stories260K.bin"), &out, Format::V1, &mut no_progress()).unwrap_err();
+    let e = gguf_to_llama2c(
+        &stories().join("stories260K.bin"),
+        &out,
+        Format::V1,
+        &mut no_progress(),
+    )
+    .unwrap_err();
     assert!(e.to_string().contains("not a GGUF"), "{e}");
 }

@@ -23,8 +23,12 @@ pub fn load(model: &Path, tokenizer: Option<&Path>) -> Model {
     let tok = tokenizer.map(|t| std::fs::read(t).unwrap());
     let mut src: &[u8] = &bytes;
     let mut tsrc: Option<&[u8]> = tok.as_deref();
-    llama::load(&mut src, tsrc.as_mut().map(|t| t as &mut dyn llama::Source), &mut |_, _| {})
-        .unwrap_or_else(|e| panic!("{}: {e}", model.display()))
+    llama::load(
+        &mut src,
+        tsrc.as_mut().map(|t| t as &mut dyn llama::Source),
+        &mut |_, _| {},
+    )
+    .unwrap_or_else(|e| panic!("{}: {e}", model.display()))
 }
 
 pub fn load_with_tok512(model: &Path) -> Model {
@@ -51,25 +55,48 @@ pub fn read_npy_f32(path: &Path) -> (Vec<usize>, Vec<f32>) {
     assert_eq!(&b[..6], b"\x93NUMPY");
     let hlen = u16::from_le_bytes([b[8], b[9]]) as usize;
     let header = std::str::from_utf8(&b[10..10 + hlen]).unwrap();
-    assert!(header.contains("'descr': '<f4'") && header.contains("'fortran_order': False"), "{header}");
-    let shape_str = header.split("'shape': (").nth(1).unwrap().split(')').next().unwrap();
-    let shape = shape_str.split(',').filter(|s| !s.trim().is_empty()).map(|s| s.trim().parse().unwrap()).collect();
-    let vals = b[10 + hlen..].chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect();
+    assert!(
+        header.contains("'descr': '<f4'") && header.contains("'fortran_order': False"),
+        "{header}"
+    );
+    let shape_str = header
+        .split("'shape': (")
+        .nth(1)
+        .unwrap()
+        .split(')')
+        .next()
+        .unwrap();
+    let shape = shape_str
+        .split(',')
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| s.trim().parse().unwrap())
+        .collect();
+    let vals = b[10 + hlen..]
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+        .collect();
     (shape, vals)
 }
 
 /// Max |logit − HF transformers| over the 65 reference positions.
 pub fn max_logit_error_vs_hf(model: Model) -> f32 {
     let text = std::fs::read_to_string(stories().join("hf/ref_tokens.json")).unwrap();
-    let ids: Vec<u32> =
-        text.split(|c: char| !c.is_ascii_digit()).filter(|s| !s.is_empty()).map(|s| s.parse().unwrap()).collect();
+    let ids: Vec<u32> = text
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse().unwrap())
+        .collect();
     let (shape, reference) = read_npy_f32(&stories().join("hf/ref_logits.npy"));
     assert_eq!(shape, vec![ids.len(), 512]);
     let mut s = Session::new(model).unwrap();
     let mut worst = 0.0f32;
     for (pos, &id) in ids.iter().enumerate() {
         s.add_tokens(&[id]).unwrap();
-        for (v, r) in s.logits().iter().zip(&reference[pos * 512..(pos + 1) * 512]) {
+        for (v, r) in s
+            .logits()
+            .iter()
+            .zip(&reference[pos * 512..(pos + 1) * 512])
+        {
             worst = worst.max((v - r).abs());
         }
     }
