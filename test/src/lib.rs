@@ -109,6 +109,10 @@ pub struct CuOptions {
     /// memory64 access). Off by default: this host runs the developer's own module, and the
     /// mitigation costs inference speed.
     pub spectre_mitigations: bool,
+    /// Wall-clock limit per message (wasmtime epoch interruption; a message over it fails
+    /// like a trap and the process keeps its previous memory). None (default) = no limit and
+    /// no epoch checks in the compiled code.
+    pub timeout: Option<Duration>,
 }
 
 impl Default for CuOptions {
@@ -127,7 +131,43 @@ impl Default for CuOptions {
             module_tags: None,
             max_wasm_stack: 8 << 20,
             spectre_mitigations: false,
+            timeout: None,
         }
+    }
+}
+
+/// Period of the epoch ticker used for [`CuOptions::timeout`].
+const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+fn epoch_ticks(t: Duration) -> u64 {
+    (t.as_micros() / EPOCH_TICK.as_micros()).max(1) as u64 + 1
+}
+
+/// Increments the engine's epoch every [`EPOCH_TICK`] while alive.
+struct Ticker {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Ticker {
+    fn start(engine: &Engine) -> Arc<Ticker> {
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (engine, flag) = (engine.clone(), stop.clone());
+        std::thread::Builder::new()
+            .name("ao-cu-epoch".into())
+            .spawn(move || {
+                while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                    std::thread::sleep(EPOCH_TICK);
+                    engine.increment_epoch();
+                }
+            })
+            .expect("spawning the epoch ticker");
+        Arc::new(Ticker { stop })
+    }
+}
+
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 }
 
@@ -140,6 +180,7 @@ pub struct ComputeUnit {
     imports: Vec<(String, String)>,
     warnings: Vec<String>,
     module_env: EnvEntity,
+    ticker: Option<Arc<Ticker>>,
 }
 
 /// Describes a process to spawn.
@@ -209,6 +250,9 @@ impl ComputeUnit {
         config.async_stack_size(opts.max_wasm_stack + (1 << 20));
         config.max_wasm_stack(opts.max_wasm_stack);
         config.relaxed_simd_deterministic(true);
+        if opts.timeout.is_some() {
+            config.epoch_interruption(true);
+        }
         if !opts.spectre_mitigations {
             // SAFETY: a documented Cranelift setting; it only removes the speculation barrier.
             unsafe {
@@ -335,7 +379,9 @@ impl ComputeUnit {
             owner: opts.module_owner.clone(),
             tags: module_tags,
         };
+        let ticker = opts.timeout.map(|_| Ticker::start(&engine));
         Ok(ComputeUnit {
+            ticker,
             engine,
             module,
             pre,
@@ -427,6 +473,7 @@ impl ComputeUnit {
             last_timestamp: 0,
             snapshot: Vec::new(),
             spawn_index: None,
+            _ticker: self.ticker.clone(),
         };
         let mut msg = Message {
             id: cfg.id.clone(),
@@ -496,6 +543,9 @@ impl Live {
         };
         let mut store = Store::new(engine, host);
         store.limiter(|h| &mut h.limits);
+        if let Some(t) = opts.timeout {
+            store.set_epoch_deadline(epoch_ticks(t));
+        }
         let instance = pre
             .instantiate(&mut store)
             .map_err(anyhow::Error::from)
@@ -683,6 +733,7 @@ pub struct Process {
     last_timestamp: u64,
     snapshot: Vec<u8>,
     spawn_index: Option<usize>,
+    _ticker: Option<Arc<Ticker>>,
 }
 
 fn now_ms() -> u64 {
@@ -782,10 +833,24 @@ impl Process {
             h.clock.msg_timestamp = ts.unwrap_or(0);
             h.clock.within_msg = 0;
         }
+        if let Some(t) = opts.timeout {
+            self.live.store.set_epoch_deadline(epoch_ticks(t));
+        }
         let t0 = Instant::now();
         let res = self
             .live
-            .on_big_stack(&opts, |l| l.call_handle(&msg_str, &env_json));
+            .on_big_stack(&opts, |l| l.call_handle(&msg_str, &env_json))
+            .map_err(
+                |e| match (opts.timeout, e.downcast_ref::<wasmtime::Trap>()) {
+                    (Some(t), Some(wasmtime::Trap::Interrupt)) => {
+                        anyhow!(
+                            "the message ran longer than the timeout ({:.1} s): {e:#}",
+                            t.as_secs_f64()
+                        )
+                    }
+                    _ => e,
+                },
+            );
         let elapsed = t0.elapsed();
         let stdout = String::from_utf8_lossy(&self.live.store.data().stdout).into_owned();
         let stderr = String::from_utf8_lossy(&self.live.store.data().stderr).into_owned();

@@ -34,6 +34,7 @@ fn counter_module() -> String {
       (i64.store (i64.const 90300) (i64.extend_i32_u (call $resize
         (i64.add (i64.mul (memory.size) (i64.const 65536)) (i64.const 1048576)))))))
     (if (call $contains (local.get $msg) (i32.const 33)) (then (return (i64.const 85000))))
+    (if (call $contains (local.get $msg) (i32.const 126)) (then (loop $spin (br $spin))))
     (if (call $contains (local.get $msg) (i32.const 37)) (then unreachable))
     (if (call $contains (local.get $msg) (i32.const 35)) (then
       (i32.store (i64.const {STACK_END}) (i32.const 0))))
@@ -581,4 +582,62 @@ fn every_glue_import_links_and_the_list_is_complete() {
     assert_eq!(&m[92000..92020], b"2023-11-14 22:13:20\0");
     assert_eq!(i64_at(90040), 1700000000);
     assert_eq!(i32_at(90048), 0);
+}
+
+#[test]
+fn a_timeout_stops_a_runaway_message_and_keeps_the_state() {
+    let opts = CuOptions {
+        timeout: Some(std::time::Duration::from_millis(300)),
+        ..Default::default()
+    };
+    let cu = compile(&counter_module(), opts).unwrap();
+    let mut p = cu.spawn(PID, OWNER).unwrap();
+    let t = std::time::Instant::now();
+    let err = p
+        .send(Message::action("Spin").data("~"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("longer than the timeout"), "{err}");
+    assert!(t.elapsed() < std::time::Duration::from_secs(10));
+    assert_eq!(counter(&p), 1);
+    assert_eq!(p.send(Message::action("Ping")).unwrap().output_data, "2");
+}
+
+#[test]
+fn clock_modes() {
+    let wat_src = format!(
+        r#"(module
+  (import "env" "emscripten_date_now" (func $now (result f64)))
+  {prelude}
+  (data (i64.const {RESP}) {ok})
+  (func (export "handle") (param $msg i64) (param $env i64) (result i64)
+    (f64.store (i64.const 90000) (call $now))
+    (f64.store (i64.const 90008) (call $now))
+    (i64.const {RESP})))"#,
+        prelude = prelude(),
+        ok = wat_str(&format!("{OK_PREFIX}ok\"}}}}}}\0")),
+    );
+    let read = |p: &ao_cu::Process| {
+        let m = p.memory();
+        (
+            f64::from_le_bytes(m[90000..90008].try_into().unwrap()),
+            f64::from_le_bytes(m[90008..90016].try_into().unwrap()),
+        )
+    };
+    // The glue: one counter from 10000 for the life of the process (the spawn used 2 ticks).
+    let cu = compile(&wat_src, CuOptions::default()).unwrap();
+    let mut p = cu.spawn(PID, OWNER).unwrap();
+    p.send(Message::action("T").timestamp(1_700_000_000_000))
+        .unwrap();
+    assert_eq!(read(&p), (10002.0, 10003.0));
+    // Timestamp mode: the message's Timestamp, +1 per call.
+    let opts = CuOptions {
+        clock: ao_cu::Clock::Timestamp,
+        ..Default::default()
+    };
+    let cu = compile(&wat_src, opts).unwrap();
+    let mut p = cu.spawn(PID, OWNER).unwrap();
+    p.send(Message::action("T").timestamp(1_700_000_000_000))
+        .unwrap();
+    assert_eq!(read(&p), (1_700_000_000_000.0, 1_700_000_000_001.0));
 }
