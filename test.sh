@@ -40,5 +40,11 @@ if [ "$FUZZ_SECONDS" -gt 0 ]; then
   done
 fi
 
-stage "Rust workspace tests (engine, CLI, ...)"
+stage "building AOS.wasm (./build.sh)"
+./build.sh
+
+stage "AOS.wasm under the real @permaweb/ao-loader (Node)"
+test/node/run.sh
+
+stage "Rust workspace tests (engine, CLI, compute unit, converters, Arweave + arlocal)"
 cargo test --workspace --locked

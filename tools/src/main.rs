@@ -5,7 +5,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod ao;
 mod bench;
+mod convert;
 mod inspect;
 mod model_files;
 mod progress;
@@ -29,6 +31,13 @@ enum Command {
     Inspect(inspect::InspectArgs),
     /// Benchmark random-weight models of the llama2.c 15M/42M/110M shapes.
     Bench(bench::BenchArgs),
+    /// Spawn a process from AOS.wasm in the local compute unit, send one Eval, print Output.data.
+    Eval(ao::EvalArgs),
+    /// A long-lived local process: a REPL (or script on stdin) of Evals and messages.
+    Process(ao::ProcessArgs),
+    /// Convert Hugging Face / GGUF checkpoints and tokenizers to llama2.c formats.
+    #[command(subcommand)]
+    Convert(convert::ConvertCommand),
     /// Publish a file (a model, AOS.wasm) to Arweave, in chunks, resumable.
     Publish(publish::PublishArgs),
     /// Create an Arweave wallet or print its address.
@@ -43,6 +52,9 @@ fn main() -> ExitCode {
         Command::Logits(a) => run::logits(a),
         Command::Inspect(a) => inspect::inspect(a),
         Command::Bench(a) => bench::bench(a),
+        Command::Eval(a) => ao::eval(a),
+        Command::Process(a) => ao::process(a),
+        Command::Convert(c) => convert::convert(c),
         Command::Publish(a) => publish::publish(a),
         Command::Wallet(c) => publish::wallet(c),
     };

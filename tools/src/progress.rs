@@ -24,6 +24,11 @@ impl Progress {
             b.set_position(done);
         }
     }
+    pub fn set_length(&self, total: u64) {
+        if let Some(b) = &self.0 {
+            b.set_length(total);
+        }
+    }
     pub fn finish(&self) {
         if let Some(b) = &self.0 {
             b.finish_and_clear();

@@ -1,0 +1,110 @@
+//! `aos-llama eval` / `process`: AOS.wasm (built by ./build.sh, which test.sh runs first)
+//! in the local compute unit gives the native engine's bytes.
+
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn module() -> String {
+    let p = repo().join("AOS.wasm");
+    assert!(p.exists(), "AOS.wasm is missing: build it with ./build.sh (test.sh does)");
+    p.display().to_string()
+}
+
+fn aos_llama(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_aos-llama")).args(args).output().unwrap()
+}
+
+/// A data dir where the stories260K files are named by txid-shaped names.
+fn data_dir() -> (tempdir::Dir, String, String) {
+    let dir = tempdir::Dir::new();
+    let models = repo().join("../shared/models/stories260K");
+    let (m, t) = ("M".repeat(23) + "odel_stories260K_bin", "T".repeat(24) + "okenizer_tok512_bin");
+    assert_eq!((m.len(), t.len()), (43, 43));
+    std::fs::copy(models.join("stories260K.bin"), dir.path().join(&m)).unwrap();
+    std::fs::copy(models.join("tok512.bin"), dir.path().join(&t)).unwrap();
+    (dir, m, t)
+}
+
+mod tempdir {
+    pub struct Dir(std::path::PathBuf);
+    impl Dir {
+        pub fn new() -> Dir {
+            let p = std::env::temp_dir().join(format!("aos-llama-eval-{}-{:?}", std::process::id(), std::thread::current().id()));
+            let _ = std::fs::remove_dir_all(&p);
+            std::fs::create_dir_all(&p).unwrap();
+            Dir(p)
+        }
+        pub fn path(&self) -> &std::path::Path {
+            &self.0
+        }
+    }
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+#[test]
+fn eval_generates_the_native_story_bit_for_bit() {
+    let (dir, m, t) = data_dir();
+    let code = format!(r#"Llama.load("{m}", "{t}") Llama.setPrompt("") return Llama.run(200)"#);
+    let wasm = aos_llama(&["eval", "--module", &module(), "--data-dir", &dir.path().display().to_string(), &code]);
+    assert!(wasm.status.success(), "{}", String::from_utf8_lossy(&wasm.stderr));
+    let native = aos_llama(&[
+        "run", "--model", &dir.path().join(&m).display().to_string(), "--tokenizer",
+        &dir.path().join(&t).display().to_string(), "--temperature", "0", "--steps", "200",
+    ]);
+    assert!(native.status.success());
+    assert_eq!(String::from_utf8_lossy(&wasm.stdout), String::from_utf8_lossy(&native.stdout));
+    assert!(String::from_utf8_lossy(&wasm.stdout).starts_with("Once upon a time, there was a little girl named Lily."));
+}
+
+#[test]
+fn eval_errors_go_to_stderr_with_exit_1() {
+    let o = aos_llama(&["eval", "--module", &module(), r#"error("boom")"#]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("eval:1: boom"));
+    let o = aos_llama(&["eval", "--module", &module(), r#"Llama.load("/data/unknown-txid-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx")"#]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("model not found"), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = aos_llama(&["eval", "--module", &module(), r#"Llama.load("not-a-txid")"#]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("expected a 43-character Arweave txid"));
+    let o = aos_llama(&["eval", "--module", "/nonexistent/AOS.wasm", "return 1"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("build it with ./build.sh"));
+}
+
+#[test]
+fn process_runs_a_script_of_evals_and_messages() {
+    let script = "Count = 0\n\
+Handlers.add('Ping', Handlers.utils.hasMatchingTag('Action', 'Ping'), function(msg) Count = Count + 1 ao.send({Target = msg.From, Action = 'Pong', Data = tostring(Count)}) end)\n\
+:from someone-else-0000000000000000000000000000\n\
+:send Action=Ping -- hi\n\
+:send Action=Ping\n\
+return Count\n\
+error('oops')\n\
+return Count + 1\n";
+    let mut child = Command::new(env!("CARGO_BIN_EXE_aos-llama"))
+        .args(["process", "--module", &module()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(script.as_bytes()).unwrap();
+    let o = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("→ message to someone-else-0000000000000000000000000000"), "{text}");
+    assert!(text.contains("Action=Pong"), "{text}");
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines.contains(&"2") && lines.contains(&"3"), "counter carried across messages: {text}");
+    assert!(text.contains("error: eval:1: oops"), "{text}");
+    assert_eq!(o.status.code(), Some(1), "a script with a failed message exits 1");
+}
