@@ -69,13 +69,14 @@ local function native(fname, f, ...)
   if type(f) ~= "function" then
     fail("Llama." .. fname .. ": the native engine does not provide this function")
   end
-  local ok, r = pcall(f, ...)
-  if not ok then
+  local res = table.pack(pcall(f, ...))
+  if not res[1] then
+    local r = res[2]
     local m = type(r) == "string" and r or tostring(r)
     if m:sub(1, 5) ~= "Llama" then m = "Llama." .. fname .. ": " .. m end
     fail(m)
   end
-  return r
+  return table.unpack(res, 2, res.n)
 end
 
 local function dataPath(what, id)
@@ -190,6 +191,25 @@ end
 function Llama.info()
   local e = engine("info")
   return native("info", e.info)
+end
+
+-- Trace commitments (see llama/src/trace.rs): Llama.trace(true) records every sampled
+-- token from the next prompt on; Llama.traceRoot() -> hex Merkle root, steps recorded,
+-- tokens generated (steps without the end token).
+function Llama.trace(enable)
+  local e = engine("trace")
+  native("trace", e.trace, enable ~= false)
+end
+
+function Llama.traceRoot()
+  local e = engine("traceRoot")
+  return native("traceRoot", e.trace_root)
+end
+
+-- SHA-256 of a string, as lowercase hex.
+function Llama.sha256(data)
+  local e = engine("sha256")
+  return native("sha256", e.sha256, checkText("sha256", data))
 end
 
 local function finite(x) return x == x and x ~= math.huge and x ~= -math.huge end

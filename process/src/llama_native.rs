@@ -26,6 +26,8 @@ struct Engine {
     /// Size of the loaded model file and its path (for `info`).
     model_bytes: u64,
     model_path: String,
+    /// Record trace commitments (persists across loads, like the sampler).
+    tracing: bool,
 }
 
 struct EngineCell(RefCell<Engine>);
@@ -37,6 +39,7 @@ static ENGINE: EngineCell = EngineCell(RefCell::new(Engine {
     sampler: SamplerConfig { temperature: 0.0, topp: 0.9, seed: 0 },
     model_bytes: 0,
     model_path: String::new(),
+    tracing: false,
 }));
 
 /// A native failure, reported to Lua as a string error.
@@ -169,6 +172,38 @@ pub fn register(lua: &Lua) -> mlua::Result<()> {
         })?,
     )?;
     raw.set("info", native(lua, |lua, ()| info(lua))?)?;
+    raw.set(
+        "trace",
+        native(lua, |_, enable: bool| -> NResult<()> {
+            let mut e = engine()?;
+            if enable {
+                if let Some(s) = e.session.as_mut() {
+                    s.enable_trace();
+                }
+            } else if e.tracing {
+                return Err(Fail("tracing cannot be turned off once on; call Llama.stop() and load again".into()));
+            }
+            e.tracing = enable;
+            Ok(())
+        })?,
+    )?;
+    raw.set(
+        "trace_root",
+        native(lua, |_, ()| -> NResult<(Option<String>, i64, i64)> {
+            let mut e = engine()?;
+            if !e.tracing {
+                return Ok((None, 0, 0));
+            }
+            let s = session(&mut e)?;
+            let t = &s.model().tokenizer;
+            let generated = s.trace_steps().iter().filter(|st| st.token != t.bos && st.token != t.eos).count();
+            Ok((Some(hex(&s.trace_root())), s.trace_steps().len() as i64, generated as i64))
+        })?,
+    )?;
+    raw.set(
+        "sha256",
+        native(lua, |_, data: mlua::String| -> NResult<String> { Ok(hex(&llama::trace::sha256(&data.as_bytes()))) })?,
+    )?;
     raw.set(
         "stop",
         native(lua, |_, ()| -> NResult<()> {
@@ -330,6 +365,9 @@ fn load(
     {
         let mut e = engine()?;
         session.set_sampler(e.sampler)?;
+        if e.tracing {
+            session.enable_trace();
+        }
         e.session = Some(session);
         e.model_bytes = model_bytes;
         e.model_path = model_path.clone();
@@ -388,4 +426,8 @@ fn info(lua: &Lua) -> NResult<Table> {
         }
     }
     Ok(t)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -10,5 +10,6 @@ pub const RUNTIME: &[(&str, &str)] = &[
     ("=lua/handlers.lua", include_str!("../../lua/handlers.lua")),
     ("=lua/ao.lua", include_str!("../../lua/ao.lua")),
     ("=lua/llama.lua", include_str!("../../lua/llama.lua")),
+    ("=lua/inference.lua", include_str!("../../lua/inference.lua")),
     ("=lua/process.lua", include_str!("../../lua/process.lua")),
 ];

@@ -13,6 +13,7 @@ mod model_files;
 mod progress;
 mod publish;
 mod run;
+mod verify;
 
 #[derive(Parser)]
 #[command(name = "aos-llama", version, about = "Run, inspect and benchmark llama models for AO processes")]
@@ -38,6 +39,10 @@ enum Command {
     /// Convert Hugging Face / GGUF checkpoints and tokenizers to llama2.c formats.
     #[command(subcommand)]
     Convert(convert::ConvertCommand),
+    /// Generate natively with trace commitments: write the trace, print the claim.
+    Trace(verify::TraceArgs),
+    /// Check an inference claim by re-running it natively (exit 0 confirmed, 1 refuted, 2 bad input).
+    Verify(verify::VerifyArgs),
     /// Publish a file (a model, AOS.wasm) to Arweave, in chunks, resumable.
     Publish(publish::PublishArgs),
     /// Create an Arweave wallet or print its address.
@@ -55,6 +60,8 @@ fn main() -> ExitCode {
         Command::Eval(a) => ao::eval(a),
         Command::Process(a) => ao::process(a),
         Command::Convert(c) => convert::convert(c),
+        Command::Trace(a) => verify::trace(a),
+        Command::Verify(a) => verify::verify(a),
         Command::Publish(a) => publish::publish(a),
         Command::Wallet(c) => publish::wallet(c),
     };
