@@ -2,7 +2,7 @@
 #
 #   docker build --target toolchain -t aos-llama-toolchain .
 #   docker run --rm -v "$PWD":/src -w /src aos-llama-toolchain \
-#       sh -c './build.sh && test/node/run.sh && cargo test --release'
+#       ./test.sh                                  # every test (models in ../shared/models)
 #   docker build --target build -t aos-llama .      # AOS.wasm at /src/AOS.wasm
 #
 # Toolchain (the same as build.sh installs on a bare Debian 12):
@@ -41,7 +41,7 @@ RUN apt-get update \
       "rustc-web=${RUST_WEB_VERSION}" "cargo-web=${RUST_WEB_VERSION}" \
       "rust-web-src=${RUST_WEB_VERSION}" "libstd-rust-web-dev=${RUST_WEB_VERSION}" \
       "emscripten=${EMSCRIPTEN_VERSION}" \
-      python3 python3-venv ca-certificates git \
+      python3 python3-venv ca-certificates git lua5.3 \
  && rm -rf /var/lib/apt/lists/* \
  && /usr/bin/rustc --version | grep -q '^rustc 1\.96\.' \
  && rustc --version | grep -q '^rustc 1\.95\.'
@@ -54,6 +54,10 @@ RUN python3 -m venv "$AOS_BUILD_CACHE/zig-${ZIG_VERSION}" \
  && npm install --prefix "$AOS_BUILD_CACHE/binaryen-${BINARYEN_VERSION}" --no-audit --no-fund \
       "binaryen@${BINARYEN_VERSION}" \
  && "$AOS_BUILD_CACHE/binaryen-${BINARYEN_VERSION}/node_modules/binaryen/bin/wasm-opt" --version
+
+# The fuzz targets (test.sh runs them for a bounded time) need nightly and cargo-fuzz.
+RUN rustup toolchain install nightly --profile minimal \
+ && cargo +nightly install cargo-fuzz --locked --version 0.13.2
 
 WORKDIR /src
 
