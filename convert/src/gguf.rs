@@ -13,29 +13,13 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::Path;
 
-use llama::gguf::{Header, TensorInfo, Value};
+use llama::gguf::{tensor_bytes, Header, TensorInfo, Value, T_BF16, T_F16, T_F32, T_Q4_0, T_Q8_0};
 use llama::Config;
 use memmap2::Mmap;
 
 use crate::error::{Error, Result};
 use crate::writer::{Kind, Tensor, WeightSource};
 
-const T_F32: u32 = 0;
-const T_F16: u32 = 1;
-const T_Q4_0: u32 = 2;
-const T_Q8_0: u32 = 8;
-const T_BF16: u32 = 30;
-
-/// Bytes of `n` elements of a type we read.
-fn tensor_bytes(t: u32, n: u64) -> Option<u64> {
-    match t {
-        T_F32 => n.checked_mul(4),
-        T_F16 | T_BF16 => n.checked_mul(2),
-        T_Q8_0 => Some(n / 32 * 34),
-        T_Q4_0 => Some(n / 32 * 18),
-        _ => None,
-    }
-}
 
 pub struct GgufModel {
     map: Mmap,

@@ -40,11 +40,12 @@ pub struct TensorInfo {
     pub offset: u64,
 }
 
-const T_F32: u32 = 0;
-const T_F16: u32 = 1;
-const T_Q4_0: u32 = 2;
-const T_Q8_0: u32 = 8;
-const T_BF16: u32 = 30;
+/// ggml tensor type ids this engine reads.
+pub const T_F32: u32 = 0;
+pub const T_F16: u32 = 1;
+pub const T_Q4_0: u32 = 2;
+pub const T_Q8_0: u32 = 8;
+pub const T_BF16: u32 = 30;
 
 pub fn type_name(t: u32) -> String {
     match t {
@@ -62,7 +63,7 @@ pub fn type_name(t: u32) -> String {
 }
 
 /// Bytes of a tensor of `n` elements, for the types this engine reads.
-fn tensor_bytes(t: u32, n: u64) -> Option<u64> {
+pub fn tensor_bytes(t: u32, n: u64) -> Option<u64> {
     match t {
         T_F32 => n.checked_mul(4),
         T_F16 | T_BF16 => n.checked_mul(2),
