@@ -35,6 +35,13 @@ pub struct BenchArgs {
     /// Print one JSON object per line instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Also run each model in this AO module (AOS.wasm) under the local compute unit
+    /// (wasmtime), loaded through WeaveDrive, and report its tokens/s next to native.
+    #[arg(long)]
+    pub module: Option<PathBuf>,
+    /// Keep the generated model files in this directory (named <shape>-<format>.bin).
+    #[arg(long)]
+    pub save_dir: Option<PathBuf>,
 }
 
 /// (name, dim, hidden_dim, n_layers, n_heads, seq_len) of llama2.c's tinyllamas.
@@ -123,8 +130,15 @@ pub fn bench(a: BenchArgs) -> Result<ExitCode, AnyError> {
     } else {
         println!("backend {}; single-thread matmul read bandwidth {:.1} GB/s", backend.name(), bw);
         println!(
-            "{:<6} {:<4} {:>10} {:>9} {:>9} {:>10} {:>12}",
-            "shape", "fmt", "weights MB", "tok/s", "GB/s", "bound tok/s", "load MB/s"
+            "{:<6} {:<4} {:>10} {:>9} {:>9} {:>10} {:>12}{}",
+            "shape",
+            "fmt",
+            "weights MB",
+            "tok/s",
+            "GB/s",
+            "bound tok/s",
+            "load MB/s",
+            if a.module.is_some() { "   wasm tok/s  wasm/native  wasm load MB/s" } else { "" }
         );
     }
     for shape in &a.shapes {
@@ -144,20 +158,36 @@ pub fn bench(a: BenchArgs) -> Result<ExitCode, AnyError> {
             let mut tok: &[u8] = &tok_bytes;
             let model = llama::load(&mut src, Some(&mut tok), &mut |_, _| {})?;
             let load_mbs = bytes.len() as f64 / t.elapsed().as_secs_f64() / 1e6;
-            drop(bytes);
-            let (tps, per_token) = time_generation(&model, backend, a.tokens.min(seq_len))?;
+            let n = a.tokens.min(seq_len);
+            let (tps, per_token) = time_generation(&model, backend, n)?;
+            drop(model);
             let gbs = per_token as f64 * tps / 1e9;
             let bound = bw * 1e9 / per_token as f64;
+            let file_name = format!("{name}-{fmt}.bin");
+            if let Some(dir) = &a.save_dir {
+                std::fs::create_dir_all(dir)?;
+                std::fs::write(dir.join(&file_name), &bytes)?;
+            }
+            let wasm = match &a.module {
+                Some(m) => Some(wasm_generation(m, &bytes, &tok_bytes, n)?),
+                None => None,
+            };
+            drop(bytes);
             if a.json {
-                println!(
-                    "{}",
-                    serde_json::json!({"kind": "model", "shape": name, "format": fmt, "backend": backend.name(),
-                        "tokens_per_s": tps, "gb_per_s": gbs, "bound_tokens_per_s": bound,
-                        "weight_bytes_per_token": per_token, "load_mb_per_s": load_mbs})
-                );
+                let mut v = serde_json::json!({"kind": "model", "shape": name, "format": fmt, "backend": backend.name(),
+                    "tokens_per_s": tps, "gb_per_s": gbs, "bound_tokens_per_s": bound,
+                    "weight_bytes_per_token": per_token, "load_mb_per_s": load_mbs});
+                if let Some((wtps, wload)) = wasm {
+                    v["wasm_tokens_per_s"] = wtps.into();
+                    v["wasm_load_mb_per_s"] = wload.into();
+                }
+                println!("{v}");
             } else {
+                let w = wasm.map_or(String::new(), |(wtps, wload)| {
+                    format!("   {:>11.1}  {:>11.2}  {:>14.0}", wtps, wtps / tps, wload)
+                });
                 println!(
-                    "{:<6} {:<4} {:>10.1} {:>9.1} {:>9.2} {:>10.1} {:>12.0}",
+                    "{:<6} {:<4} {:>10.1} {:>9.1} {:>9.2} {:>10.1} {:>12.0}{w}",
                     name,
                     fmt,
                     per_token as f64 / 1e6,
@@ -185,4 +215,36 @@ pub fn time_generation(model: &Model, backend: Backend, n: usize) -> Result<(f64
     }
     let secs = t.elapsed().as_secs_f64();
     Ok((n as f64 / secs, model.weights.bytes_per_token()))
+}
+
+/// Tokens/s and load MB/s of the model in an AO module under the local compute unit:
+/// the model and tokenizer served through WeaveDrive from a temporary directory; the
+/// time of `run(n)` minus that of `run(1)` (each a whole message) over `n - 1` tokens.
+fn wasm_generation(module: &Path, model: &[u8], tokenizer: &[u8], n: usize) -> Result<(f64, f64), AnyError> {
+    use ao_cu::{ComputeUnit, CuOptions};
+    let dir = std::env::temp_dir().join(format!("aos-llama-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let (mt, tt) = ("bench-model-".to_string() + &"m".repeat(31), "bench-tokenizer-".to_string() + &"t".repeat(27));
+    std::fs::write(dir.join(&mt), model)?;
+    std::fs::write(dir.join(&tt), tokenizer)?;
+    let result = (|| -> Result<(f64, f64), AnyError> {
+        let opts = CuOptions { data_dir: Some(dir.clone()), memory_limit: 8 << 30, ..CuOptions::default() };
+        let cu = ComputeUnit::from_file(module, opts).map_err(|e| format!("{}: {e:#}", module.display()))?;
+        let mut p = cu.spawn(&ao_cu::txid_from("bench"), "bench-owner").map_err(|e| format!("{e:#}"))?;
+        let mut eval = |code: &str| -> Result<(String, f64), AnyError> {
+            let o = p.eval(code).map_err(|e| format!("{e:#}"))?;
+            if let Some(e) = o.error {
+                return Err(format!("AOS.wasm: {e}").into());
+            }
+            Ok((o.output_data, o.elapsed.as_secs_f64()))
+        };
+        let (_, load_secs) = eval(&format!(r#"Llama.load("{mt}", "{tt}") return 0"#))?;
+        let code = |k: usize| format!(r#"Llama.setPrompt("") Llama.run({k}) return Llama.info().position"#);
+        let (_, base) = eval(&code(1))?;
+        let (pos, secs) = eval(&code(n))?;
+        let generated: f64 = pos.trim().parse::<f64>().map_err(|_| format!("unexpected output {pos:?}"))? - 1.0;
+        Ok(((generated - 1.0) / (secs - base), model.len() as f64 / load_secs / 1e6))
+    })();
+    let _ = std::fs::remove_dir_all(&dir);
+    result
 }

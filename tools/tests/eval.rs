@@ -19,34 +19,14 @@ fn aos_llama(args: &[&str]) -> Output {
 }
 
 /// A data dir where the stories260K files are named by txid-shaped names.
-fn data_dir() -> (tempdir::Dir, String, String) {
-    let dir = tempdir::Dir::new();
+fn data_dir() -> (tempfile::TempDir, String, String) {
+    let dir = tempfile::tempdir().unwrap();
     let models = repo().join("../shared/models/stories260K");
     let (m, t) = ("M".repeat(23) + "odel_stories260K_bin", "T".repeat(24) + "okenizer_tok512_bin");
     assert_eq!((m.len(), t.len()), (43, 43));
     std::fs::copy(models.join("stories260K.bin"), dir.path().join(&m)).unwrap();
     std::fs::copy(models.join("tok512.bin"), dir.path().join(&t)).unwrap();
     (dir, m, t)
-}
-
-mod tempdir {
-    pub struct Dir(std::path::PathBuf);
-    impl Dir {
-        pub fn new() -> Dir {
-            let p = std::env::temp_dir().join(format!("aos-llama-eval-{}-{:?}", std::process::id(), std::thread::current().id()));
-            let _ = std::fs::remove_dir_all(&p);
-            std::fs::create_dir_all(&p).unwrap();
-            Dir(p)
-        }
-        pub fn path(&self) -> &std::path::Path {
-            &self.0
-        }
-    }
-    impl Drop for Dir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
 }
 
 #[test]

@@ -9,15 +9,10 @@
 //! root (./build.sh; test.sh builds it first). Inputs are copied into a temp dir, since
 //! `publish` writes its resume state (`FILE.arweave-upload.json`) next to the input.
 
-// The arweave crate's test support uses `tempfile`, which is not a dependency of this crate:
-// this crate stands in for it (see `support::tempfile`), through the extern prelude.
-extern crate self as tempfile;
-
 #[path = "../../arweave/tests/support/mod.rs"]
 mod arlocal;
-mod support;
 
-pub use support::tempfile::{tempdir, TempDir};
+use tempfile::tempdir;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -19,21 +19,17 @@ fn aos_llama(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_aos-llama")).args(args).output().unwrap()
 }
 
-struct Tmp(PathBuf);
+/// A temporary directory, removed when dropped.
+struct Tmp(tempfile::TempDir);
 impl Tmp {
-    fn new(tag: &str) -> Tmp {
-        let p = std::env::temp_dir().join(format!("aos-llama-verify-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).unwrap();
-        Tmp(p)
+    fn new(_tag: &str) -> Tmp {
+        Tmp(tempfile::tempdir().unwrap())
+    }
+    fn path(&self) -> &Path {
+        self.0.path()
     }
     fn file(&self, name: &str) -> String {
-        self.0.join(name).display().to_string()
-    }
-}
-impl Drop for Tmp {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        self.path().join(name).display().to_string()
     }
 }
 
@@ -82,9 +78,9 @@ fn a_process_inference_reply_verifies_natively_and_forgeries_are_caught() {
     let module = repo().join("AOS.wasm");
     assert!(module.exists(), "AOS.wasm is missing: build it with ./build.sh (test.sh does)");
     let data = Tmp::new("data");
-    std::fs::copy(models().join("stories260K.bin"), data.0.join(MODEL_TXID)).unwrap();
-    std::fs::copy(models().join("tok512.bin"), data.0.join(TOK_TXID)).unwrap();
-    let cu = ComputeUnit::from_file(&module, CuOptions { data_dir: Some(data.0.clone()), ..CuOptions::default() }).unwrap();
+    std::fs::copy(models().join("stories260K.bin"), data.path().join(MODEL_TXID)).unwrap();
+    std::fs::copy(models().join("tok512.bin"), data.path().join(TOK_TXID)).unwrap();
+    let cu = ComputeUnit::from_file(&module, CuOptions { data_dir: Some(data.path().to_path_buf()), ..CuOptions::default() }).unwrap();
     let mut p = cu.spawn(&ao_cu::txid_from("inference-process"), "owner-dddddddddddddddddddddddddddddddddddddd").unwrap();
 
     let prompt = "Once upon a time";
