@@ -47,4 +47,13 @@ stage "AOS.wasm under the real @permaweb/ao-loader (Node)"
 test/node/run.sh
 
 stage "Rust workspace tests (engine, CLI, compute unit, converters, Arweave + arlocal)"
-cargo test --workspace --locked
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+set +e
+cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+# One closing line for the whole run (cargo's last line is a crate's doc tests, often 0).
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+     END { printf "\nworkspace: %d passed, %d failed\n", p, f }' "$log"
+exit "$status"
