@@ -69,6 +69,29 @@ fn group_sum(row: &[i8], xq: &[i16], from: usize, to: usize) -> i32 {
         .wrapping_add(i32x4_extract_lane::<3>(acc))
 }
 
+/// The sums of four i32x4 vectors, as one i32x4 (integer: exact in any order).
+#[inline(always)]
+fn hsum4(a: v128, b: v128, c: v128, d: v128) -> v128 {
+    let ab = i32x4_add(i32x4_shuffle::<0, 4, 1, 5>(a, b), i32x4_shuffle::<2, 6, 3, 7>(a, b));
+    let cd = i32x4_add(i32x4_shuffle::<0, 4, 1, 5>(c, d), i32x4_shuffle::<2, 6, 3, 7>(c, d));
+    i32x4_add(i32x4_shuffle::<0, 1, 4, 5>(ab, cd), i32x4_shuffle::<2, 3, 6, 7>(ab, cd))
+}
+
+/// The i32x4 partial sums of one group (reduce with `hsum4` or lane extraction).
+#[inline(always)]
+fn group_acc(row: &[i8], xq: &[i16], from: usize, to: usize) -> v128 {
+    let mut acc = i32x4_splat(0);
+    let mut j = from;
+    while j < to {
+        // SAFETY: j + 8 <= to <= len of both slices (gs % 8 == 0, gs divides n).
+        let (w16, x16) =
+            unsafe { (i16x8_load_extend_i8x8(row.as_ptr().add(j)), v128_load(xq.as_ptr().add(j) as *const v128)) };
+        acc = i32x4_add(acc, i32x4_dot_i16x8(w16, x16));
+        j += 8;
+    }
+    acc
+}
+
 pub fn matmul_q8(out: &mut [f32], wq: &[i8], ws: &[f32], xq: &[i16], xs: &[f32], gs: usize) {
     if gs % 8 != 0 {
         return scalar::matmul_q8(out, wq, ws, xq, xs, gs);
@@ -79,10 +102,32 @@ pub fn matmul_q8(out: &mut [f32], wq: &[i8], ws: &[f32], xq: &[i16], xs: &[f32],
     assert_eq!(ws.len(), out.len() * groups);
     for (i, o) in out.iter_mut().enumerate() {
         let row = &wq[i * n..(i + 1) * n];
+        let s = &ws[i * groups..(i + 1) * groups];
         let mut val = 0.0f32;
-        for g in 0..groups {
-            let isum = group_sum(row, xq, g * gs, (g + 1) * gs);
-            val = val + (isum as f32 * ws[i * groups + g]) * xs[g];
+        let mut g = 0;
+        // Four groups' integer sums reduced together; the f32 steps stay in group order.
+        while g + 4 <= groups {
+            let acc = |k: usize| group_acc(row, xq, (g + k) * gs, (g + k + 1) * gs);
+            let sums = hsum4(acc(0), acc(1), acc(2), acc(3));
+            let isums = [
+                i32x4_extract_lane::<0>(sums),
+                i32x4_extract_lane::<1>(sums),
+                i32x4_extract_lane::<2>(sums),
+                i32x4_extract_lane::<3>(sums),
+            ];
+            for (k, isum) in isums.into_iter().enumerate() {
+                val = val + (isum as f32 * s[g + k]) * xs[g + k];
+            }
+            g += 4;
+        }
+        while g < groups {
+            let a = group_acc(row, xq, g * gs, (g + 1) * gs);
+            let isum = i32x4_extract_lane::<0>(a)
+                .wrapping_add(i32x4_extract_lane::<1>(a))
+                .wrapping_add(i32x4_extract_lane::<2>(a))
+                .wrapping_add(i32x4_extract_lane::<3>(a));
+            val = val + (isum as f32 * s[g]) * xs[g];
+            g += 1;
         }
         *o = val;
     }
