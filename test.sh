@@ -43,6 +43,10 @@ fi
 stage "building AOS.wasm (./build.sh)"
 ./build.sh
 
+stage "building the aos-llama CLI (the Node tests verify replies with it)"
+cargo build --locked -p aos-llama
+export AOS_LLAMA_BIN=$CARGO_TARGET_DIR/debug/aos-llama
+
 stage "AOS.wasm under the real @permaweb/ao-loader (Node)"
 test/node/run.sh
 
