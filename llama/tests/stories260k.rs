@@ -43,21 +43,21 @@ fn greedy(model: Model) -> String {
 
 #[test]
 fn fp32_checkpoint_prints_llama2c_story() {
-    let expected = data("llama2c_run_stories260K_greedy200.txt");
+    let expected = data("llama2c-run-greedy200.txt");
     assert!(expected.starts_with("Once upon a time, there was a little girl named Lily."));
     assert_eq!(greedy(load("stories260K.bin", Some("tok512.bin"))), expected);
 }
 
 #[test]
 fn gguf_f32_prints_llama2c_story_with_its_own_vocabulary() {
-    assert_eq!(greedy(load("stories260K-f32.gguf", None)), data("llama2c_run_stories260K_greedy200.txt"));
+    assert_eq!(greedy(load("stories260K-f32.gguf", None)), data("llama2c-run-greedy200.txt"));
 }
 
 #[test]
 fn int8_checkpoint_prints_runq_story() {
     let m = load("stories260K_q80.bin", Some("tok512.bin"));
     assert_eq!(m.format, llama::Format::Llama2cV2 { group_size: 4 });
-    assert_eq!(greedy(m), data("llama2c_runq_stories260K_q80_greedy200.txt"));
+    assert_eq!(greedy(m), data("llama2c-runq-q80-greedy200.txt"));
 }
 
 #[test]
@@ -71,9 +71,9 @@ fn gguf_q8_0_generates_a_story() {
 fn seeded_sampling_matches_llama2c_exactly() {
     let mut s = Session::new(load("stories260K.bin", Some("tok512.bin"))).unwrap();
     s.set_sampler(SamplerConfig { temperature: 1.0, topp: 0.9, seed: 42 }).unwrap();
-    assert_eq!(llama2c_print(&mut s, "Tim and Sue", 256), data("llama2c_run_stories260K_t1_p0.9_s42_n256_TimAndSue.txt"));
+    assert_eq!(llama2c_print(&mut s, "Tim and Sue", 256), data("llama2c-run-t1-p0.9-s42-n256-TimAndSue.txt"));
     s.set_sampler(SamplerConfig { temperature: 0.8, topp: 1.0, seed: 7 }).unwrap();
-    assert_eq!(llama2c_print(&mut s, "The dog", 100), data("llama2c_run_stories260K_t0.8_p1_s7_n100_TheDog.txt"));
+    assert_eq!(llama2c_print(&mut s, "The dog", 100), data("llama2c-run-t0.8-p1-s7-n100-TheDog.txt"));
 }
 
 #[test]

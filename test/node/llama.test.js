@@ -10,10 +10,10 @@ import { REPO, OTHER, evalMsg, message, env, fileWeaveDrive, dataDir, loader } f
 
 const MODELS = process.env.AOS_MODELS || path.join(REPO, '..', 'shared', 'models')
 const S260K = path.join(MODELS, 'stories260K')
-const EXPECTED = fs.readFileSync(path.join(REPO, 'llama/tests/data/llama2c_run_stories260K_greedy200.txt'), 'utf8')
+const EXPECTED = fs.readFileSync(path.join(REPO, 'llama/tests/data/llama2c-run-greedy200.txt'), 'utf8')
   .replace(/\n$/, '')
 const EXPECTED_DOG = fs.readFileSync(
-  path.join(REPO, 'llama/tests/data/llama2c_run_stories260K_t0.8_p1_s7_n100_TheDog.txt'), 'utf8')
+  path.join(REPO, 'llama/tests/data/llama2c-run-t0.8-p1-s7-n100-TheDog.txt'), 'utf8')
 
 const modelBytes = fs.readFileSync(path.join(S260K, 'stories260K.bin'))
 const data = dataDir({

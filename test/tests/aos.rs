@@ -180,7 +180,7 @@ fn aos_eval_only_from_the_owner_and_handlers_reply() {
 fn aos_llama_stories260k_through_weavedrive() {
     let mut p = spawn();
     let expected = std::fs::read_to_string(
-        repo().join("llama/tests/data/llama2c_run_stories260K_greedy200.txt"),
+        repo().join("llama/tests/data/llama2c-run-greedy200.txt"),
     )
     .unwrap();
     let out = p

@@ -26,7 +26,7 @@ fn stdout_ok(o: &Output) -> String {
 
 #[test]
 fn run_prints_llama2c_known_good_story_for_bin_and_gguf() {
-    let story = expected("llama2c_run_stories260K_greedy200.txt");
+    let story = expected("llama2c-run-greedy200.txt");
     let bin = aos_llama(&[
         "run", "--model", &path("stories260K/stories260K.bin"), "--tokenizer", &path("stories260K/tok512.bin"),
         "--temperature", "0", "--steps", "200",
@@ -43,7 +43,7 @@ fn run_int8_prints_what_runq_prints() {
         "run", "--model", &path("stories260K/stories260K_q80.bin"), "--tokenizer", &path("stories260K/tok512.bin"),
         "--temperature", "0", "--steps", "200",
     ]);
-    assert_eq!(stdout_ok(&o), expected("llama2c_runq_stories260K_q80_greedy200.txt"));
+    assert_eq!(stdout_ok(&o), expected("llama2c-runq-q80-greedy200.txt"));
 }
 
 #[test]
@@ -52,7 +52,7 @@ fn run_with_prompt_and_seed_matches_llama2c_sampling() {
         "run", "--model", &path("stories260K/stories260K.bin"), "--tokenizer", &path("stories260K/tok512.bin"),
         "--temperature", "1.0", "--top-p", "0.9", "--seed", "42", "--steps", "256", "--prompt", "Tim and Sue",
     ]);
-    assert_eq!(stdout_ok(&o), expected("llama2c_run_stories260K_t1_p0.9_s42_n256_TimAndSue.txt"));
+    assert_eq!(stdout_ok(&o), expected("llama2c-run-t1-p0.9-s42-n256-TimAndSue.txt"));
 }
 
 #[test]

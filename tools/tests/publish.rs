@@ -108,7 +108,7 @@ fn wallet_publish_read_back_query_and_eval_by_txid_on_arlocal() {
     );
     let models = repo().join("../shared/models/stories260K");
     let expected_story = std::fs::read_to_string(
-        repo().join("llama/tests/data/llama2c_run_stories260K_greedy200.txt"),
+        repo().join("llama/tests/data/llama2c-run-greedy200.txt"),
     )
     .unwrap();
 
