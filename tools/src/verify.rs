@@ -267,7 +267,6 @@ fn verify_inner(a: &VerifyArgs) -> Result<Verdict, AnyError> {
         flag.or_else(|| fields.get(name).cloned())
             .ok_or_else(|| format!("the claim has no {name} (give it in --claim or as a flag)").into())
     };
-    let num = |flag: Option<String>, name: &str| -> Result<String, AnyError> { get(flag, name) };
     let prompt = match a.prompt.clone().or_else(|| fields.get("Prompt").cloned()) {
         Some(p) => p,
         None => return Err("the claim carries no Prompt: give the request's prompt with --prompt".into()),
@@ -280,10 +279,10 @@ fn verify_inner(a: &VerifyArgs) -> Result<Verdict, AnyError> {
     let output = get(a.output.clone(), "Data")?;
     let root_text = get(a.trace_root.clone(), "Trace-Root")?;
     let claimed_root = unhex(&root_text).ok_or("Trace-Root is not a 64-digit hex SHA-256")?;
-    let max_tokens: usize = num(a.max_tokens.map(|v| v.to_string()), "Max-Tokens")?.parse().map_err(|_| "Max-Tokens is not an integer")?;
-    let temperature: f32 = num(a.temperature.map(|v| v.to_string()), "Temperature")?.parse().map_err(|_| "Temperature is not a number")?;
-    let topp: f32 = num(a.top_p.map(|v| v.to_string()), "Top-P")?.parse().map_err(|_| "Top-P is not a number")?;
-    let seed: u64 = num(a.seed.map(|v| v.to_string()), "Seed")?.parse().map_err(|_| "Seed is not an integer")?;
+    let max_tokens: usize = get(a.max_tokens.map(|v| v.to_string()), "Max-Tokens")?.parse().map_err(|_| "Max-Tokens is not an integer")?;
+    let temperature: f32 = get(a.temperature.map(|v| v.to_string()), "Temperature")?.parse().map_err(|_| "Temperature is not a number")?;
+    let topp: f32 = get(a.top_p.map(|v| v.to_string()), "Top-P")?.parse().map_err(|_| "Top-P is not a number")?;
+    let seed: u64 = get(a.seed.map(|v| v.to_string()), "Seed")?.parse().map_err(|_| "Seed is not an integer")?;
     if let Some(v) = fields.get("Trace-Version") {
         if v != TRACE_VERSION {
             return Err(format!("claim trace version {v} (this verifier checks {TRACE_VERSION})").into());
