@@ -30,6 +30,9 @@ umask 022
 
 mkdir -p "$CACHE"
 CACHE="$(cd "$CACHE" && pwd)"
+# One build at a time per cache: the sources are copied to a fixed path in it.
+exec 9>"$CACHE/.build.lock"
+flock 9
 
 # ---------------------------------------------------------------- timing helpers
 T_START=$(date +%s.%N)
