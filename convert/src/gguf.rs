@@ -18,7 +18,7 @@ use llama::Config;
 use memmap2::Mmap;
 
 use crate::error::{Error, Result};
-use crate::writer::{Kind, Tensor, WeightSource};
+use crate::writer::{model_tensors, Kind, Tensor, WeightSource};
 
 
 pub struct GgufModel {
@@ -142,37 +142,7 @@ impl GgufModel {
             tensors: BTreeMap::new(),
             shared,
         };
-        let mut all = vec![
-            Tensor {
-                kind: Kind::Embed,
-                layer: 0,
-            },
-            Tensor {
-                kind: Kind::FinalNorm,
-                layer: 0,
-            },
-        ];
-        if !shared {
-            all.push(Tensor {
-                kind: Kind::Classifier,
-                layer: 0,
-            });
-        }
-        for layer in 0..m.config.n_layers {
-            for kind in [
-                Kind::AttnNorm,
-                Kind::Wq,
-                Kind::Wk,
-                Kind::Wv,
-                Kind::Wo,
-                Kind::FfnNorm,
-                Kind::W1,
-                Kind::W2,
-                Kind::W3,
-            ] {
-                all.push(Tensor { kind, layer });
-            }
-        }
+        let all = model_tensors(m.config.n_layers, shared);
         for t in all {
             let name = gguf_name(t);
             let &i = names

@@ -17,7 +17,7 @@ use safetensors::SafeTensors;
 use serde_json::Value;
 
 use crate::error::{Error, Result};
-use crate::writer::{Kind, Tensor, WeightSource};
+use crate::writer::{model_tensors, Kind, Tensor, WeightSource};
 
 /// The parts of `config.json` that matter for conversion.
 #[derive(Clone, Debug)]
@@ -279,38 +279,7 @@ impl HfModel {
     }
 
     fn tensors(&self) -> Vec<Tensor> {
-        let mut v = vec![
-            Tensor {
-                kind: Kind::Embed,
-                layer: 0,
-            },
-            Tensor {
-                kind: Kind::FinalNorm,
-                layer: 0,
-            },
-        ];
-        for layer in 0..self.hf.config.n_layers {
-            for kind in [
-                Kind::AttnNorm,
-                Kind::Wq,
-                Kind::Wk,
-                Kind::Wv,
-                Kind::Wo,
-                Kind::FfnNorm,
-                Kind::W1,
-                Kind::W2,
-                Kind::W3,
-            ] {
-                v.push(Tensor { kind, layer });
-            }
-        }
-        if !self.shared {
-            v.push(Tensor {
-                kind: Kind::Classifier,
-                layer: 0,
-            });
-        }
-        v
+        model_tensors(self.hf.config.n_layers, self.shared)
     }
 
     /// Validate names, shapes and dtypes up front, before writing anything.

@@ -45,6 +45,30 @@ pub struct Tensor {
     pub layer: usize,
 }
 
+/// Every tensor a llama2.c checkpoint of `n_layers` needs (the classifier unless shared).
+pub fn model_tensors(n_layers: usize, shared_classifier: bool) -> Vec<Tensor> {
+    let mut v = vec![Tensor { kind: Kind::Embed, layer: 0 }, Tensor { kind: Kind::FinalNorm, layer: 0 }];
+    if !shared_classifier {
+        v.push(Tensor { kind: Kind::Classifier, layer: 0 });
+    }
+    for layer in 0..n_layers {
+        for kind in [
+            Kind::AttnNorm,
+            Kind::Wq,
+            Kind::Wk,
+            Kind::Wv,
+            Kind::Wo,
+            Kind::FfnNorm,
+            Kind::W1,
+            Kind::W2,
+            Kind::W3,
+        ] {
+            v.push(Tensor { kind, layer });
+        }
+    }
+    v
+}
+
 impl Tensor {
     /// `[rows, cols]` in llama2.c's row-major layout (a vector is `[1, n]`).
     pub fn shape(&self, c: &Config) -> [usize; 2] {

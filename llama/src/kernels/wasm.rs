@@ -51,24 +51,6 @@ pub fn matmul_f32(out: &mut [f32], w: &[f32], x: &[f32]) {
     }
 }
 
-/// One row, one group: the exact integer dot product.
-#[inline(always)]
-fn group_sum(row: &[i8], xq: &[i16], from: usize, to: usize) -> i32 {
-    let mut acc = i32x4_splat(0);
-    let mut j = from;
-    while j < to {
-        // SAFETY: j + 8 <= to <= len of both slices (gs % 8 == 0, gs divides n).
-        let (w16, x16) =
-            unsafe { (i16x8_load_extend_i8x8(row.as_ptr().add(j)), v128_load(xq.as_ptr().add(j) as *const v128)) };
-        acc = i32x4_add(acc, i32x4_dot_i16x8(w16, x16));
-        j += 8;
-    }
-    i32x4_extract_lane::<0>(acc)
-        .wrapping_add(i32x4_extract_lane::<1>(acc))
-        .wrapping_add(i32x4_extract_lane::<2>(acc))
-        .wrapping_add(i32x4_extract_lane::<3>(acc))
-}
-
 /// The sums of four i32x4 vectors, as one i32x4 (integer: exact in any order).
 #[inline(always)]
 fn hsum4(a: v128, b: v128, c: v128, d: v128) -> v128 {
@@ -121,11 +103,12 @@ pub fn matmul_q8(out: &mut [f32], wq: &[i8], ws: &[f32], xq: &[i16], xs: &[f32],
             g += 4;
         }
         while g < groups {
-            let a = group_acc(row, xq, g * gs, (g + 1) * gs);
-            let isum = i32x4_extract_lane::<0>(a)
-                .wrapping_add(i32x4_extract_lane::<1>(a))
-                .wrapping_add(i32x4_extract_lane::<2>(a))
-                .wrapping_add(i32x4_extract_lane::<3>(a));
+            let isum = i32x4_extract_lane::<0>(hsum4(
+                group_acc(row, xq, g * gs, (g + 1) * gs),
+                i32x4_splat(0),
+                i32x4_splat(0),
+                i32x4_splat(0),
+            ));
             val = val + (isum as f32 * s[g]) * xs[g];
             g += 1;
         }
