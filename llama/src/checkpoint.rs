@@ -35,15 +35,23 @@ fn read_params(r: &mut Reader, first: Option<i32>) -> Result<(Config, bool)> {
         }
         Ok(v as usize)
     };
+    let (dim, n_heads) = (pos("dim", p[0])?, pos("n_heads", p[3])?);
+    if dim % n_heads != 0 {
+        return Err(Error::BadHeader(format!("dim {dim} is not a multiple of n_heads {n_heads}")));
+    }
+    let seq_len = pos("seq_len", p[6])?;
     let config = Config {
-        dim: pos("dim", p[0])?,
+        dim,
         hidden_dim: pos("hidden_dim", p[1])?,
         n_layers: pos("n_layers", p[2])?,
-        n_heads: pos("n_heads", p[3])?,
+        n_heads,
         n_kv_heads: pos("n_kv_heads", p[4])?,
         vocab_size: pos("vocab_size", p[5].checked_abs().unwrap_or(0))?,
-        seq_len: pos("seq_len", p[6])?,
+        seq_len: seq_len.min(crate::gguf::DEFAULT_CONTEXT_CAP),
+        train_context: seq_len,
+        head_dim: dim / n_heads,
         rope_theta: 10000.0,
+        rope_scale: 1.0,
         norm_eps: 1e-5,
     };
     config.validate()?;
@@ -132,7 +140,7 @@ pub fn load(r: &mut Reader, first: u32) -> Result<(Config, Format, Weights)> {
 fn load_v0(r: &mut Reader, first: i32) -> Result<(Config, Format, Weights)> {
     let (c, shared) = read_params(r, Some(first))?;
     let (d, h, kv, l, v, s) =
-        (c.dim as u64, c.hidden_dim as u64, c.kv_dim() as u64, c.n_layers as u64, c.vocab_size as u64, c.seq_len as u64);
+        (c.dim as u64, c.hidden_dim as u64, c.kv_dim() as u64, c.n_layers as u64, c.vocab_size as u64, c.train_context as u64);
     let hs = c.head_size() as u64;
     let floats = total(&[
         (v, d),
@@ -165,7 +173,7 @@ fn load_v0(r: &mut Reader, first: i32) -> Result<(Config, Format, Weights)> {
     r.skip(s * hs * 4, "RoPE tables")?;
     let classifier = if shared { None } else { Some(f32_matrix(r, c.vocab_size, dim, "classifier")?) };
     let layers = assemble(attn_norm, ffn_norm, [wq, wk, wv, wo, w1, w2, w3]);
-    Ok((c, Format::Llama2cV0, Weights { embed, layers, final_norm, classifier }))
+    Ok((c, Format::Llama2cV0, Weights { embed, layers, final_norm, classifier, rope_freqs: None }))
 }
 
 /// v1/v2 header after magic and version: params, shared flag, [group size], padding.
@@ -210,7 +218,7 @@ fn load_v1(r: &mut Reader) -> Result<(Config, Format, Weights)> {
     let w3 = per_layer(n, |_| f32_matrix(r, hid, dim, "w3"))?;
     let classifier = if shared { None } else { Some(f32_matrix(r, c.vocab_size, dim, "classifier")?) };
     let layers = assemble(attn_norm, ffn_norm, [wq, wk, wv, wo, w1, w2, w3]);
-    Ok((c, Format::Llama2cV1, Weights { embed, layers, final_norm, classifier }))
+    Ok((c, Format::Llama2cV1, Weights { embed, layers, final_norm, classifier, rope_freqs: None }))
 }
 
 fn load_v2(r: &mut Reader) -> Result<(Config, Format, Weights)> {
@@ -256,5 +264,5 @@ fn load_v2(r: &mut Reader) -> Result<(Config, Format, Weights)> {
     let w3 = per_layer(n, |_| q8_matrix(r, hid, dim, gs, "w3"))?;
     let classifier = if shared { None } else { Some(q8_matrix(r, c.vocab_size, dim, gs, "classifier")?) };
     let layers = assemble(attn_norm, ffn_norm, [wq, wk, wv, wo, w1, w2, w3]);
-    Ok((c, Format::Llama2cV2 { group_size: gs }, Weights { embed, layers, final_norm, classifier }))
+    Ok((c, Format::Llama2cV2 { group_size: gs }, Weights { embed, layers, final_norm, classifier, rope_freqs: None }))
 }

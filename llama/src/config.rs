@@ -17,10 +17,19 @@ pub struct Config {
     /// Key/value heads (fewer than `n_heads` for grouped-query attention).
     pub n_kv_heads: usize,
     pub vocab_size: usize,
-    /// Context length: positions the KV cache holds.
+    /// Context length: positions the KV cache holds (what the caller asked for, at
+    /// most the model's own; see `train_context`).
     pub seq_len: usize,
+    /// The context length the model was made for (`seq_len` of llama2.c,
+    /// `<arch>.context_length` of GGUF).
+    pub train_context: usize,
+    /// Width of one attention head (`dim / n_heads` unless a GGUF's
+    /// `attention.key_length` says otherwise).
+    pub head_dim: usize,
     /// RoPE base frequency (10000 for Llama 1/2).
     pub rope_theta: f32,
+    /// Linear RoPE scaling: positions are multiplied by this (1 when unscaled).
+    pub rope_scale: f32,
     /// RMSNorm epsilon (llama2.c: 1e-5).
     pub norm_eps: f32,
 }
@@ -39,10 +48,14 @@ const MAX_KV_CACHE_BYTES: u64 = 16 << 30;
 
 impl Config {
     pub fn head_size(&self) -> usize {
-        self.dim / self.n_heads
+        self.head_dim
+    }
+    /// Width of all query heads together (the input of the attention output matrix).
+    pub fn q_dim(&self) -> usize {
+        self.head_dim * self.n_heads
     }
     pub fn kv_dim(&self) -> usize {
-        self.head_size() * self.n_kv_heads
+        self.head_dim * self.n_kv_heads
     }
 
     /// Bytes of the KV cache for the full context.
@@ -64,10 +77,11 @@ impl Config {
         check("n_heads", self.n_heads, MAX_HEADS)?;
         check("n_kv_heads", self.n_kv_heads, MAX_HEADS)?;
         check("vocab_size", self.vocab_size, MAX_VOCAB)?;
-        check("seq_len", self.seq_len, MAX_SEQ)?;
-        if self.dim % self.n_heads != 0 {
-            return Err(Error::BadHeader(format!("dim {} is not a multiple of n_heads {}", self.dim, self.n_heads)));
-        }
+        // `seq_len` is the model's own context (llama2.c's header name for it); the
+        // KV cache's may be smaller.
+        check("seq_len", self.train_context, MAX_SEQ)?;
+        check("context", self.seq_len, self.train_context)?;
+        check("head_dim", self.head_dim, MAX_DIM)?;
         if self.n_heads % self.n_kv_heads != 0 {
             return Err(Error::BadHeader(format!(
                 "n_heads {} is not a multiple of n_kv_heads {}",
@@ -80,12 +94,15 @@ impl Config {
         if !(self.rope_theta.is_finite() && self.rope_theta > 0.0) {
             return Err(Error::BadHeader(format!("rope theta {} is not a positive number", self.rope_theta)));
         }
+        if !(self.rope_scale.is_finite() && self.rope_scale > 0.0) {
+            return Err(Error::BadHeader(format!("rope scale {} is not a positive number", self.rope_scale)));
+        }
         if !(self.norm_eps.is_finite() && self.norm_eps >= 0.0) {
             return Err(Error::BadHeader(format!("norm epsilon {} is not a non-negative number", self.norm_eps)));
         }
         if self.kv_cache_bytes() > MAX_KV_CACHE_BYTES {
             return Err(Error::BadHeader(format!(
-                "the KV cache for seq_len {} would need {} bytes",
+                "the KV cache for a context of {} would need {} bytes",
                 self.seq_len,
                 self.kv_cache_bytes()
             )));
@@ -97,6 +114,7 @@ impl Config {
     pub fn matmul_params(&self) -> u64 {
         let (d, h, kv, l, v) =
             (self.dim as u64, self.hidden_dim as u64, self.kv_dim() as u64, self.n_layers as u64, self.vocab_size as u64);
-        l * (2 * d * d + 2 * d * kv + 3 * d * h) + v * d
+        let q = self.q_dim() as u64;
+        l * (2 * d * q + 2 * d * kv + 3 * d * h) + v * d
     }
 }

@@ -1,5 +1,6 @@
-//! GGUF (v2 and v3) with `general.architecture = llama`: metadata, the SentencePiece
-//! vocabulary in `tokenizer.ggml.*`, and tensors in F32, F16, BF16, Q8_0 and Q4_0.
+//! GGUF (v2 and v3) of the llama family (`general.architecture = llama`: Llama 2/3,
+//! TinyLlama, SmolLM2, Mistral): metadata, the vocabulary in `tokenizer.ggml.*`, and
+//! tensors in every type of [`GgmlType`], kept packed.
 //! Tensors are read in file order (sorted by offset), in one pass, so the file never
 //! needs to be in memory twice.
 
@@ -11,7 +12,8 @@ use alloc::vec::Vec;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::model::{Format, Layer, Weights};
-use crate::source::{f16_to_f32, try_vec_with_capacity, Reader};
+use crate::source::{try_vec_with_capacity, Reader};
+use crate::ggml::GgmlType;
 use crate::tensor::{Matrix, Storage};
 use crate::tokenizer::Tokenizer;
 
@@ -40,7 +42,8 @@ pub struct TensorInfo {
     pub offset: u64,
 }
 
-/// ggml tensor type ids this engine reads.
+/// ggml tensor type ids (the converters name these; the engine reads every type of
+/// [`GgmlType`]).
 pub const T_F32: u32 = 0;
 pub const T_F16: u32 = 1;
 pub const T_Q4_0: u32 = 2;
@@ -48,30 +51,22 @@ pub const T_Q8_0: u32 = 8;
 pub const T_BF16: u32 = 30;
 
 pub fn type_name(t: u32) -> String {
-    match t {
-        T_F32 => "F32".into(),
-        T_F16 => "F16".into(),
-        T_Q4_0 => "Q4_0".into(),
-        T_Q8_0 => "Q8_0".into(),
-        T_BF16 => "BF16".into(),
-        3 => "Q4_1".into(),
-        6 => "Q5_0".into(),
-        7 => "Q5_1".into(),
-        10..=15 => format!("K-quant (type {t})"),
-        t => format!("type {t}"),
-    }
+    crate::ggml::type_id_name(t)
 }
 
-/// Bytes of a tensor of `n` elements, for the types this engine reads.
+/// Bytes of a tensor of `n` elements (whole blocks), for the types this engine reads.
 pub fn tensor_bytes(t: u32, n: u64) -> Option<u64> {
-    match t {
-        T_F32 => n.checked_mul(4),
-        T_F16 | T_BF16 => n.checked_mul(2),
-        T_Q8_0 => Some(n / 32 * 34),
-        T_Q4_0 => Some(n / 32 * 18),
-        _ => None,
-    }
+    let ty = GgmlType::from_id(t)?;
+    let bl = ty.block_len() as u64;
+    (n % bl == 0).then(|| n / bl * ty.block_bytes() as u64)
 }
+
+/// The architectures this engine runs (`general.architecture`).
+pub const ARCHITECTURES: &[&str] = &["llama"];
+
+/// Without an explicit `context`, the KV cache holds at most this many positions: an
+/// 8k- or 128k-context model must not allocate gigabytes it will not use.
+pub const DEFAULT_CONTEXT_CAP: usize = 4096;
 
 /// Bounds that keep a hostile header from making us loop or allocate absurdly: every
 /// count is also checked against the bytes left in the file.
@@ -237,17 +232,26 @@ impl Header {
         Ok(v as usize)
     }
 
-    fn config(&self) -> Result<Config> {
-        let arch = self.str("general.architecture").unwrap_or_default();
-        if arch != "llama" {
+    pub fn architecture(&self) -> Result<String> {
+        let arch = self.str("general.architecture").ok_or_else(|| {
+            Error::BadHeader("missing metadata key general.architecture (not a model GGUF?)".into())
+        })?;
+        if !ARCHITECTURES.contains(&arch.as_str()) {
             return Err(Error::Unsupported(format!(
-                "GGUF architecture {arch:?}: this engine runs general.architecture = \"llama\""
+                "GGUF architecture {arch:?}: this engine runs {}",
+                ARCHITECTURES.iter().map(|a| format!("{a:?}")).collect::<Vec<_>>().join(", ")
             )));
         }
-        let n_heads = self.usize("llama.attention.head_count")?;
-        let n_kv_heads = match self.metadata.get("llama.attention.head_count_kv") {
+        Ok(arch)
+    }
+
+    fn config(&self) -> Result<Config> {
+        let arch = self.architecture()?;
+        let key = |k: &str| format!("{arch}.{k}");
+        let n_heads = self.usize(&key("attention.head_count"))?;
+        let n_kv_heads = match self.metadata.get(&key("attention.head_count_kv")) {
             None => n_heads,
-            Some(_) => self.usize("llama.attention.head_count_kv")?,
+            Some(_) => self.usize(&key("attention.head_count_kv"))?,
         };
         let embd = self.tensors.iter().find(|t| t.name == "token_embd.weight");
         let vocab_size = match (&self.metadata.get("tokenizer.ggml.tokens"), embd) {
@@ -255,19 +259,41 @@ impl Header {
             (Some(Value::StrArray(v)), _) => v.len(),
             _ => return Err(Error::BadHeader("cannot tell the vocabulary size (no token_embd.weight)".into())),
         };
+        let dim = self.usize(&key("embedding_length"))?;
+        let head_dim = match self.metadata.get(&key("attention.key_length")) {
+            Some(_) => self.usize(&key("attention.key_length"))?,
+            None if dim % n_heads == 0 => dim / n_heads,
+            None => return Err(Error::BadHeader(format!("dim {dim} is not a multiple of n_heads {n_heads}"))),
+        };
+        if let Some(Value::Int(v)) = self.metadata.get(&key("attention.value_length")) {
+            if *v as usize != head_dim {
+                return Err(Error::Unsupported(format!("value heads of {v} values but key heads of {head_dim}")));
+            }
+        }
+        let train_context = self.usize(&key("context_length"))?;
+        let rope_scale = match self.str(&key("rope.scaling.type")).as_deref() {
+            None | Some("none") => 1.0,
+            // Llama 3.1's scaling lives in the rope_freqs tensor (llama.cpp's converter writes it).
+            Some("llama3") => 1.0,
+            Some("linear") => 1.0 / self.float_or(&key("rope.scaling.factor"), 1.0)?,
+            Some(t) => return Err(Error::Unsupported(format!("rope scaling type {t:?} (this engine does linear and llama3)"))),
+        };
         let c = Config {
-            dim: self.usize("llama.embedding_length")?,
-            hidden_dim: self.usize("llama.feed_forward_length")?,
-            n_layers: self.usize("llama.block_count")?,
+            dim,
+            hidden_dim: self.usize(&key("feed_forward_length"))?,
+            n_layers: self.usize(&key("block_count"))?,
             n_heads,
             n_kv_heads,
             vocab_size,
-            seq_len: self.usize("llama.context_length")?,
-            rope_theta: self.float_or("llama.rope.freq_base", 10000.0)?,
-            norm_eps: self.float_or("llama.attention.layer_norm_rms_epsilon", 1e-5)?,
+            seq_len: train_context.min(DEFAULT_CONTEXT_CAP),
+            train_context,
+            head_dim,
+            rope_theta: self.float_or(&key("rope.freq_base"), 10000.0)?,
+            rope_scale,
+            norm_eps: self.float_or(&key("attention.layer_norm_rms_epsilon"), 1e-5)?,
         };
         c.validate()?;
-        if let Some(Value::Int(rd)) = self.metadata.get("llama.rope.dimension_count") {
+        if let Some(Value::Int(rd)) = self.metadata.get(&key("rope.dimension_count")) {
             if *rd as usize != c.head_size() {
                 return Err(Error::Unsupported(format!(
                     "partial rotary embeddings (rope dimension {rd}, head size {})",
@@ -334,52 +360,28 @@ fn replace_sp_space(p: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Read one tensor's data (the reader is at its offset) into the engine's layout.
+/// Read one tensor's data (the reader is at its offset): F32 as f32 values, every
+/// other type as its packed bytes, never widened.
 fn read_tensor(r: &mut Reader, t: &TensorInfo, rows: usize, cols: usize) -> Result<Storage> {
-    let n = rows * cols;
     let what = t.name.as_str();
-    Ok(match t.ggml_type {
-        T_F32 => Storage::F32(r.f32s(n, what)?),
-        T_F16 => Storage::F32(r.f16s(n, what)?),
-        T_BF16 => {
-            let mut out = try_vec_with_capacity(n, what)?;
-            let mut buf = alloc::vec![0u8; 2 * cols];
-            for _ in 0..rows {
-                r.bytes(&mut buf, what)?;
-                out.extend(buf.chunks_exact(2).map(|c| f32::from_bits((u16::from_le_bytes([c[0], c[1]]) as u32) << 16)));
-            }
-            Storage::F32(out)
-        }
-        T_Q8_0 | T_Q4_0 => {
-            if cols % 32 != 0 {
-                return Err(Error::BadHeader(format!("{what}: {cols} columns is not a multiple of the 32-value block")));
-            }
-            let blocks = n / 32;
-            let mut q = try_vec_with_capacity::<i8>(n, what)?;
-            let mut scales = try_vec_with_capacity::<f32>(blocks, what)?;
-            let block_bytes = if t.ggml_type == T_Q8_0 { 34 } else { 18 };
-            let mut buf = alloc::vec![0u8; block_bytes * (cols / 32)];
-            for _ in 0..rows {
-                r.bytes(&mut buf, what)?;
-                for b in buf.chunks_exact(block_bytes) {
-                    scales.push(f16_to_f32(u16::from_le_bytes([b[0], b[1]])));
-                    if t.ggml_type == T_Q8_0 {
-                        q.extend(b[2..].iter().map(|&v| v as i8));
-                    } else {
-                        // Q4_0: low nibbles are values 0..16, high nibbles 16..32, offset by 8.
-                        q.extend(b[2..].iter().map(|&v| (v & 0x0f) as i8 - 8));
-                        q.extend(b[2..].iter().map(|&v| (v >> 4) as i8 - 8));
-                    }
-                }
-            }
-            Storage::Q8 { q, scales, group_size: 32 }
-        }
-        other => {
-            return Err(Error::Unsupported(format!(
-                "tensor {what} has type {} (this engine reads F32, F16, BF16, Q8_0, Q4_0)",
-                type_name(other)
-            )))
-        }
+    let ty = tensor_type(t)?;
+    if ty == GgmlType::F32 {
+        return Ok(Storage::F32(r.f32s(rows * cols, what)?));
+    }
+    let row_bytes = ty.row_bytes(cols).ok_or_else(|| {
+        Error::BadHeader(format!("{what}: {cols} columns is not a whole number of {}-value {} blocks", ty.block_len(), ty.name()))
+    })?;
+    Ok(Storage::Ggml { ty, data: r.byte_vec(rows * row_bytes, what)? })
+}
+
+fn tensor_type(t: &TensorInfo) -> Result<GgmlType> {
+    GgmlType::from_id(t.ggml_type).ok_or_else(|| {
+        Error::Unsupported(format!(
+            "tensor {} has type {} (this engine reads {})",
+            t.name,
+            type_name(t.ggml_type),
+            GgmlType::ALL.iter().map(|t| t.name()).collect::<Vec<_>>().join(", ")
+        ))
     })
 }
 
@@ -391,17 +393,22 @@ pub fn load(r: &mut Reader) -> Result<(Config, Format, Weights, Tokenizer)> {
 
     // Where each tensor goes, with the shape it must have ([cols, rows] in GGUF order).
     let (d, hid, kv, v) = (c.dim as u64, c.hidden_dim as u64, c.kv_dim() as u64, c.vocab_size as u64);
+    let q = c.q_dim() as u64;
     let mut expected: BTreeMap<String, [u64; 2]> = BTreeMap::new();
+    let has_rope_freqs = h.tensors.iter().any(|t| t.name == "rope_freqs.weight");
+    if has_rope_freqs {
+        expected.insert("rope_freqs.weight".into(), [c.head_size() as u64 / 2, 1]);
+    }
     expected.insert("token_embd.weight".into(), [d, v]);
     expected.insert("output_norm.weight".into(), [d, 1]);
     expected.insert("output.weight".into(), [d, v]);
     for l in 0..c.n_layers {
         for (name, shape) in [
             ("attn_norm", [d, 1]),
-            ("attn_q", [d, d]),
+            ("attn_q", [d, q]),
             ("attn_k", [d, kv]),
             ("attn_v", [d, kv]),
-            ("attn_output", [d, d]),
+            ("attn_output", [q, d]),
             ("ffn_norm", [d, 1]),
             ("ffn_gate", [d, hid]),
             ("ffn_down", [hid, d]),
@@ -415,17 +422,20 @@ pub fn load(r: &mut Reader) -> Result<(Config, Format, Weights, Tokenizer)> {
     let mut order: Vec<&TensorInfo> = Vec::new();
     for t in &h.tensors {
         let Some(shape) = expected.get(&t.name) else {
-            continue; // e.g. rope_freqs: not needed
+            continue; // a tensor this architecture does not use
         };
         let dims = [t.dims[0], t.dims.get(1).copied().unwrap_or(1)];
         if dims != *shape || t.dims.iter().skip(2).any(|&x| x != 1) {
             return Err(Error::BadHeader(format!("tensor {} has shape {:?}, expected {:?}", t.name, t.dims, shape)));
         }
-        let bytes = tensor_bytes(t.ggml_type, shape[0] * shape[1]).ok_or_else(|| {
-            Error::Unsupported(format!(
-                "tensor {} has type {} (this engine reads F32, F16, BF16, Q8_0, Q4_0)",
+        let ty = tensor_type(t)?;
+        let bytes = ty.row_bytes(shape[0] as usize).map(|rb| rb as u64 * shape[1]).ok_or_else(|| {
+            Error::BadHeader(format!(
+                "tensor {}: {} columns is not a whole number of {}-value {} blocks",
                 t.name,
-                type_name(t.ggml_type)
+                shape[0],
+                ty.block_len(),
+                ty.name()
             ))
         })?;
         let end = h.data_start.checked_add(t.offset).and_then(|s| s.checked_add(bytes));
@@ -465,13 +475,30 @@ pub fn load(r: &mut Reader) -> Result<(Config, Format, Weights, Tokenizer)> {
     };
     let embed = take_matrix("token_embd.weight").unwrap();
     let classifier = take_matrix("output.weight");
+    // Norm weights are F32 in every file llama.cpp writes; anything else is widened.
     let vector = |m: Matrix| -> Result<Vec<f32>> {
         match m.storage {
             Storage::F32(v) => Ok(v),
-            _ => Err(Error::Unsupported("quantized norm weights".into())),
+            _ => {
+                let mut v = crate::source::try_zeroed(m.rows * m.cols, "norm weights")?;
+                for (r, out) in v.chunks_exact_mut(m.cols).enumerate() {
+                    m.row_into(r, out);
+                }
+                Ok(v)
+            }
         }
     };
     let final_norm = vector(take_matrix("output_norm.weight").unwrap())?;
+    let rope_freqs = match take_matrix("rope_freqs.weight") {
+        None => None,
+        Some(m) => {
+            let f = vector(m)?;
+            if f.iter().any(|v| !(v.is_finite() && *v > 0.0)) {
+                return Err(Error::BadHeader("rope_freqs.weight holds a value that is not a positive number".into()));
+            }
+            Some(f)
+        }
+    };
     let mut layers = Vec::with_capacity(c.n_layers);
     for l in 0..c.n_layers {
         let mut m = |n: &str| take_matrix(&format!("blk.{l}.{n}.weight")).unwrap();
@@ -492,5 +519,5 @@ pub fn load(r: &mut Reader) -> Result<(Config, Format, Weights, Tokenizer)> {
         Some(Value::Int(t)) => Some(*t as u32),
         _ => None,
     };
-    Ok((c, Format::Gguf { version: h.version, file_type }, Weights { embed, layers, final_norm, classifier }, tokenizer))
+    Ok((c, Format::Gguf { version: h.version, file_type }, Weights { embed, layers, final_norm, classifier, rope_freqs }, tokenizer))
 }

@@ -21,6 +21,7 @@ mod checkpoint;
 pub mod config;
 pub mod error;
 pub mod export;
+pub mod ggml;
 pub mod gguf;
 pub mod kernels;
 mod math;
@@ -55,6 +56,38 @@ pub fn load(
     tokenizer: Option<&mut dyn Source>,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<Model> {
+    load_with(model, tokenizer, &LoadOptions::default(), progress)
+}
+
+/// What a caller may choose at load time.
+#[derive(Clone, Debug, Default)]
+pub struct LoadOptions {
+    /// Positions the KV cache holds. `None`: the model's context length, capped at
+    /// [`gguf::DEFAULT_CONTEXT_CAP`]; more than the model's own is an error.
+    pub context: Option<usize>,
+}
+
+/// Size the context as `opts` asks (see [`LoadOptions::context`]).
+fn apply_options(config: &mut Config, opts: &LoadOptions) -> Result<()> {
+    if let Some(n) = opts.context {
+        if n == 0 || n > config.train_context {
+            return Err(Error::Usage(alloc::format!(
+                "context {n} is outside 1..={} (the model's context length)",
+                config.train_context
+            )));
+        }
+        config.seq_len = n;
+    }
+    config.validate()
+}
+
+/// [`load`] with options.
+pub fn load_with(
+    model: &mut dyn Source,
+    tokenizer: Option<&mut dyn Source>,
+    opts: &LoadOptions,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<Model> {
     let mut r = source::Reader::new(model, progress);
     if r.size() < 4 {
         return Err(Error::UnknownFormat(alloc::format!(
@@ -63,13 +96,14 @@ pub fn load(
         )));
     }
     let magic = r.u32("magic")?;
-    let (config, format, weights, gguf_tokenizer) = if magic == gguf::MAGIC {
+    let (mut config, format, weights, gguf_tokenizer) = if magic == gguf::MAGIC {
         let (c, f, w, t) = gguf::load(&mut r)?;
         (c, f, w, Some(t))
     } else {
         let (c, f, w) = checkpoint::load(&mut r, magic).map_err(legacy_hint(magic))?;
         (c, f, w, None)
     };
+    apply_options(&mut config, opts)?;
     let tokenizer = match (tokenizer, gguf_tokenizer) {
         (Some(src), _) => {
             let mut none = |_: u64, _: u64| {};

@@ -59,6 +59,9 @@ pub struct Weights {
     pub final_norm: Vec<f32>,
     /// `vocab × dim`; `None` when tied to the embedding.
     pub classifier: Option<Matrix>,
+    /// Per-frequency divisors of the RoPE angles (`rope_freqs.weight`: Llama 3.1's
+    /// long-context scaling, as llama.cpp's converter writes it).
+    pub rope_freqs: Option<Vec<f32>>,
 }
 
 impl Weights {
@@ -106,6 +109,8 @@ pub struct State {
     hb: Vec<f32>,
     hb2: Vec<f32>,
     q: Vec<f32>,
+    /// Attention output, all heads (`q_dim`), before the output projection.
+    att_out: Vec<f32>,
     att: Vec<f32>,
     rope: Vec<(f32, f32)>,
     quant: QuantScratch,
@@ -124,10 +129,11 @@ impl State {
             xb2: try_zeroed(c.dim, "activations")?,
             hb: try_zeroed(c.hidden_dim, "activations")?,
             hb2: try_zeroed(c.hidden_dim, "activations")?,
-            q: try_zeroed(c.dim, "activations")?,
+            q: try_zeroed(c.q_dim(), "activations")?,
+            att_out: try_zeroed(c.q_dim(), "activations")?,
             att: try_zeroed(c.n_heads * c.seq_len, "attention scores")?,
             rope: try_zeroed(c.head_size() / 2, "rope table")?,
-            quant: QuantScratch::new(c.dim.max(c.hidden_dim)),
+            quant: QuantScratch::new(c.dim.max(c.hidden_dim).max(c.q_dim())),
             logits: try_zeroed(c.vocab_size, "logits")?,
             key_cache: try_zeroed(kv, "key cache")?,
             value_cache: try_zeroed(kv, "value cache")?,
@@ -207,10 +213,13 @@ impl Model {
 
         w.embed.row_into(token as usize, &mut s.x);
 
-        // RoPE angles for this position, shared by every layer and head.
+        // RoPE angles for this position, shared by every layer and head. (With no
+        // scaling and no frequency factors the extra operations are exact: x*1, x/1.)
+        let position = pos as f32 * c.rope_scale;
         for (i, slot) in s.rope.iter_mut().enumerate() {
             let freq = 1.0 / math::powf(c.rope_theta, (2 * i) as f32 / head_size as f32);
-            let val = pos as f32 * freq;
+            let factor = w.rope_freqs.as_ref().map_or(1.0, |f| f[i]);
+            let val = position * (freq / factor);
             *slot = (math::cosf(val), math::sinf(val));
         }
         let scale = math::sqrtf(head_size as f32);
@@ -235,7 +244,7 @@ impl Model {
                     *a = backend.dot_f32(q, k) / scale;
                 }
                 softmax(att);
-                let xb = &mut s.xb[h * head_size..(h + 1) * head_size];
+                let xb = &mut s.att_out[h * head_size..(h + 1) * head_size];
                 xb.fill(0.0);
                 for (t, &a) in att.iter().enumerate() {
                     let v = &s.value_cache[kv_off + t * kv_dim..kv_off + t * kv_dim + head_size];
@@ -244,7 +253,7 @@ impl Model {
                     }
                 }
             }
-            layer.wo.matvec(backend, &mut s.xb2, &s.xb, &mut s.quant);
+            layer.wo.matvec(backend, &mut s.xb2, &s.att_out, &mut s.quant);
             for (x, &d) in s.x.iter_mut().zip(&s.xb2) {
                 *x = *x + d;
             }

@@ -178,6 +178,16 @@ impl<'a> Reader<'a> {
         Ok(out)
     }
 
+    /// Read `count` raw bytes into a new vector, chunk by chunk (packed tensors).
+    pub fn byte_vec(&mut self, count: usize, what: &str) -> Result<Vec<u8>> {
+        self.need(count as u64, what)?;
+        let mut out = try_zeroed::<u8>(count, what)?;
+        for chunk in out.chunks_mut(CHUNK) {
+            self.bytes(chunk, what)?;
+        }
+        Ok(out)
+    }
+
     /// Read `count` int8 values.
     pub fn i8s(&mut self, count: usize, what: &str) -> Result<Vec<i8>> {
         self.need(count as u64, what)?;

@@ -1,16 +1,19 @@
-//! Weight matrices in the two representations the kernels run on.
+//! Weight matrices in the representations the kernels run on.
 
 use alloc::vec::Vec;
 
+use crate::ggml::{self, Activations, GgmlType};
 use crate::kernels::{quantize_q8, Backend};
 
 /// How a weight matrix's values are stored.
 pub enum Storage {
-    /// Plain f32 (llama2.c v0/v1; GGUF F32, and F16/BF16 widened at load).
+    /// Plain f32 (llama2.c v0/v1; GGUF F32).
     F32(Vec<f32>),
     /// Symmetric int8 in groups of `group_size` consecutive values of a row, one f32
-    /// scale per group (llama2.c v2; GGUF Q8_0 and Q4_0 with their f16 scales widened).
+    /// scale per group (llama2.c v2, computed as runq.c does).
     Q8 { q: Vec<i8>, scales: Vec<f32>, group_size: usize },
+    /// A GGUF tensor's bytes exactly as the file holds them: rows of ggml blocks.
+    Ggml { ty: GgmlType, data: Vec<u8> },
 }
 
 /// A row-major `rows × cols` matrix: `out = W · x` maps `cols` inputs to `rows` outputs.
@@ -25,6 +28,7 @@ impl Matrix {
         match self.storage {
             Storage::F32(_) => "f32",
             Storage::Q8 { .. } => "q8_0",
+            Storage::Ggml { ty, .. } => ty.name(),
         }
     }
 
@@ -32,6 +36,7 @@ impl Matrix {
         match &self.storage {
             Storage::F32(w) => 4 * w.len() as u64,
             Storage::Q8 { q, scales, .. } => q.len() as u64 + 4 * scales.len() as u64,
+            Storage::Ggml { data, .. } => data.len() as u64,
         }
     }
 
@@ -47,6 +52,10 @@ impl Matrix {
                     // int8 times f32, as runq.c's dequantize().
                     *o = v as f32 * s[j / group_size];
                 }
+            }
+            Storage::Ggml { ty, data } => {
+                let rb = data.len() / self.rows;
+                ggml::dequantize_row(*ty, &data[r * rb..(r + 1) * rb], out);
             }
         }
     }
@@ -64,6 +73,10 @@ impl Matrix {
                 quantize_q8(x, gs, xq, xs);
                 backend.matmul_q8(out, q, scales, xq, xs, gs);
             }
+            Storage::Ggml { ty, data } => {
+                scratch.act.prepare(ty.activation(), x);
+                backend.matmul_ggml(*ty, out, data, data.len() / self.rows, &mut scratch.act);
+            }
         }
     }
 }
@@ -72,10 +85,12 @@ impl Matrix {
 pub struct QuantScratch {
     pub q: Vec<i16>,
     pub s: Vec<f32>,
+    /// The activation prepared for ggml weight types.
+    pub act: Activations,
 }
 
 impl QuantScratch {
     pub fn new(max_cols: usize) -> Self {
-        QuantScratch { q: alloc::vec![0; max_cols], s: alloc::vec![0.0; max_cols] }
+        QuantScratch { q: alloc::vec![0; max_cols], s: alloc::vec![0.0; max_cols], act: Activations::new() }
     }
 }

@@ -80,7 +80,7 @@ fn absurd_headers() {
     assert_contains(&err(&v1_header([64, 172, 5, 8, 3, 512, 512]), None), "n_heads 8 is not a multiple of n_kv_heads 3");
     assert_contains(
         &err(&v1_header([65536, 262144, 1024, 1024, 1024, 1 << 22, 1 << 20]), None),
-        "the KV cache for seq_len 1048576 would need",
+        "the KV cache for a context of 4096 would need",
     );
     let mut bad_version = v1_header([64, 172, 5, 8, 4, 512, 512]);
     bad_version[4] = 9;
@@ -130,8 +130,10 @@ fn gguf_bad_version_counts_arch_and_tensor_type() {
     // token_embd.weight: name, rank u32, two u64 dims, then the type.
     let mut ty = g.clone();
     let at = after(&ty, b"token_embd.weight") + 4 + 16;
-    ty[at..at + 4].copy_from_slice(&12u32.to_le_bytes()); // Q4_K
-    assert_contains(&err(&ty, None), "tensor token_embd.weight has type K-quant");
+    ty[at..at + 4].copy_from_slice(&16u32.to_le_bytes()); // IQ2_XXS: not computed here
+    assert_contains(&err(&ty, None), "tensor token_embd.weight has type IQ2_XXS");
+    ty[at..at + 4].copy_from_slice(&12u32.to_le_bytes()); // Q4_K rows are whole 256-value blocks
+    assert_contains(&err(&ty, None), "64 columns is not a whole number of 256-value Q4_K blocks");
 
     let mut shape = g.clone();
     let at = after(&shape, b"token_embd.weight") + 4;

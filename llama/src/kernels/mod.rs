@@ -17,7 +17,9 @@
 //! groups are then combined in `f32` sequentially, `val = val + (isum * w_scale) * x_scale`,
 //! the order llama2.c's runq.c uses.
 
-mod scalar;
+use crate::ggml::{Activations, GgmlType};
+
+pub(crate) mod scalar;
 #[cfg(target_arch = "wasm32")]
 mod wasm;
 #[cfg(target_arch = "wasm64")]
@@ -130,6 +132,19 @@ impl Backend {
             Backend::Avx2 => unsafe { x86::matmul_q8_avx2(out, wq, ws, xq, xs, gs) },
             #[cfg(all(any(target_arch = "wasm32", target_arch = "wasm64"), target_feature = "simd128"))]
             Backend::Simd128 => wasm::matmul_q8(out, wq, ws, xq, xs, gs),
+        }
+    }
+}
+
+impl Backend {
+    /// `out[i] = dot(row i, x)` for a matrix of packed ggml blocks (`row_bytes` per
+    /// row), with `act` already prepared for the weight type. Every backend runs the
+    /// reference block arithmetic of [`crate::ggml`]; its integer sums are exact, so
+    /// the compiler's vectorization of them cannot change a bit.
+    pub fn matmul_ggml(self, ty: GgmlType, out: &mut [f32], w: &[u8], row_bytes: usize, act: &mut Activations) {
+        debug_assert_eq!(w.len(), out.len() * row_bytes);
+        for (o, row) in out.iter_mut().zip(w.chunks_exact(row_bytes)) {
+            *o = crate::ggml::dot_row(ty, row, act);
         }
     }
 }
