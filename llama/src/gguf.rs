@@ -11,7 +11,7 @@ use alloc::vec::Vec;
 
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::model::{Format, Layer, Weights};
+use crate::model::{Format, Layer, Metadata, Weights};
 use crate::source::{try_vec_with_capacity, Reader};
 use crate::ggml::GgmlType;
 use crate::tensor::{Matrix, Storage};
@@ -386,9 +386,14 @@ fn tensor_type(t: &TensorInfo) -> Result<GgmlType> {
 }
 
 /// Load a GGUF llama model (the magic was already read).
-pub fn load(r: &mut Reader) -> Result<(Config, Format, Weights, Tokenizer)> {
+pub fn load(r: &mut Reader) -> Result<(Config, Format, Weights, Tokenizer, Metadata)> {
     let h = read_header(r)?;
     let c = h.config()?;
+    let metadata = Metadata {
+        architecture: h.architecture()?,
+        name: h.str("general.name"),
+        chat_template: h.str("tokenizer.chat_template"),
+    };
     let tokenizer = h.tokenizer(c.vocab_size);
 
     // Where each tensor goes, with the shape it must have ([cols, rows] in GGUF order).
@@ -519,5 +524,5 @@ pub fn load(r: &mut Reader) -> Result<(Config, Format, Weights, Tokenizer)> {
         Some(Value::Int(t)) => Some(*t as u32),
         _ => None,
     };
-    Ok((c, Format::Gguf { version: h.version, file_type }, Weights { embed, layers, final_norm, classifier, rope_freqs }, tokenizer))
+    Ok((c, Format::Gguf { version: h.version, file_type }, Weights { embed, layers, final_norm, classifier, rope_freqs }, tokenizer, metadata))
 }

@@ -96,12 +96,12 @@ pub fn load_with(
         )));
     }
     let magic = r.u32("magic")?;
-    let (mut config, format, weights, gguf_tokenizer) = if magic == gguf::MAGIC {
-        let (c, f, w, t) = gguf::load(&mut r)?;
-        (c, f, w, Some(t))
+    let (mut config, format, weights, gguf_tokenizer, metadata) = if magic == gguf::MAGIC {
+        let (c, f, w, t, m) = gguf::load(&mut r)?;
+        (c, f, w, Some(t), m)
     } else {
         let (c, f, w) = checkpoint::load(&mut r, magic).map_err(legacy_hint(magic))?;
-        (c, f, w, None)
+        (c, f, w, None, llama2c_metadata())
     };
     apply_options(&mut config, opts)?;
     let tokenizer = match (tokenizer, gguf_tokenizer) {
@@ -124,7 +124,11 @@ pub fn load_with(
             config.vocab_size
         )));
     }
-    Ok(Model { config, format, weights, tokenizer })
+    Ok(Model { config, format, weights, tokenizer, metadata })
+}
+
+fn llama2c_metadata() -> model::Metadata {
+    model::Metadata { architecture: "llama".into(), ..Default::default() }
 }
 
 /// Load a model without its tokenizer (for inspection and benchmarks): a llama2.c
@@ -135,14 +139,14 @@ pub fn load_untokenized(model: &mut dyn Source, progress: &mut dyn FnMut(u64, u6
         return Err(Error::UnknownFormat(alloc::format!("{} bytes is too small for a model file", r.size())));
     }
     let magic = r.u32("magic")?;
-    let (config, format, weights, tokenizer) = if magic == gguf::MAGIC {
+    let (config, format, weights, tokenizer, metadata) = if magic == gguf::MAGIC {
         gguf::load(&mut r)?
     } else {
         let (c, f, w) = checkpoint::load(&mut r, magic).map_err(legacy_hint(magic))?;
         let t = Tokenizer::placeholder(c.vocab_size);
-        (c, f, w, t)
+        (c, f, w, t, llama2c_metadata())
     };
-    Ok(Model { config, format, weights, tokenizer })
+    Ok(Model { config, format, weights, tokenizer, metadata })
 }
 
 /// A file without a magic is read as a legacy llama2.c header; when that fails, say

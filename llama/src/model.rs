@@ -79,6 +79,15 @@ impl Weights {
             .chain(self.classifier.as_ref().map(|c| ("classifier", c)))
     }
 
+    /// How many matrices of each storage type the model has (`"Q4_K" → 27`, ...).
+    pub fn type_counts(&self) -> alloc::collections::BTreeMap<&'static str, usize> {
+        let mut counts = alloc::collections::BTreeMap::new();
+        for (_, m) in self.matrices() {
+            *counts.entry(m.type_name()).or_insert(0) += 1;
+        }
+        counts
+    }
+
     /// Bytes of weights a single token reads (every matrix once, plus one embedding row).
     pub fn bytes_per_token(&self) -> u64 {
         let mut total: u64 = self.matrices().filter(|(n, _)| *n != "embed").map(|(_, m)| m.bytes()).sum();
@@ -89,12 +98,25 @@ impl Weights {
     }
 }
 
+/// What a model file says about itself beyond the numbers: for GGUF, its
+/// architecture, name and chat template.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Metadata {
+    /// `general.architecture` (`"llama"` for llama2.c checkpoints).
+    pub architecture: String,
+    /// `general.name`, when the file has one.
+    pub name: Option<String>,
+    /// `tokenizer.chat_template` (Jinja), when the file has one.
+    pub chat_template: Option<String>,
+}
+
 /// A loaded model: configuration, weights and tokenizer. Immutable once built.
 pub struct Model {
     pub config: Config,
     pub format: Format,
     pub weights: Weights,
     pub tokenizer: Tokenizer,
+    pub metadata: Metadata,
 }
 
 /// Called after every layer with (layer index, residual stream) — the hook the trace
