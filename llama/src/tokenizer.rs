@@ -243,6 +243,14 @@ impl Tokenizer {
         }
     }
 
+    /// The number of BPE merges (0 for SentencePiece and llama2.c).
+    pub fn merge_count(&self) -> usize {
+        match &self.model {
+            Model::Bpe { merges, .. } => merges.len(),
+            _ => 0,
+        }
+    }
+
     /// Whether text is tokenized llama.cpp's way (a GGUF vocabulary).
     pub fn is_gguf(&self) -> bool {
         !matches!(self.model, Model::Llama2c)
