@@ -50,6 +50,23 @@ export AOS_LLAMA_BIN=$CARGO_TARGET_DIR/debug/aos-llama
 stage "AOS.wasm under the real @permaweb/ao-loader (Node)"
 test/node/run.sh
 
+stage "llama.cpp's sources for the tokenizer vectors (cached in ~/.cache/aos-llama/reference)"
+# llama/tests/llama_cpp_vocab.rs runs llama.cpp's models/ggml-vocab-*.gguf vectors from here.
+export LLAMA_CPP_DIR=$HOME/.cache/aos-llama/reference/sdist/llama_cpp_python-0.3.36/vendor/llama.cpp
+if [ ! -d "$LLAMA_CPP_DIR/models" ]; then
+  if [ -x test/reference/fetch.sh ]; then
+    test/reference/fetch.sh
+  else
+    # The sdist from PyPI's simple index, checked against the sha256 it lists.
+    sdist=$HOME/.cache/aos-llama/reference/sdist
+    mkdir -p "$sdist"
+    href=$(curl -fsSL https://pypi.org/simple/llama-cpp-python/ | grep -o 'https://[^"]*/llama_cpp_python-0\.3\.36\.tar\.gz#sha256=[0-9a-f]*' | head -1)
+    curl -fsSL -o "$sdist/llama_cpp_python-0.3.36.tar.gz" "${href%%#*}"
+    echo "${href##*=}  $sdist/llama_cpp_python-0.3.36.tar.gz" | sha256sum -c --quiet
+    tar xzf "$sdist/llama_cpp_python-0.3.36.tar.gz" -C "$sdist"
+  fi
+fi
+
 stage "Rust workspace tests (engine, CLI, compute unit, converters, Arweave + arlocal)"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT

@@ -1,5 +1,6 @@
 //! GGUF (v2 and v3) of the llama family (`general.architecture = llama`: Llama 2/3,
-//! TinyLlama, SmolLM2, Mistral): metadata, the vocabulary in `tokenizer.ggml.*`, and
+//! TinyLlama, SmolLM2, Mistral): metadata, the vocabulary in `tokenizer.ggml.*`
+//! (read by [`crate::vocab`]), and
 //! tensors in every type of [`GgmlType`], kept packed.
 //! Tensors are read in file order (sorted by offset), in one pass, so the file never
 //! needs to be in memory twice.
@@ -304,60 +305,10 @@ impl Header {
         Ok(c)
     }
 
-    /// The SentencePiece vocabulary stored in the file.
+    /// The vocabulary stored in the file (see [`crate::vocab`]).
     pub fn tokenizer(&self, vocab_size: usize) -> Result<Tokenizer> {
-        match self.str("tokenizer.ggml.model").as_deref() {
-            Some("llama") | None => {}
-            Some(m) => {
-                return Err(Error::Unsupported(format!(
-                    "tokenizer model {m:?}: this engine reads SentencePiece (\"llama\") vocabularies"
-                )))
-            }
-        }
-        let pieces = match self.metadata.get("tokenizer.ggml.tokens") {
-            Some(Value::StrArray(v)) => v,
-            _ => return Err(Error::BadTokenizer("the GGUF has no tokenizer.ggml.tokens; pass --tokenizer".into())),
-        };
-        if pieces.len() != vocab_size {
-            return Err(Error::BadTokenizer(format!(
-                "{} tokens in tokenizer.ggml.tokens but the embeddings have {vocab_size} rows",
-                pieces.len()
-            )));
-        }
-        let scores = match self.metadata.get("tokenizer.ggml.scores") {
-            Some(Value::FloatArray(v)) if v.len() == vocab_size => v.clone(),
-            None => alloc::vec![0.0; vocab_size],
-            _ => return Err(Error::BadTokenizer("tokenizer.ggml.scores does not match the vocabulary".into())),
-        };
-        let control = match self.metadata.get("tokenizer.ggml.token_type") {
-            // 3 = control, 5 = unused
-            Some(Value::IntArray(v)) if v.len() == vocab_size => v.iter().map(|&t| t == 3 || t == 5).collect(),
-            _ => alloc::vec![false; vocab_size],
-        };
-        // SentencePiece writes spaces as U+2581 "▁".
-        let pieces = pieces.iter().map(|p| replace_sp_space(p)).collect();
-        let id = |key: &str, default: u32| match self.metadata.get(key) {
-            Some(Value::Int(v)) if *v >= 0 => *v as u32,
-            _ => default,
-        };
-        Tokenizer::new(pieces, scores, control, id("tokenizer.ggml.bos_token_id", 1), id("tokenizer.ggml.eos_token_id", 2))
+        crate::vocab::from_header(self, Some(vocab_size))
     }
-}
-
-fn replace_sp_space(p: &[u8]) -> Vec<u8> {
-    const SP: &[u8] = "\u{2581}".as_bytes();
-    let mut out = Vec::with_capacity(p.len());
-    let mut i = 0;
-    while i < p.len() {
-        if p[i..].starts_with(SP) {
-            out.push(b' ');
-            i += SP.len();
-        } else {
-            out.push(p[i]);
-            i += 1;
-        }
-    }
-    out
 }
 
 /// Read one tensor's data (the reader is at its offset): F32 as f32 values, every

@@ -2,7 +2,8 @@
 //!
 //! - Formats: llama2.c checkpoints (v0 legacy, v1 fp32, v2 int8) and GGUF v2/v3
 //!   (`general.architecture = llama`; F32, F16, BF16, Q8_0, Q4_0).
-//! - Tokenizers: llama2.c's `tokenizer.bin`, or the vocabulary inside a GGUF.
+//! - Tokenizers: llama2.c's `tokenizer.bin`, or the vocabulary inside a GGUF
+//!   (SentencePiece or byte-level BPE, tokenized as llama.cpp does).
 //! - Sampling: greedy, temperature, top-p, with llama2.c's seeded xorshift RNG.
 //! - Determinism: the same bits natively (scalar, SSE2, AVX2) and in wasm (simd128);
 //!   see [`kernels`] for how.
@@ -17,6 +18,7 @@
 
 extern crate alloc;
 
+pub mod bpe;
 mod checkpoint;
 pub mod config;
 pub mod error;
@@ -26,12 +28,14 @@ pub mod gguf;
 pub mod kernels;
 mod math;
 pub mod model;
+pub mod pretokenize;
 pub mod sampler;
 pub mod session;
 pub mod source;
 pub mod tensor;
 pub mod tokenizer;
 pub mod trace;
+pub mod vocab;
 
 pub use config::Config;
 pub use error::{Error, Result};
@@ -43,6 +47,7 @@ pub use source::Source;
 #[cfg(feature = "std")]
 pub use source::IoSource;
 pub use tokenizer::Tokenizer;
+pub use vocab::load_tokenizer;
 
 /// Engine version, part of every trace commitment.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

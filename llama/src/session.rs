@@ -140,10 +140,13 @@ impl Session {
         Ok(())
     }
 
-    /// Reset, then feed BOS and the prompt (with SentencePiece's leading space).
+    /// Reset, then feed BOS and the prompt (with SentencePiece's leading space). A
+    /// GGUF vocabulary tokenizes it as llama.cpp does: BOS/EOS as the file says, and
+    /// special tokens written in the prompt (`<|im_start|>`) become their ids.
     /// Fails without changing anything if the prompt does not fit.
     pub fn set_prompt(&mut self, text: &[u8]) -> Result<()> {
-        let toks = self.model.tokenizer.encode(text, true, true);
+        let t = &self.model.tokenizer;
+        let toks = if t.is_gguf() { t.tokenize(text, true, true) } else { t.encode(text, true, true) };
         if toks.len() > self.context_length() {
             return Err(Error::ContextFull { needed: toks.len(), context_length: self.context_length() });
         }
@@ -151,9 +154,11 @@ impl Session {
         self.add_tokens(&toks)
     }
 
-    /// Append text to the context (no BOS, no leading space added).
+    /// Append text to the context (no BOS, no leading space added; for a GGUF
+    /// vocabulary, llama.cpp's tokenization with special tokens parsed).
     pub fn add(&mut self, text: &[u8]) -> Result<()> {
-        let toks = self.model.tokenizer.encode(text, false, false);
+        let t = &self.model.tokenizer;
+        let toks = if t.is_gguf() { t.tokenize(text, false, true) } else { t.encode(text, false, false) };
         self.add_tokens(&toks)
     }
 
@@ -199,8 +204,10 @@ impl Session {
                 layer_digests: tr.layers.clone(),
             });
         }
+        // The vocabulary's end-of-generation tokens, and BOS as llama2.c stops there
+        // (a model that starts a new document has finished this one).
         let t = &self.model.tokenizer;
-        if token == t.bos || token == t.eos {
+        if t.is_eog(token) || token == t.bos {
             self.finished = true;
             return Ok(None);
         }
