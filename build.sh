@@ -13,6 +13,8 @@
 #   ./build.sh              build AOS.wasm
 #   AOS_BUILD_CACHE=DIR     cache location (default ~/.cache/aos-llama)
 #   AOS_STACK_SIZE=BYTES    shadow stack size (default 32 MiB; JSON messages are copied onto it)
+# The output depends only on the sources and the toolchain versions below, not on the
+# clone's path, the cache, $HOME, the user, locale, time zone or umask (test/repro.sh).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -103,29 +105,63 @@ fi
 stage_done "toolchain"
 
 # ---------------------------------------------------------------- 2. sources
-# Build from a copy at a fixed path: paths in the output (and cargo's fingerprints,
-# which include RUSTFLAGS) are then the same for every clone.
+# Build from a copy in the cache, as ONE cargo workspace holding process/ and llama/.
+# Cargo's -C metadata (hence every mangled symbol, hence the function order in AOS.wasm)
+# hashes a path package by its path relative to the workspace root when it lies under
+# the root, by its absolute path otherwise: with process/ as the root, ../llama was
+# hashed by absolute path and AOS.wasm changed with the cache directory.
 SRC="$CACHE/src"
 rm -rf "$SRC"; mkdir -p "$SRC"
 cp -a "$ROOT/process" "$SRC/process"
 [ -d "$ROOT/lua" ] && cp -a "$ROOT/lua" "$SRC/lua" || mkdir -p "$SRC/lua"
 cp -a "$ROOT/llama" "$SRC/llama"
-rm -rf "$SRC/llama/target" "$SRC/llama/tests"
-# llama/Cargo.toml inherits version/edition/... from the root [workspace.package]: give
-# the copy a root manifest with only that section (the other members are not copied).
-python3 - "$ROOT/Cargo.toml" > "$SRC/Cargo.toml" <<'PY'
-import sys, tomllib
-pkg = tomllib.load(open(sys.argv[1], "rb"))["workspace"]["package"]
-print('[workspace]\nresolver = "2"\nmembers = ["llama"]\nexclude = ["process"]\n\n[workspace.package]')
-for k, v in sorted(pkg.items()):
-    print(f'{k} = "{v}"')
+rm -rf "$SRC/llama/target" "$SRC/llama/tests" "$SRC/process/target"
+mv "$SRC/process/Cargo.lock" "$SRC/Cargo.lock"
+# The root manifest: members process and llama, the [workspace.package] that
+# llama/Cargo.toml inherits (from the repository's root manifest), and process's profiles
+# (cargo reads profiles only at the root). The copy of process/Cargo.toml loses its own
+# [workspace] and [profile.*] tables.
+python3 - "$ROOT/Cargo.toml" "$SRC/process/Cargo.toml" > "$SRC/Cargo.toml" <<'PY'
+import json, re, sys, tomllib
+def value(v):
+    if isinstance(v, bool): return "true" if v else "false"
+    if isinstance(v, (int, str)): return json.dumps(v)
+    sys.exit(f"build.sh: unsupported profile value in process/Cargo.toml: {v!r}")
+def table(name, d):
+    print(f"\n[{name}]")
+    for k, v in d.items():
+        if not isinstance(v, dict): print(f"{k} = {value(v)}")
+    for k, v in d.items():
+        if isinstance(v, dict): table(f"{name}.{json.dumps(k)}", v)
+root, proc_path = sys.argv[1:]
+text = open(proc_path).read()
+print('[workspace]\nresolver = "2"\nmembers = ["process", "llama"]')
+table("workspace.package", tomllib.load(open(root, "rb"))["workspace"]["package"])
+for name, prof in tomllib.loads(text).get("profile", {}).items():
+    table(f"profile.{name}", prof)
+keep, out = True, []
+for line in text.splitlines(keepends=True):
+    m = re.match(r"\s*\[([^\[\]]+)\]\s*(#.*)?$", line)
+    if m:
+        keep = not (m[1].strip() == "workspace" or m[1].strip().startswith("profile."))
+    if keep: out.append(line)
+left = tomllib.loads("".join(out))
+assert "workspace" not in left and "profile" not in left, "process/Cargo.toml: tables left"
+open(proc_path, "w").write("".join(out))
 PY
-rm -rf "$SRC/process/target"
 
-# Rust: Debian's cargo/rustc, never rustup's (the `rustc` on PATH may be a rustup proxy).
-cargo_env=(env -u RUSTUP_TOOLCHAIN -u RUSTC_WRAPPER -u CARGO_BUILD_TARGET
-  RUSTC="$RUSTC" CARGO_HOME="${CARGO_HOME:-$HOME/.cargo}")
-REGISTRY_SRC="${CARGO_HOME:-$HOME/.cargo}/registry/src"
+# Rust: Debian's cargo/rustc, never rustup's (the `rustc` on PATH may be a rustup proxy),
+# and none of the caller's cargo/rustc settings that change code generation.
+CARGO_HOME_DIR="${CARGO_HOME:-$HOME/.cargo}"
+case "$CARGO_HOME_DIR" in /*) ;; *) CARGO_HOME_DIR="$PWD/$CARGO_HOME_DIR";; esac
+cargo_env=(env -u RUSTUP_TOOLCHAIN -u RUSTC_WRAPPER -u RUSTC_WORKSPACE_WRAPPER
+  -u RUSTFLAGS -u RUSTDOCFLAGS -u CARGO_INCREMENTAL)
+for v in $(compgen -e); do
+  case "$v" in CARGO_BUILD_*|CARGO_PROFILE_*|CARGO_TARGET_*|CARGO_ENCODED_*|CARGO_UNSTABLE_*) cargo_env+=(-u "$v");; esac
+done
+cargo_env+=(RUSTC="$RUSTC" CARGO_HOME="$CARGO_HOME_DIR")
+# Registry sources sit under $CARGO_HOME (so under $HOME): remapped below, for rustc and C.
+REGISTRY_SRC="$CARGO_HOME_DIR/registry/src"
 "${cargo_env[@]}" "$CARGO" fetch --locked --manifest-path "$SRC/process/Cargo.toml" >&2
 LUA_SRC="$("${cargo_env[@]}" "$CARGO" metadata --locked --format-version 1 \
   --manifest-path "$SRC/process/Cargo.toml" | python3 -c '
