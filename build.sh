@@ -11,11 +11,56 @@
 # on that cache existing. Output: ./AOS.wasm. See ../shared notes: ao-wasm64-recipe.md.
 #
 #   ./build.sh              build AOS.wasm
+#   ./build.sh --check SHA256|TXID [--gateway URL]
+#                           build, then compare with a published module: its sha256, or the
+#                           data of its Arweave txid (GET URL/TXID, default https://arweave.net);
+#                           prints `match <sha256>` (exit 0) or `mismatch: built A, published B`
+#                           (exit 1)
 #   AOS_BUILD_CACHE=DIR     cache location (default ~/.cache/aos-llama)
 #   AOS_STACK_SIZE=BYTES    shadow stack size (default 32 MiB; JSON messages are copied onto it)
 # The output depends only on the sources and the toolchain versions below, not on the
 # clone's path, the cache, $HOME, the user, locale, time zone or umask (test/repro.sh).
 set -euo pipefail
+
+CHECK="" GATEWAY="https://arweave.net"
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --check) [ $# -ge 2 ] || { echo "build.sh: --check needs a sha256 or a txid" >&2; exit 2; }; CHECK=$2; shift 2;;
+    --gateway) [ $# -ge 2 ] || { echo "build.sh: --gateway needs a URL" >&2; exit 2; }; GATEWAY=${2%/}; shift 2;;
+    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 0;;
+    *) echo "build.sh: unknown argument: $1 (see --help)" >&2; exit 2;;
+  esac
+done
+
+# --check: the published sha256 first (an unreachable gateway should not cost a build),
+# then an ordinary build, then the comparison. Exit 0 match, 1 mismatch, 2 anything else.
+if [ -n "$CHECK" ]; then
+  if [[ "$CHECK" =~ ^[0-9a-fA-F]{64}$ ]]; then
+    PUBLISHED="${CHECK,,}"
+  elif [[ "$CHECK" =~ ^[A-Za-z0-9_-]{43}$ ]]; then
+    echo "==> fetching $GATEWAY/$CHECK" >&2
+    PUBLISHED="$(python3 - "$GATEWAY/$CHECK" <<'PY'
+import hashlib, sys, urllib.request
+h, n = hashlib.sha256(), 0
+with urllib.request.urlopen(sys.argv[1], timeout=120) as r:
+    while chunk := r.read(1 << 20):
+        h.update(chunk); n += len(chunk)
+if n == 0:
+    sys.exit(f"{sys.argv[1]}: empty response")
+print(h.hexdigest())
+PY
+)" || { echo "build.sh: cannot fetch the module from $GATEWAY/$CHECK" >&2; exit 2; }
+    echo "==> published module $CHECK: sha256 $PUBLISHED" >&2
+  else
+    echo "build.sh: --check wants a sha256 (64 hex digits) or an Arweave txid (43 base64url characters): $CHECK" >&2
+    exit 2
+  fi
+  "$0" || exit 2
+  BUILT="$(sha256sum "$(dirname "$0")/AOS.wasm" | cut -d' ' -f1)"
+  if [ "$BUILT" = "$PUBLISHED" ]; then echo "match $BUILT"; exit 0; fi
+  echo "mismatch: built $BUILT, published $PUBLISHED"
+  exit 1
+fi
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 CACHE="${AOS_BUILD_CACHE:-$HOME/.cache/aos-llama}"
