@@ -236,7 +236,7 @@ compile_lib() {
   local key
   key="$( { echo "$TOOL_ID"; printf '%s\n' "$@"; sort "$list" | while read -r f; do
             printf '%s %s\n' "$f" "$(sha256 < "$srcdir/$f")"; done;
-          find "$srcdir" -maxdepth 1 -name '*.h' | sort | xargs -r cat; } | sha256 | cut -c1-16)"
+          find "$srcdir" -maxdepth 1 -name '*.h' -print0 | sort -z | xargs -0 -r cat; } | sha256 | cut -c1-16)"
   LIB="$CACHE/c/$name-$key.a"
   if [ -f "$LIB" ]; then log "$name: cached ($(basename "$LIB"))"; return; fi
   log "$name: compiling $(wc -l < "$list") files"
@@ -324,10 +324,12 @@ stage_done "C: libc, compiler-rt, Lua"
 
 # ---------------------------------------------------------------- 4. Rust (process/)
 RUST_TARGET_DIR="$CACHE/target-wasm64"
-RUSTFLAGS_WASM="-Ctarget-feature=+simd128 -Cdebuginfo=0 --remap-path-prefix=$SRC=/aos-llama --remap-path-prefix=$REGISTRY_SRC=/cargo-registry"
+# Paths may hold spaces: the flags go to cargo \x1f-separated.
+RUSTFLAGS_WASM=(-Ctarget-feature=+simd128 -Cdebuginfo=0 "--remap-path-prefix=$SRC=/aos-llama"
+  "--remap-path-prefix=$REGISTRY_SRC=/cargo-registry")
 log "cargo build (wasm64-unknown-unknown, -Zbuild-std)"
 "${cargo_env[@]}" RUSTC_BOOTSTRAP=1 CARGO_TARGET_DIR="$RUST_TARGET_DIR" \
-  CARGO_ENCODED_RUSTFLAGS="$(echo "$RUSTFLAGS_WASM" | tr ' ' '\037')" \
+  CARGO_ENCODED_RUSTFLAGS="$(IFS=$'\x1f'; echo "${RUSTFLAGS_WASM[*]}")" \
   LUA_LIB_NAME=lua53 \
   "$CARGO" build --locked --release -j "$JOBS" --target wasm64-unknown-unknown \
   -Zbuild-std=std,panic_abort --manifest-path "$SRC/process/Cargo.toml" >&2
