@@ -69,8 +69,13 @@ MAX_MEMORY=17179869184          # 16 GiB, the loader's heap cap
 MODULE_FORMAT="wasm64-unknown-emscripten-draft_2024_02_15"
 ZIG_VERSION=0.17.1
 BINARYEN_VERSION=132
+BINARYEN_NPM=132.0.0            # exact: npm would take any later 132.x
 RUST_WEB_VERSION=1.96
 EMSCRIPTEN_DEB=3.1.6
+# The exact Debian builds the published AOS.wasm sha256 was made with (README): another
+# build of these packages still works, but may give other bytes.
+RUST_WEB_DEB=1.96.0+dfsg1-1~deb12u2
+EMSCRIPTEN_DEB_EXACT=3.1.6~dfsg-5
 JOBS=2                          # shared 2-core machines: never more
 export LC_ALL=C TZ=UTC SOURCE_DATE_EPOCH=0
 umask 022
@@ -125,6 +130,9 @@ EMSYS="$EM/cache/sysroot"
 EMLIB="$EM/system/lib"
 EM_DEB_VERSION="$(dpkg-query -W -f='${Version}' emscripten)"
 case "$EM_DEB_VERSION" in "$EMSCRIPTEN_DEB"*) ;; *) die "emscripten $EM_DEB_VERSION, want $EMSCRIPTEN_DEB";; esac
+RUST_DEB_VERSION="$(dpkg-query -W -f='${Version}' rustc-web)"
+[ "$RUST_DEB_VERSION" = "$RUST_WEB_DEB" ] && [ "$EM_DEB_VERSION" = "$EMSCRIPTEN_DEB_EXACT" ] ||
+  log "warning: rustc-web $RUST_DEB_VERSION / emscripten $EM_DEB_VERSION, the published hash is from $RUST_WEB_DEB / $EMSCRIPTEN_DEB_EXACT"
 
 ZIG_VENV="$CACHE/zig-$ZIG_VERSION"
 find_zig() { ls "$ZIG_VENV"/lib/python3*/site-packages/ziglang/zig 2>/dev/null | head -n1; }
@@ -140,12 +148,13 @@ ZIGLIB="$(dirname "$ZIG")/lib"
 
 BINARYEN_DIR="$CACHE/binaryen-$BINARYEN_VERSION"
 BIN="$BINARYEN_DIR/node_modules/binaryen/bin"
-if ! "$BIN/wasm-opt" --version 2>/dev/null | grep -q "version $BINARYEN_VERSION"; then
-  log "installing binaryen@$BINARYEN_VERSION (npm) into $BINARYEN_DIR"
+if ! "$BIN/wasm-opt" --version 2>/dev/null | grep -q "version $BINARYEN_VERSION" ||
+   ! grep -q "\"version\": \"$BINARYEN_NPM\"" "$BINARYEN_DIR/node_modules/binaryen/package.json"; then
+  log "installing binaryen@$BINARYEN_NPM (npm) into $BINARYEN_DIR"
   rm -rf "$BINARYEN_DIR"; mkdir -p "$BINARYEN_DIR"
   echo '{"private":true}' > "$BINARYEN_DIR/package.json"
   npm install --prefix "$BINARYEN_DIR" --cache "$CACHE/npm-cache" --no-audit --no-fund \
-    --loglevel=error "binaryen@$BINARYEN_VERSION" >&2
+    --loglevel=error "binaryen@$BINARYEN_NPM" >&2
 fi
 stage_done "toolchain"
 
@@ -410,6 +419,7 @@ AOS.wasm      $ROOT/AOS.wasm
 size          $SIZE bytes
 sha256        $SUM
 Module-Format $MODULE_FORMAT
+toolchain     rustc-web $RUST_DEB_VERSION, emscripten $EM_DEB_VERSION, ziglang $ZIG_VERSION, binaryen $BINARYEN_NPM
 
 Publish with these tags:
   Data-Protocol:   ao
