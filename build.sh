@@ -42,9 +42,12 @@ if [ -n "$CHECK" ]; then
     PUBLISHED="$(python3 - "$GATEWAY/$CHECK" <<'PY'
 import hashlib, sys, urllib.request
 h, n = hashlib.sha256(), 0
-with urllib.request.urlopen(sys.argv[1], timeout=120) as r:
-    while chunk := r.read(1 << 20):
-        h.update(chunk); n += len(chunk)
+try:
+    with urllib.request.urlopen(sys.argv[1], timeout=120) as r:
+        while chunk := r.read(1 << 20):
+            h.update(chunk); n += len(chunk)
+except OSError as e:  # URLError, HTTPError, timeouts
+    sys.exit(f"{sys.argv[1]}: {e}")
 if n == 0:
     sys.exit(f"{sys.argv[1]}: empty response")
 print(h.hexdigest())
