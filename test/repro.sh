@@ -8,6 +8,8 @@
 #   test/repro.sh                    the check test.sh runs
 #   AOS_REPRO_FULL=1 test/repro.sh   the full check (README): also reruns wasm-opt
 #   AOS_REPRO_KEEP=1 ...             keep the second tree (printed) for inspection
+#   AOS_REPRO_DIR=DIR ...            keep build 2's cache and HOME in DIR between runs (warm
+#                                    reruns; still its own paths, so a path leak still shows)
 #
 # Shared with the second build, as copies at its own paths: the downloaded toolchain
 # (the ziglang wheel's venv, npm binaryen), never compiled from our sources. Everything
@@ -24,8 +26,14 @@ full=${AOS_REPRO_FULL:-0}
 
 sum() { sha256sum "$1" | cut -d' ' -f1; }
 t0=$(date +%s)
-tmp=$(mktemp -d /tmp/aos-repro.XXXXXX)
 keep=${AOS_REPRO_KEEP:-0}
+if [ -n "${AOS_REPRO_DIR:-}" ]; then
+  mkdir -p "$AOS_REPRO_DIR"; tmp=$(cd "$AOS_REPRO_DIR" && pwd); keep=1
+  exec 8>"$tmp/.lock"; flock 8
+  rm -rf "$tmp/another"
+else
+  tmp=$(mktemp -d /tmp/aos-repro.XXXXXX)
+fi
 cleanup() { if [ "$keep" = 1 ]; then echo "repro: kept $tmp" >&2; else rm -rf "$tmp"; fi; }
 trap cleanup EXIT
 
@@ -48,8 +56,11 @@ untracked=$(git -C "$root" ls-files --others --exclude-standard -- process llama
 
 cache_b="$tmp/cache b"; home_b="$tmp/home b"
 mkdir -p "$cache_b" "$home_b"
-for d in "$cache_a"/zig-* "$cache_a"/binaryen-*; do [ -d "$d" ] && cp -a "$d" "$cache_b/"; done
-[ "$full" = 1 ] || { [ -d "$cache_a/opt" ] && cp -a "$cache_a/opt" "$cache_b/opt"; }
+for d in "$cache_a"/zig-* "$cache_a"/binaryen-*; do
+  if [ -d "$d" ] && [ ! -d "$cache_b/$(basename "$d")" ]; then cp -a "$d" "$cache_b/"; fi
+done
+if [ "$full" = 1 ]; then rm -rf "$cache_b/opt"
+elif [ -d "$cache_a/opt" ]; then mkdir -p "$cache_b/opt" && cp -an "$cache_a/opt/." "$cache_b/opt/"; fi
 
 run_b=()
 if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null && id nobody >/dev/null 2>&1; then
