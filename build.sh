@@ -27,7 +27,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --check) [ $# -ge 2 ] || { echo "build.sh: --check needs a sha256 or a txid" >&2; exit 2; }; CHECK=$2; shift 2;;
     --gateway) [ $# -ge 2 ] || { echo "build.sh: --gateway needs a URL" >&2; exit 2; }; GATEWAY=${2%/}; shift 2;;
-    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 0;;
+    -h|--help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d'; exit 0;;
     *) echo "build.sh: unknown argument: $1 (see --help)" >&2; exit 2;;
   esac
 done
@@ -58,8 +58,10 @@ PY
     echo "build.sh: --check wants a sha256 (64 hex digits) or an Arweave txid (43 base64url characters): $CHECK" >&2
     exit 2
   fi
-  "$0" || exit 2
-  BUILT="$(sha256sum "$(dirname "$0")/AOS.wasm" | cut -d' ' -f1)"
+  [ -z "${AOS_STACK_SIZE:-}${AOS_ASYNCIFY_ALL:-}" ] ||
+    echo "==> warning: AOS_STACK_SIZE / AOS_ASYNCIFY_ALL are set: they change the module" >&2
+  "$BASH" "${BASH_SOURCE[0]}" || exit 2
+  BUILT="$(sha256sum "$(dirname "${BASH_SOURCE[0]}")/AOS.wasm" | cut -d' ' -f1)"
   if [ "$BUILT" = "$PUBLISHED" ]; then echo "match $BUILT"; exit 0; fi
   echo "mismatch: built $BUILT, published $PUBLISHED"
   exit 1
