@@ -210,10 +210,12 @@ open(proc_path, "w").write("".join(out))
 PY
 
 # Rust: Debian's cargo/rustc, never rustup's (the `rustc` on PATH may be a rustup proxy),
-# and none of the caller's cargo/rustc settings that change code generation.
+# and none of the caller's cargo/rustc settings that change code generation. Cargo runs in
+# $SRC: it reads .cargo/config.toml from its working directory upwards, and the clone's
+# directories (the repository's, their parents') must not be among them.
 CARGO_HOME_DIR="${CARGO_HOME:-$HOME/.cargo}"
 case "$CARGO_HOME_DIR" in /*) ;; *) CARGO_HOME_DIR="$PWD/$CARGO_HOME_DIR";; esac
-cargo_env=(env -u RUSTUP_TOOLCHAIN -u RUSTC_WRAPPER -u RUSTC_WORKSPACE_WRAPPER
+cargo_env=(env -C "$SRC" -u RUSTUP_TOOLCHAIN -u RUSTC_WRAPPER -u RUSTC_WORKSPACE_WRAPPER
   -u RUSTFLAGS -u RUSTDOCFLAGS -u CARGO_INCREMENTAL)
 for v in $(compgen -e); do
   case "$v" in CARGO_BUILD_*|CARGO_PROFILE_*|CARGO_TARGET_*|CARGO_ENCODED_*|CARGO_UNSTABLE_*) cargo_env+=(-u "$v");; esac
