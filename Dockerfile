@@ -4,6 +4,8 @@
 #   docker run --rm -v "$PWD":/src -w /src aos-llama-toolchain \
 #       ./test.sh                                  # every test (models in ../shared/models)
 #   docker build --target build -t aos-llama .      # AOS.wasm at /src/AOS.wasm
+#   docker build --target build --build-arg AOS_WASM_SHA256=<sha256 or txid> .
+#                                                  # ... and fail unless it is that module
 #
 # Toolchain (the same as build.sh installs on a bare Debian 12):
 #   - Rust 1.95.0 (rustup, from the official rust image) for the native workspace
@@ -25,6 +27,9 @@ ARG RUST_WEB_VERSION=1.96.0+dfsg1-1~deb12u2
 ARG EMSCRIPTEN_VERSION=3.1.6~dfsg-5
 ARG ZIG_VERSION=0.17.1
 ARG BINARYEN_VERSION=132
+ARG BINARYEN_NPM=132.0.0
+# The cache path does not reach AOS.wasm (build.sh builds one workspace and remaps
+# every source path), so this build gives the bytes of a host build of the same commit.
 ENV AOS_BUILD_CACHE=/opt/aos-llama-cache \
     DEBIAN_FRONTEND=noninteractive
 
@@ -52,7 +57,7 @@ RUN python3 -m venv "$AOS_BUILD_CACHE/zig-${ZIG_VERSION}" \
  && mkdir -p "$AOS_BUILD_CACHE/binaryen-${BINARYEN_VERSION}" \
  && echo '{"private":true}' > "$AOS_BUILD_CACHE/binaryen-${BINARYEN_VERSION}/package.json" \
  && npm install --prefix "$AOS_BUILD_CACHE/binaryen-${BINARYEN_VERSION}" --no-audit --no-fund \
-      "binaryen@${BINARYEN_VERSION}" \
+      "binaryen@${BINARYEN_NPM}" \
  && "$AOS_BUILD_CACHE/binaryen-${BINARYEN_VERSION}/node_modules/binaryen/bin/wasm-opt" --version
 
 # The fuzz targets (test.sh runs them for a bounded time) need nightly and cargo-fuzz.
@@ -62,5 +67,7 @@ RUN rustup toolchain install nightly --profile minimal \
 WORKDIR /src
 
 FROM toolchain AS build
+ARG AOS_WASM_SHA256=
 COPY . /src
-RUN ./build.sh && test/node/run.sh
+RUN if [ -n "$AOS_WASM_SHA256" ]; then ./build.sh --check "$AOS_WASM_SHA256"; else ./build.sh; fi \
+ && test/node/run.sh

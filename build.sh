@@ -11,9 +11,61 @@
 # on that cache existing. Output: ./AOS.wasm. See ../shared notes: ao-wasm64-recipe.md.
 #
 #   ./build.sh              build AOS.wasm
+#   ./build.sh --check SHA256|TXID [--gateway URL]
+#                           build, then compare with a published module: its sha256, or the
+#                           data of its Arweave txid (GET URL/TXID, default https://arweave.net);
+#                           prints `match <sha256>` (exit 0) or `mismatch: built A, published B`
+#                           (exit 1)
 #   AOS_BUILD_CACHE=DIR     cache location (default ~/.cache/aos-llama)
 #   AOS_STACK_SIZE=BYTES    shadow stack size (default 32 MiB; JSON messages are copied onto it)
+# The output depends only on the sources and the toolchain versions below, not on the
+# clone's path, the cache, $HOME, the user, locale, time zone or umask (test/repro.sh).
 set -euo pipefail
+
+CHECK="" GATEWAY="https://arweave.net"
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --check) [ $# -ge 2 ] || { echo "build.sh: --check needs a sha256 or a txid" >&2; exit 2; }; CHECK=$2; shift 2;;
+    --gateway) [ $# -ge 2 ] || { echo "build.sh: --gateway needs a URL" >&2; exit 2; }; GATEWAY=${2%/}; shift 2;;
+    -h|--help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d'; exit 0;;
+    *) echo "build.sh: unknown argument: $1 (see --help)" >&2; exit 2;;
+  esac
+done
+
+# --check: the published sha256 first (an unreachable gateway should not cost a build),
+# then an ordinary build, then the comparison. Exit 0 match, 1 mismatch, 2 anything else.
+if [ -n "$CHECK" ]; then
+  if [[ "$CHECK" =~ ^[0-9a-fA-F]{64}$ ]]; then
+    PUBLISHED="${CHECK,,}"
+  elif [[ "$CHECK" =~ ^[A-Za-z0-9_-]{43}$ ]]; then
+    echo "==> fetching $GATEWAY/$CHECK" >&2
+    PUBLISHED="$(python3 - "$GATEWAY/$CHECK" <<'PY'
+import hashlib, sys, urllib.request
+h, n = hashlib.sha256(), 0
+try:
+    with urllib.request.urlopen(sys.argv[1], timeout=120) as r:
+        while chunk := r.read(1 << 20):
+            h.update(chunk); n += len(chunk)
+except OSError as e:  # URLError, HTTPError, timeouts
+    sys.exit(f"{sys.argv[1]}: {e}")
+if n == 0:
+    sys.exit(f"{sys.argv[1]}: empty response")
+print(h.hexdigest())
+PY
+)" || { echo "build.sh: cannot fetch the module from $GATEWAY/$CHECK" >&2; exit 2; }
+    echo "==> published module $CHECK: sha256 $PUBLISHED" >&2
+  else
+    echo "build.sh: --check wants a sha256 (64 hex digits) or an Arweave txid (43 base64url characters): $CHECK" >&2
+    exit 2
+  fi
+  [ -z "${AOS_STACK_SIZE:-}${AOS_ASYNCIFY_ALL:-}" ] ||
+    echo "==> warning: AOS_STACK_SIZE / AOS_ASYNCIFY_ALL are set: they change the module" >&2
+  "$BASH" "${BASH_SOURCE[0]}" || exit 2
+  BUILT="$(sha256sum "$(dirname "${BASH_SOURCE[0]}")/AOS.wasm" | cut -d' ' -f1)"
+  if [ "$BUILT" = "$PUBLISHED" ]; then echo "match $BUILT"; exit 0; fi
+  echo "mismatch: built $BUILT, published $PUBLISHED"
+  exit 1
+fi
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 CACHE="${AOS_BUILD_CACHE:-$HOME/.cache/aos-llama}"
@@ -22,8 +74,13 @@ MAX_MEMORY=17179869184          # 16 GiB, the loader's heap cap
 MODULE_FORMAT="wasm64-unknown-emscripten-draft_2024_02_15"
 ZIG_VERSION=0.17.1
 BINARYEN_VERSION=132
+BINARYEN_NPM=132.0.0            # exact: npm would take any later 132.x
 RUST_WEB_VERSION=1.96
 EMSCRIPTEN_DEB=3.1.6
+# The exact Debian builds the published AOS.wasm sha256 was made with (README): another
+# build of these packages still works, but may give other bytes.
+RUST_WEB_DEB=1.96.0+dfsg1-1~deb12u2
+EMSCRIPTEN_DEB_EXACT=3.1.6~dfsg-5
 JOBS=2                          # shared 2-core machines: never more
 export LC_ALL=C TZ=UTC SOURCE_DATE_EPOCH=0
 umask 022
@@ -78,6 +135,9 @@ EMSYS="$EM/cache/sysroot"
 EMLIB="$EM/system/lib"
 EM_DEB_VERSION="$(dpkg-query -W -f='${Version}' emscripten)"
 case "$EM_DEB_VERSION" in "$EMSCRIPTEN_DEB"*) ;; *) die "emscripten $EM_DEB_VERSION, want $EMSCRIPTEN_DEB";; esac
+RUST_DEB_VERSION="$(dpkg-query -W -f='${Version}' rustc-web)"
+[ "$RUST_DEB_VERSION" = "$RUST_WEB_DEB" ] && [ "$EM_DEB_VERSION" = "$EMSCRIPTEN_DEB_EXACT" ] ||
+  log "warning: rustc-web $RUST_DEB_VERSION / emscripten $EM_DEB_VERSION, the published hash is from $RUST_WEB_DEB / $EMSCRIPTEN_DEB_EXACT"
 
 ZIG_VENV="$CACHE/zig-$ZIG_VERSION"
 find_zig() { ls "$ZIG_VENV"/lib/python3*/site-packages/ziglang/zig 2>/dev/null | head -n1; }
@@ -93,39 +153,76 @@ ZIGLIB="$(dirname "$ZIG")/lib"
 
 BINARYEN_DIR="$CACHE/binaryen-$BINARYEN_VERSION"
 BIN="$BINARYEN_DIR/node_modules/binaryen/bin"
-if ! "$BIN/wasm-opt" --version 2>/dev/null | grep -q "version $BINARYEN_VERSION"; then
-  log "installing binaryen@$BINARYEN_VERSION (npm) into $BINARYEN_DIR"
+if ! "$BIN/wasm-opt" --version 2>/dev/null | grep -q "version $BINARYEN_VERSION" ||
+   ! grep -q "\"version\": \"$BINARYEN_NPM\"" "$BINARYEN_DIR/node_modules/binaryen/package.json"; then
+  log "installing binaryen@$BINARYEN_NPM (npm) into $BINARYEN_DIR"
   rm -rf "$BINARYEN_DIR"; mkdir -p "$BINARYEN_DIR"
   echo '{"private":true}' > "$BINARYEN_DIR/package.json"
   npm install --prefix "$BINARYEN_DIR" --cache "$CACHE/npm-cache" --no-audit --no-fund \
-    --loglevel=error "binaryen@$BINARYEN_VERSION" >&2
+    --loglevel=error "binaryen@$BINARYEN_NPM" >&2
 fi
 stage_done "toolchain"
 
 # ---------------------------------------------------------------- 2. sources
-# Build from a copy at a fixed path: paths in the output (and cargo's fingerprints,
-# which include RUSTFLAGS) are then the same for every clone.
+# Build from a copy in the cache, as ONE cargo workspace holding process/ and llama/.
+# Cargo's -C metadata (hence every mangled symbol, hence the function order in AOS.wasm)
+# hashes a path package by its path relative to the workspace root when it lies under
+# the root, by its absolute path otherwise: with process/ as the root, ../llama was
+# hashed by absolute path and AOS.wasm changed with the cache directory.
 SRC="$CACHE/src"
 rm -rf "$SRC"; mkdir -p "$SRC"
 cp -a "$ROOT/process" "$SRC/process"
 [ -d "$ROOT/lua" ] && cp -a "$ROOT/lua" "$SRC/lua" || mkdir -p "$SRC/lua"
 cp -a "$ROOT/llama" "$SRC/llama"
-rm -rf "$SRC/llama/target" "$SRC/llama/tests"
-# llama/Cargo.toml inherits version/edition/... from the root [workspace.package]: give
-# the copy a root manifest with only that section (the other members are not copied).
-python3 - "$ROOT/Cargo.toml" > "$SRC/Cargo.toml" <<'PY'
-import sys, tomllib
-pkg = tomllib.load(open(sys.argv[1], "rb"))["workspace"]["package"]
-print('[workspace]\nresolver = "2"\nmembers = ["llama"]\nexclude = ["process"]\n\n[workspace.package]')
-for k, v in sorted(pkg.items()):
-    print(f'{k} = "{v}"')
+rm -rf "$SRC/llama/target" "$SRC/llama/tests" "$SRC/process/target"
+mv "$SRC/process/Cargo.lock" "$SRC/Cargo.lock"
+# The root manifest: members process and llama, the [workspace.package] that
+# llama/Cargo.toml inherits (from the repository's root manifest), and process's profiles
+# (cargo reads profiles only at the root). The copy of process/Cargo.toml loses its own
+# [workspace] and [profile.*] tables.
+python3 - "$ROOT/Cargo.toml" "$SRC/process/Cargo.toml" > "$SRC/Cargo.toml" <<'PY'
+import json, re, sys, tomllib
+def value(v):
+    if isinstance(v, bool): return "true" if v else "false"
+    if isinstance(v, (int, str)): return json.dumps(v)
+    sys.exit(f"build.sh: unsupported profile value in process/Cargo.toml: {v!r}")
+def table(name, d):
+    print(f"\n[{name}]")
+    for k, v in d.items():
+        if not isinstance(v, dict): print(f"{k} = {value(v)}")
+    for k, v in d.items():
+        if isinstance(v, dict): table(f"{name}.{json.dumps(k)}", v)
+root, proc_path = sys.argv[1:]
+text = open(proc_path).read()
+print('[workspace]\nresolver = "2"\nmembers = ["process", "llama"]')
+table("workspace.package", tomllib.load(open(root, "rb"))["workspace"]["package"])
+for name, prof in tomllib.loads(text).get("profile", {}).items():
+    table(f"profile.{name}", prof)
+keep, out = True, []
+for line in text.splitlines(keepends=True):
+    m = re.match(r"\s*\[([^\[\]]+)\]\s*(#.*)?$", line)
+    if m:
+        keep = not (m[1].strip() == "workspace" or m[1].strip().startswith("profile."))
+    if keep: out.append(line)
+left = tomllib.loads("".join(out))
+assert "workspace" not in left and "profile" not in left, "process/Cargo.toml: tables left"
+open(proc_path, "w").write("".join(out))
 PY
-rm -rf "$SRC/process/target"
 
-# Rust: Debian's cargo/rustc, never rustup's (the `rustc` on PATH may be a rustup proxy).
-cargo_env=(env -u RUSTUP_TOOLCHAIN -u RUSTC_WRAPPER -u CARGO_BUILD_TARGET
-  RUSTC="$RUSTC" CARGO_HOME="${CARGO_HOME:-$HOME/.cargo}")
-REGISTRY_SRC="${CARGO_HOME:-$HOME/.cargo}/registry/src"
+# Rust: Debian's cargo/rustc, never rustup's (the `rustc` on PATH may be a rustup proxy),
+# and none of the caller's cargo/rustc settings that change code generation. Cargo runs in
+# $SRC: it reads .cargo/config.toml from its working directory upwards, and the clone's
+# directories (the repository's, their parents') must not be among them.
+CARGO_HOME_DIR="${CARGO_HOME:-$HOME/.cargo}"
+case "$CARGO_HOME_DIR" in /*) ;; *) CARGO_HOME_DIR="$PWD/$CARGO_HOME_DIR";; esac
+cargo_env=(env -C "$SRC" -u RUSTUP_TOOLCHAIN -u RUSTC_WRAPPER -u RUSTC_WORKSPACE_WRAPPER
+  -u RUSTFLAGS -u RUSTDOCFLAGS -u CARGO_INCREMENTAL)
+for v in $(compgen -e); do
+  case "$v" in CARGO_BUILD_*|CARGO_PROFILE_*|CARGO_TARGET_*|CARGO_ENCODED_*|CARGO_UNSTABLE_*) cargo_env+=(-u "$v");; esac
+done
+cargo_env+=(RUSTC="$RUSTC" CARGO_HOME="$CARGO_HOME_DIR")
+# Registry sources sit under $CARGO_HOME (so under $HOME): remapped below, for rustc and C.
+REGISTRY_SRC="$CARGO_HOME_DIR/registry/src"
 "${cargo_env[@]}" "$CARGO" fetch --locked --manifest-path "$SRC/process/Cargo.toml" >&2
 LUA_SRC="$("${cargo_env[@]}" "$CARGO" metadata --locked --format-version 1 \
   --manifest-path "$SRC/process/Cargo.toml" | python3 -c '
@@ -155,7 +252,7 @@ compile_lib() {
   local key
   key="$( { echo "$TOOL_ID"; printf '%s\n' "$@"; sort "$list" | while read -r f; do
             printf '%s %s\n' "$f" "$(sha256 < "$srcdir/$f")"; done;
-          find "$srcdir" -maxdepth 1 -name '*.h' | sort | xargs -r cat; } | sha256 | cut -c1-16)"
+          find "$srcdir" -maxdepth 1 -name '*.h' -print0 | sort -z | xargs -0 -r cat; } | sha256 | cut -c1-16)"
   LIB="$CACHE/c/$name-$key.a"
   if [ -f "$LIB" ]; then log "$name: cached ($(basename "$LIB"))"; return; fi
   log "$name: compiling $(wc -l < "$list") files"
@@ -243,10 +340,12 @@ stage_done "C: libc, compiler-rt, Lua"
 
 # ---------------------------------------------------------------- 4. Rust (process/)
 RUST_TARGET_DIR="$CACHE/target-wasm64"
-RUSTFLAGS_WASM="-Ctarget-feature=+simd128 -Cdebuginfo=0 --remap-path-prefix=$SRC=/aos-llama --remap-path-prefix=$REGISTRY_SRC=/cargo-registry"
+# Paths may hold spaces: the flags go to cargo \x1f-separated.
+RUSTFLAGS_WASM=(-Ctarget-feature=+simd128 -Cdebuginfo=0 "--remap-path-prefix=$SRC=/aos-llama"
+  "--remap-path-prefix=$REGISTRY_SRC=/cargo-registry")
 log "cargo build (wasm64-unknown-unknown, -Zbuild-std)"
 "${cargo_env[@]}" RUSTC_BOOTSTRAP=1 CARGO_TARGET_DIR="$RUST_TARGET_DIR" \
-  CARGO_ENCODED_RUSTFLAGS="$(echo "$RUSTFLAGS_WASM" | tr ' ' '\037')" \
+  CARGO_ENCODED_RUSTFLAGS="$(IFS=$'\x1f'; echo "${RUSTFLAGS_WASM[*]}")" \
   LUA_LIB_NAME=lua53 \
   "$CARGO" build --locked --release -j "$JOBS" --target wasm64-unknown-unknown \
   -Zbuild-std=std,panic_abort --manifest-path "$SRC/process/Cargo.toml" >&2
@@ -327,6 +426,7 @@ AOS.wasm      $ROOT/AOS.wasm
 size          $SIZE bytes
 sha256        $SUM
 Module-Format $MODULE_FORMAT
+toolchain     rustc-web $RUST_DEB_VERSION, emscripten $EM_DEB_VERSION, ziglang $ZIG_VERSION, binaryen $BINARYEN_NPM
 
 Publish with these tags:
   Data-Protocol:   ao

@@ -43,6 +43,9 @@ fi
 stage "building AOS.wasm (./build.sh)"
 ./build.sh
 
+stage "AOS.wasm reproducible: rebuilt from another clone path, cache, HOME and user (test/repro.sh)"
+test/repro.sh
+
 stage "building the aos-llama CLI (the Node tests verify replies with it)"
 cargo build --locked -p aos-llama
 export AOS_LLAMA_BIN=$CARGO_TARGET_DIR/debug/aos-llama
