@@ -164,7 +164,7 @@ fi
 stage_done "toolchain"
 
 # ---------------------------------------------------------------- 2. sources
-# Build from a copy in the cache, as ONE cargo workspace holding process/ and llama/.
+# Build from a copy in the cache, as ONE cargo workspace holding process/, llama/ and chat/.
 # Cargo's -C metadata (hence every mangled symbol, hence the function order in AOS.wasm)
 # hashes a path package by its path relative to the workspace root when it lies under
 # the root, by its absolute path otherwise: with process/ as the root, ../llama was
@@ -174,9 +174,10 @@ rm -rf "$SRC"; mkdir -p "$SRC"
 cp -a "$ROOT/process" "$SRC/process"
 [ -d "$ROOT/lua" ] && cp -a "$ROOT/lua" "$SRC/lua" || mkdir -p "$SRC/lua"
 cp -a "$ROOT/llama" "$SRC/llama"
-rm -rf "$SRC/llama/target" "$SRC/llama/tests" "$SRC/process/target"
+cp -a "$ROOT/chat" "$SRC/chat"
+rm -rf "$SRC/llama/target" "$SRC/llama/tests" "$SRC/chat/target" "$SRC/chat/tests" "$SRC/process/target"
 mv "$SRC/process/Cargo.lock" "$SRC/Cargo.lock"
-# The root manifest: members process and llama, the [workspace.package] that
+# The root manifest: members process, llama and chat, the [workspace.package] that
 # llama/Cargo.toml inherits (from the repository's root manifest), and process's profiles
 # (cargo reads profiles only at the root). The copy of process/Cargo.toml loses its own
 # [workspace] and [profile.*] tables.
@@ -194,7 +195,7 @@ def table(name, d):
         if isinstance(v, dict): table(f"{name}.{json.dumps(k)}", v)
 root, proc_path = sys.argv[1:]
 text = open(proc_path).read()
-print('[workspace]\nresolver = "2"\nmembers = ["process", "llama"]')
+print('[workspace]\nresolver = "2"\nmembers = ["process", "llama", "chat"]')
 table("workspace.package", tomllib.load(open(root, "rb"))["workspace"]["package"])
 for name, prof in tomllib.loads(text).get("profile", {}).items():
     table(f"profile.{name}", prof)

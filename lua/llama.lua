@@ -3,7 +3,7 @@
 --
 -- Native contract (implemented in Rust, process/): every function raises a Lua error
 -- (a string) on misuse or failure.
---   __llama.load(modelPath, tokenizerPath|nil, progressFn, logFn) -> info table
+--   __llama.load(modelPath, tokenizerPath|nil, progressFn, logFn, context|nil) -> info table
 --       Paths are "/data/<txid>". progressFn(fraction) is called with numbers in [0,1]
 --       while the model is read; logFn(level, text) with level 1=error 2=warn 3=info
 --       4=debug. Any previously loaded model is already stopped by Lua before this call.
@@ -20,9 +20,15 @@
 --       n_layers=, n_heads=, n_kv_heads=, vocab_size=, seq_len=, ...} or nil,
 --       position=, context_length=}
 --   __llama.stop()             free the model (no error if none is loaded).
+--   __llama.chat(messages, n) -> string   render the model's chat template for
+--       messages ({ {role=, content=}, ... }), set it as the prompt, return the reply
+--       (up to n tokens; it ends at an end-of-turn token).
+--   __llama.save() -> string   the conversation state (KV rows in use, position, sampler).
+--   __llama.restore(state)     put a saved state back (same model and context).
 --
 -- Lua API (see README.md): Llama.load, Llama.setPrompt, Llama.add, Llama.next,
--- Llama.run(n) / Llama.run(prompt, n), Llama.stop, Llama.info, Llama.setSampler,
+-- Llama.run(n) / Llama.run(prompt, n), Llama.chat, Llama.save, Llama.restore,
+-- Llama.stop, Llama.info, Llama.setSampler,
 -- Llama.onLog, Llama.onProgress, Llama.logLevel, Llama.log, Llama.isLoaded.
 
 local Llama = {
@@ -121,10 +127,25 @@ local function applySampler(e)
   native("setSampler", e.set_sampler, s.temperature, s.topp, s.seed)
 end
 
-function Llama.load(model, tokenizer)
+-- Llama.load(model [, tokenizer] [, {context = N}])
+function Llama.load(model, tokenizer, opts)
+  if type(tokenizer) == "table" and opts == nil then tokenizer, opts = nil, tokenizer end
   local modelPath = dataPath("model", model)
   local tokPath = nil
   if tokenizer ~= nil then tokPath = dataPath("tokenizer", tokenizer) end
+  local context = nil
+  if opts ~= nil then
+    if type(opts) ~= "table" then fail("Llama.load: options must be a table {context = N}, got " .. type(opts)) end
+    for k in pairs(opts) do
+      if k ~= "context" then fail("Llama.load: unknown option '" .. tostring(k) .. "' (expected context)") end
+    end
+    if opts.context ~= nil then
+      context = type(opts.context) == "number" and math.tointeger(opts.context) or nil
+      if not context or context < 1 then
+        fail("Llama.load: context must be a positive integer, got " .. tostring(opts.context))
+      end
+    end
+  end
   local e = engine("load")
   if Llama._loaded then
     -- free the old model first so two never share memory (on failure the host rolls
@@ -132,7 +153,7 @@ function Llama.load(model, tokenizer)
     native("load", e.stop)
     Llama._loaded = false
   end
-  local info = native("load", e.load, modelPath, tokPath, progressCb, logCb)
+  local info = native("load", e.load, modelPath, tokPath, progressCb, logCb, context)
   Llama._loaded = true
   Llama.model = modelPath
   Llama.tokenizer = tokPath
@@ -178,6 +199,41 @@ function Llama.run(a, b)
     fail("Llama.run: token count must be a non-negative integer, got " .. tostring(n))
   end
   return native("run", e.run, count)
+end
+
+-- Llama.chat(messages [, n]) -> the reply to messages ({ {role=, content=}, ... }),
+-- through the model's own chat template; at most n tokens (default 256).
+function Llama.chat(messages, n)
+  local e = requireLoaded("chat")
+  if type(messages) ~= "table" or #messages == 0 then
+    fail("Llama.chat: messages must be a non-empty array of {role=, content=}, got " .. type(messages))
+  end
+  for i, m in ipairs(messages) do
+    if type(m) ~= "table" or type(m.role) ~= "string" or type(m.content) ~= "string" then
+      fail("Llama.chat: message " .. i .. " must be a table {role = string, content = string}")
+    end
+  end
+  local count = 256
+  if n ~= nil then
+    count = type(n) == "number" and math.tointeger(n) or nil
+    if not count or count < 0 then
+      fail("Llama.chat: token count must be a non-negative integer, got " .. tostring(n))
+    end
+  end
+  return native("chat", e.chat, messages, count)
+end
+
+-- Llama.save() -> string: the conversation so far (context, position, sampler);
+-- Llama.restore(state) puts it back, e.g. in a later message.
+function Llama.save()
+  local e = requireLoaded("save")
+  return native("save", e.save)
+end
+
+function Llama.restore(state)
+  local e = requireLoaded("restore")
+  if type(state) ~= "string" then fail("Llama.restore: state must be the string Llama.save() returned, got " .. type(state)) end
+  native("restore", e.restore, state)
 end
 
 function Llama.stop()

@@ -98,7 +98,8 @@ pub fn prompt_for(model: &llama::Model, messages: &[Message]) -> Result<String, 
         ChatError("the model has no tokenizer.chat_template; write the prompt yourself and use run / Llama.setPrompt".into())
     })?;
     let t = &model.tokenizer;
-    let text = |id: u32| String::from_utf8_lossy(t.piece(id)).into_owned();
+    // Special tokens' own text (`<|begin_of_text|>`, `<s>`), as the template prints them.
+    let text = |id: u32| String::from_utf8_lossy(&t.token_to_piece(id, true).unwrap_or_default()).into_owned();
     let special = SpecialTokens { bos: text(t.bos), eos: text(t.eos) };
     render(template, messages, &special, true)
 }

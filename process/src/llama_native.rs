@@ -172,6 +172,22 @@ pub fn register(lua: &Lua) -> mlua::Result<()> {
         })?,
     )?;
     raw.set("info", native(lua, |lua, ()| info(lua))?)?;
+    raw.set("chat", native(lua, chat)?)?;
+    raw.set(
+        "save",
+        native(lua, |lua, ()| -> NResult<mlua::String> {
+            let mut e = engine()?;
+            Ok(lua.create_string(session(&mut e)?.save_state())?)
+        })?,
+    )?;
+    raw.set(
+        "restore",
+        native(lua, |_, state: mlua::String| -> NResult<()> {
+            let mut e = engine()?;
+            session(&mut e)?.restore_state(&state.as_bytes())?;
+            Ok(())
+        })?,
+    )?;
     raw.set(
         "trace",
         native(lua, |_, enable: bool| -> NResult<()> {
@@ -196,7 +212,7 @@ pub fn register(lua: &Lua) -> mlua::Result<()> {
             }
             let s = session(&mut e)?;
             let t = &s.model().tokenizer;
-            let generated = s.trace_steps().iter().filter(|st| st.token != t.bos && st.token != t.eos).count();
+            let generated = s.trace_steps().iter().filter(|st| st.token != t.bos && !t.is_eog(st.token)).count();
             Ok((Some(hex(&s.trace_root())), s.trace_steps().len() as i64, generated as i64))
         })?,
     )?;
@@ -311,11 +327,41 @@ impl Source for WdSource<'_> {
     }
 }
 
-/// `__llama.load(modelPath, tokenizerPath|nil, progressFn, logFn) -> info`
+/// `__llama.chat(messages, n) -> reply`: render the model's chat template for
+/// `messages` (an array of `{role=, content=}`), set it as the prompt, generate up to
+/// `n` tokens (fewer at an end-of-turn token).
+fn chat(lua: &Lua, (messages, n): (Table, i64)) -> NResult<mlua::String> {
+    let n = usize::try_from(n).map_err(|_| Fail(format!("token count must be a non-negative integer, got {n}")))?;
+    let mut list = Vec::new();
+    for (i, m) in messages.sequence_values::<Table>().enumerate() {
+        let m = m.map_err(|_| Fail(format!("message {} is not a table {{role=, content=}}", i + 1)))?;
+        let field = |k: &str| -> NResult<String> {
+            match m.get::<Value>(k)? {
+                Value::String(s) => Ok(s.to_str().map_err(|_| Fail(format!("message {}: {k} is not UTF-8 text", i + 1)))?.to_string()),
+                other => Err(Fail(format!("message {}: {k} must be a string, got {}", i + 1, other.type_name()))),
+            }
+        };
+        list.push(chat::Message { role: field("role")?, content: field("content")? });
+    }
+    if list.is_empty() {
+        return Err(Fail("messages must be a non-empty array of {role=, content=}".into()));
+    }
+    let mut e = engine()?;
+    let s = session(&mut e)?;
+    let prompt = chat::prompt_for(s.model(), &list).map_err(|e| Fail(e.to_string()))?;
+    s.set_prompt(prompt.as_bytes())?;
+    Ok(lua.create_string(s.run(n)?)?)
+}
+
+/// `__llama.load(modelPath, tokenizerPath|nil, progressFn, logFn, context|nil) -> info`
 fn load(
     lua: &Lua,
-    (model_path, tok_path, progress, log): (String, Option<String>, Option<Function>, Option<Function>),
+    (model_path, tok_path, progress, log, context): (String, Option<String>, Option<Function>, Option<Function>, Option<i64>),
 ) -> NResult<Table> {
+    let context = match context {
+        None => None,
+        Some(n) => Some(usize::try_from(n).map_err(|_| Fail(format!("context must be a positive integer, got {n}")))?),
+    };
     let log = |level: i64, text: String| -> NResult<()> {
         match &log {
             Some(f) => Ok(f.call::<()>((level, text))?),
@@ -340,9 +386,10 @@ fn load(
         }
         None => None,
     };
-    let result = llama::load(
+    let result = llama::load_with(
         &mut model,
         tokenizer.as_mut().map(|t| t as &mut dyn Source),
+        &llama::LoadOptions { context },
         &mut |_, _| {},
     );
     if let Some(e) = model.failed.take() {
@@ -416,6 +463,19 @@ fn info(lua: &Lua) -> NResult<Table> {
             }
             mt.set("rope_theta", c.rope_theta as f64)?;
             mt.set("norm_eps", c.norm_eps as f64)?;
+            mt.set("architecture", m.metadata.architecture.as_str())?;
+            if let Some(name) = &m.metadata.name {
+                mt.set("name", name.as_str())?;
+            }
+            mt.set("context_length", c.train_context as i64)?;
+            mt.set("head_dim", c.head_dim as i64)?;
+            mt.set("chat_template", m.metadata.chat_template.is_some())?;
+            mt.set("tokenizer", m.tokenizer.kind())?;
+            let types = lua.create_table()?;
+            for (name, count) in m.weights.type_counts() {
+                types.set(name, count as i64)?;
+            }
+            mt.set("types", types)?;
             t.set("model", mt)?;
             t.set("position", sess.position() as i64)?;
             t.set("context_length", sess.context_length() as i64)?;

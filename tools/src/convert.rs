@@ -40,7 +40,7 @@ pub struct ModelConvertArgs {
 pub enum ConvertCommand {
     /// A Hugging Face Llama checkpoint (f32/f16/bf16 safetensors, sharded or not).
     Hf(ModelConvertArgs),
-    /// A GGUF llama model (F32/F16/BF16/Q8_0/Q4_0).
+    /// A GGUF llama model (F32/F16/BF16/Q8_0/Q4_0 tensors; llama2.c has no other types).
     Gguf(ModelConvertArgs),
     /// A SentencePiece tokenizer.model (or a Hugging Face tokenizer.json) to llama2.c's tokenizer.bin.
     Tokenizer {
@@ -48,6 +48,9 @@ pub enum ConvertCommand {
         input: PathBuf,
         #[arg(short = 'o', long)]
         out: PathBuf,
+        /// No summary line.
+        #[arg(long)]
+        quiet: bool,
     },
 }
 
@@ -100,7 +103,7 @@ pub fn convert(cmd: ConvertCommand) -> Result<ExitCode, AnyError> {
     match cmd {
         ConvertCommand::Hf(a) => run_model(&a, llama_convert::hf_to_llama2c),
         ConvertCommand::Gguf(a) => run_model(&a, llama_convert::gguf_to_llama2c),
-        ConvertCommand::Tokenizer { input, out } => {
+        ConvertCommand::Tokenizer { input, out, quiet } => {
             let is_json = input.extension().is_some_and(|e| e == "json");
             let r = if is_json {
                 llama_convert::hf_tokenizer_json_to_llama2c(&input, &out)
@@ -108,7 +111,9 @@ pub fn convert(cmd: ConvertCommand) -> Result<ExitCode, AnyError> {
                 llama_convert::sentencepiece_to_llama2c(&input, &out)
             };
             r.map_err(|e| format!("{}: {e}", input.display()))?;
-            eprintln!("wrote {}", out.display());
+            if !quiet {
+                eprintln!("wrote {}", out.display());
+            }
             Ok(ExitCode::SUCCESS)
         }
     }

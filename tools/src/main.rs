@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 
 mod ao;
 mod bench;
+mod chat;
 mod convert;
 mod inspect;
 mod model_files;
@@ -26,6 +27,8 @@ struct Cli {
 enum Command {
     /// Generate text from a prompt (output exactly as llama2.c's `run` prints it).
     Run(run::RunArgs),
+    /// One chat turn through the model's chat template; prints the reply only.
+    Chat(chat::ChatArgs),
     /// Print the logits for a list of token ids as JSON (a parity and debugging tool).
     Logits(run::LogitsArgs),
     /// Describe a model file: format, config, tensor types, size, sha256.
@@ -54,6 +57,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(a) => run::run(a),
+        Command::Chat(a) => chat::chat(a),
         Command::Logits(a) => run::logits(a),
         Command::Inspect(a) => inspect::inspect(a),
         Command::Bench(a) => bench::bench(a),

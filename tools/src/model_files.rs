@@ -14,13 +14,19 @@ fn open(path: &Path, what: &str) -> Result<IoSource<std::io::BufReader<std::fs::
 
 /// Load `model` (and `tokenizer`, needed for llama2.c checkpoints).
 pub fn load_model(model: &Path, tokenizer: Option<&PathBuf>) -> Result<Model, AnyError> {
+    load_model_with(model, tokenizer, None)
+}
+
+/// [`load_model`] with a KV cache of `context` positions (default: the model's, at most 4096).
+pub fn load_model_with(model: &Path, tokenizer: Option<&PathBuf>, context: Option<usize>) -> Result<Model, AnyError> {
     let mut src = open(model, "model")?;
     let mut tok = match tokenizer {
         Some(t) => Some(open(t, "tokenizer")?),
         None => None,
     };
     let mut progress = |_: u64, _: u64| {};
-    llama::load(&mut src, tok.as_mut().map(|t| t as &mut dyn llama::Source), &mut progress).map_err(|e| {
+    let opts = llama::LoadOptions { context };
+    llama::load_with(&mut src, tok.as_mut().map(|t| t as &mut dyn llama::Source), &opts, &mut progress).map_err(|e| {
         let hint = match e {
             llama::Error::Usage(_) if tokenizer.is_none() => " (add --tokenizer PATH)",
             _ => "",

@@ -8,7 +8,7 @@ use std::time::Instant;
 use clap::Args;
 use llama::{Backend, SamplerConfig, Session};
 
-use crate::model_files::{load_model, AnyError};
+use crate::model_files::{load_model, load_model_with, AnyError};
 
 #[derive(Args)]
 pub struct RunArgs {
@@ -36,6 +36,9 @@ pub struct RunArgs {
     /// Kernels to use: scalar, sse2, avx2 (all give identical bits; default: fastest).
     #[arg(long)]
     pub backend: Option<String>,
+    /// KV cache positions (default: the model's context, at most 4096).
+    #[arg(long)]
+    pub context: Option<usize>,
 }
 
 pub fn parse_backend(name: Option<&str>) -> Result<Backend, AnyError> {
@@ -58,11 +61,11 @@ pub fn printable(piece: &[u8]) -> bool {
 
 pub fn run(a: RunArgs) -> Result<ExitCode, AnyError> {
     let t0 = Instant::now();
-    let model = load_model(&a.model, a.tokenizer.as_ref())?;
+    let model = load_model_with(&a.model, a.tokenizer.as_ref(), a.context)?;
     let load_secs = t0.elapsed().as_secs_f64();
     let seq_len = model.config.seq_len;
     let steps = if a.steps == 0 || a.steps > seq_len { seq_len } else { a.steps };
-    let prompt_tokens = model.tokenizer.encode(a.prompt.as_bytes(), true, true);
+    let llama2c_vocabulary = !matches!(model.format, llama::Format::Gguf { .. }) || a.tokenizer.is_some();
 
     let mut session = Session::new(model)?;
     session.set_backend(parse_backend(a.backend.as_deref())?);
@@ -71,19 +74,26 @@ pub fn run(a: RunArgs) -> Result<ExitCode, AnyError> {
     session.set_prompt(a.prompt.as_bytes())?;
     let prompt_secs = t1.elapsed().as_secs_f64();
 
+    let prompt_tokens = session.tokens().to_vec();
+
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    // The prompt, as llama2.c prints it: each token decoded after the one before it.
-    let tok = &session.model().tokenizer;
-    for w in prompt_tokens.windows(2).take(steps) {
-        let piece = tok.decode(w[0], w[1]);
-        if printable(piece) {
-            out.write_all(piece)?;
+    if llama2c_vocabulary {
+        // The prompt, as llama2.c prints it: each token decoded after the one before it.
+        let tok = &session.model().tokenizer;
+        for w in prompt_tokens.windows(2).take(steps) {
+            let piece = tok.decode(w[0], w[1]);
+            if printable(piece) {
+                out.write_all(piece)?;
+            }
         }
+    } else {
+        // A GGUF vocabulary: the prompt exactly as given.
+        out.write_all(a.prompt.as_bytes())?;
     }
     out.flush()?;
 
-    let to_generate = steps.saturating_sub(prompt_tokens.len() - 1);
+    let to_generate = steps.saturating_sub(prompt_tokens.len().saturating_sub(1));
     let t2 = Instant::now();
     let mut generated = 0usize;
     while generated < to_generate {

@@ -88,3 +88,57 @@ return Count + 1\n";
     assert!(text.contains("error: eval:1: oops"), "{text}");
     assert_eq!(o.status.code(), Some(1), "a script with a failed message exits 1");
 }
+
+/// Runs `script` (one Eval per line) in one local process with the stories260K files.
+fn process_script(script: &str) -> (String, String, Option<i32>) {
+    let (dir, _, _) = data_dir();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_aos-llama"))
+        .args(["process", "--module", &module(), "--data-dir", &dir.path().display().to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(script.as_bytes()).unwrap();
+    let o = child.wait_with_output().unwrap();
+    (String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned(), o.status.code())
+}
+
+#[test]
+fn a_conversation_is_parked_and_resumed_in_a_later_message() {
+    let (_, m, t) = data_dir();
+    // Message 1 loads with a 128-position context; message 2 generates, saves the state and
+    // goes on; message 3 does something else; message 4 restores and must continue exactly
+    // as message 2 did after its save.
+    let script = format!(
+        "Llama.load('{m}', '{t}', {{context = 128}}) return 'context=' .. Llama.info().context_length\n\
+         Llama.setPrompt('Once upon a time') Llama.run(10) Saved = Llama.save() return 'after=' .. Llama.run(20)\n\
+         Llama.setPrompt('The dog') return 'other=' .. Llama.run(15)\n\
+         Llama.restore(Saved) return 'after=' .. Llama.run(20)\n\
+         return 'bad=' .. tostring(pcall(Llama.restore, 'not a state'))\n\
+         local ok, e = pcall(Llama.setPrompt, string.rep('the dog and the cat ', 40)) return 'long=' .. tostring(ok) .. ' ' .. e\n"
+    );
+    let (out, err, code) = process_script(&script);
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    assert!(out.contains("context=128"), "{out}");
+    let afters: Vec<&str> = out.lines().filter(|l| l.starts_with("after=")).collect();
+    assert_eq!(afters.len(), 2, "{out}");
+    assert!(afters[0].len() > "after=".len() + 20, "{out}");
+    assert_eq!(afters[0], afters[1], "the restored conversation continues bit for bit");
+    assert!(out.contains("bad=false"), "{out}");
+    assert!(out.contains("long=false") && out.contains("prompt past the context"), "{out}");
+}
+
+#[test]
+fn chat_needs_a_model_with_a_chat_template() {
+    let (_, m, t) = data_dir();
+    let script = format!(
+        "Llama.load('{m}', '{t}') local ok, e = pcall(Llama.chat, {{ {{role = 'user', content = 'hi'}} }}) return 'chat=' .. tostring(ok) .. ' ' .. e\n\
+         local ok, e = pcall(Llama.chat, {{ {{role = 'user'}} }}) return 'shape=' .. e\n"
+    );
+    let (out, err, code) = process_script(&script);
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    assert!(out.contains("chat=false") && out.contains("no tokenizer.chat_template"), "{out}");
+    assert!(out.contains("message 1 must be a table {role = string, content = string}"), "{out}");
+}
