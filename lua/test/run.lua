@@ -684,6 +684,16 @@ test("an aos-llama style handler runs unchanged", function()
 end)
 
 ---------------------------------------------------------------------------
+-- aos 2 compatibility (lua/test/aos.lua)
+assert(loadfile(dir .. "/test/aos.lua"))({
+  test = test, eq = eq, ok = ok, contains = contains, raises = raises, send = send, eval = eval,
+  spawn = spawn, outData = outData, tagsOf = tagsOf, fresh = fresh, dir = dir,
+  OWNER = OWNER, OTHER = OTHER, PROCESS = PROCESS,
+  setEnv = function() ENV = json.encode(envTable) end,
+  env = function() return ENV end,
+})
+
+---------------------------------------------------------------------------
 for _, t in ipairs(tests) do
   local good, err = pcall(t.fn)
   if good then
