@@ -296,3 +296,22 @@ test("chatroom: broadcast to every registered member", function()
   eq(#msgs(send { Action = "Broadcast", From = "BOB", Data = "x" }), 3)
   eq(tagsOf(msgs(send { Action = "Broadcast", From = "ALICE", Data = "x" })[1]).Action, "Broadcast-Error")
 end)
+
+test(".crypto: utils in Lua; primitives need the native __crypto (a clear error without it)", function()
+  spawn()
+  local c = require(".crypto")
+  eq(c.utils.hex.stringToHex("ao"), "616f"); eq(c.utils.hex.hexToString("616F"), "ao")
+  eq(c.utils.stream.toString(c.utils.stream.fromString("abc")), "abc")
+  eq(c.utils.array.toHex(c.utils.array.fromString("ao")), "616f")
+  eq(table.concat(c.utils.array.XOR({ 1, 2 }, { 3, 3 }), ","), "2,1")
+  local q = c.utils.queue() q.push(1) q.push(2)
+  eq(q.pop(), 1); eq(q.size(), 1); eq(q.getHead(), 2)
+  raises(function() c.digest.sha1("x") end, "native primitives not available")
+  -- with a stand-in native, arguments and results are adapted as aos's API has them
+  __crypto = { digest = function(name, data) return true, name .. ":" .. data end,
+    aes = function(enc, mode, key, iv, data) return true, mode .. #key .. #iv .. #data end }
+  eq(c.digest.sha1(c.utils.stream.fromString("ab")).asString(), "sha1:ab")
+  eq(c.digest.md5({ 97 }).asHex(), c.utils.hex.stringToHex("md5:a"))
+  eq(c.cipher.aes.encrypt("ao", "k", nil, "ctr", 256).asString(), "CTR321616")
+  __crypto = nil
+end)

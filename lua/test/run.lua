@@ -5,7 +5,7 @@
 local write = io.write
 local dir = (arg and arg[0] or ""):match("^(.*)[/\\]test[/\\][^/\\]*$") or "lua"
 local EMBED_ORDER = { "json.lua", "utils.lua", "stringify.lua", "base64.lua", "bint.lua",
-  "handlers.lua", "ao.lua", "llama.lua", "process.lua" }
+  "crypto.lua", "handlers.lua", "ao.lua", "llama.lua", "process.lua" }
 
 -- originals, restored before each fresh load of the runtime
 local orig = {
@@ -24,7 +24,7 @@ local function fresh()
   end
   for _, name in ipairs { "json", ".json", "handlers", ".handlers", "ao", ".ao", "llama",
     ".llama", "process", ".process", "utils", ".utils", "stringify", ".stringify", "pretty",
-    ".pretty", "dump", ".dump", "base64", ".base64", "bint", ".bint" } do
+    ".pretty", "dump", ".dump", "base64", ".base64", "bint", ".bint", "crypto", ".crypto" } do
     package.loaded[name] = nil
   end
   for _, f in ipairs(EMBED_ORDER) do
