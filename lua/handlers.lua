@@ -296,9 +296,9 @@ end
 MaxInboxCount = MaxInboxCount or 10000
 Inbox = Inbox or {}
 
+-- as aos shows a sender: first three and last three characters ("FRED" -> "FRE...RED")
 local function shortId(id)
   id = tostring(id)
-  if #id <= 6 then return id end
   return id:sub(1, 3) .. "..." .. id:sub(-3)
 end
 Handlers.utils.shortId = shortId

@@ -33,12 +33,10 @@ const msg = ({ id, from = OWNER, owner, action, data = '', tags = [], target = P
 const tag = (m, name) => m.Tags.find((t) => t.name === name)?.value
 const T = (name, value) => ({ name, value })
 
-let shared
-const handleFn = async () => (shared ||= await loader(fileWeaveDrive(data.dir)))
-
-// A process under the loader: its Memory carried from one message to the next.
-const spawn = async ({ data = '', tags = [] } = {}) => {
-  const handle = await handleFn()
+// A process under the loader: its Memory carried from one message to the next. One loader
+// instance per process (an instance given Memory = null keeps its own last memory).
+const spawn = async ({ data: bootData = '', tags = [] } = {}) => {
+  const handle = await loader(fileWeaveDrive(data.dir))
   let memory = null
   const p = {
     async send (m) {
@@ -58,7 +56,7 @@ const spawn = async ({ data = '', tags = [] } = {}) => {
       return r.Output.data
     }
   }
-  p.boot = await p.send(msg({ id: PROCESS, data, tags: [T('Type', 'Process'), ...tags] }))
+  p.boot = await p.send(msg({ id: PROCESS, data: bootData, tags: [T('Type', 'Process'), ...tags] }))
   return p
 }
 
