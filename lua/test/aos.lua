@@ -315,3 +315,19 @@ test(".crypto: utils in Lua; primitives need the native __crypto (a clear error 
   eq(c.cipher.aes.encrypt("ao", "k", nil, "ctr", 256).asString(), "CTR321616")
   __crypto = nil
 end)
+
+test("Spawn(...).receive() waits for the Spawned notice with its Reference", function()
+  spawn()
+  okEval([[Handlers.add("make", "Make", function(m)
+      local child = Spawn("]] .. H.TXID .. [[", { Data = "boot code", Name = "kid" }).receive()
+      Child = child.Process
+      m.reply({ Data = "spawned " .. Child })
+    end)]])
+  local r = send { Action = "Make", From = OTHER }
+  eq(#r.response.Spawns, 1)
+  local ref = tagsOf(r.response.Spawns[1]).Reference
+  eq(tagsOf(r.response.Spawns[1]).Name, "kid")
+  r = send { Action = "Spawned", From = PROCESS, Tags = { { name = "X-Reference", value = ref },
+    { name = "Process", value = "CHILD" } } }
+  eq(Child, "CHILD"); eq(msgs(r)[1].Data, "spawned CHILD"); eq(msgs(r)[1].Target, OTHER)
+end)

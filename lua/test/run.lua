@@ -688,7 +688,7 @@ end)
 assert(loadfile(dir .. "/test/aos.lua"))({
   test = test, eq = eq, ok = ok, contains = contains, raises = raises, send = send, eval = eval,
   spawn = spawn, outData = outData, tagsOf = tagsOf, fresh = fresh, dir = dir,
-  OWNER = OWNER, OTHER = OTHER, PROCESS = PROCESS,
+  OWNER = OWNER, OTHER = OTHER, PROCESS = PROCESS, TXID = TXID,
   setEnv = function() ENV = json.encode(envTable) end,
   env = function() return ENV end,
 })
