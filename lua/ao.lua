@@ -27,6 +27,13 @@
 -- ao.normalize(msg)     lifts tags into fields (used by the process).
 -- ao.isTrusted(msg)     true if no authorities are configured, or msg.From /
 --                       msg.Owner is one of them.
+-- The message returned by ao.send has .receive([from]) (wait, inside a handler, for the
+-- reply: From = from or Target, X-Reference = its Reference) and .onReply(fn) (a
+-- one-shot handler for that reply); ao.spawn's has .receive() / .onReply(fn) for the
+-- "Spawned" notice (Action = Spawned, X-Reference = its Reference).
+-- Assignments (aos 2): ao.addAssignable([name,] spec), ao.removeAssignable(name | index),
+-- ao.assignables ({name=, pattern=} list), ao.isAssignment(msg) (Target ~= ao.id),
+-- ao.isAssignable(msg) (some assignable's spec matches).
 
 local json = require("json")
 
@@ -37,6 +44,7 @@ local ao = {
   env = {},
   authorities = {},
   reference = 0,
+  assignables = {},
   outbox = { Messages = {}, Spawns = {}, Assignments = {} },
 }
 
@@ -111,9 +119,15 @@ function ao.isTrusted(msg)
   return false
 end
 
--- Lift tags into fields: msg.TagArray keeps the list, msg.Tags becomes a map
--- (the last of repeated names wins), and each tag becomes msg[name] unless it is a
--- standard message field or already set.
+-- A tag name as aos 2 normalises it: "_" -> "-", then Title-Case per word
+-- ("action" -> "Action", "DATA_PROTOCOL" -> "Data-Protocol", "x-reference" -> "X-Reference").
+function ao.normalizeTagName(name)
+  return (tostring(name):gsub("_", "-"):lower():gsub("%f[%w]%l", string.upper))
+end
+
+-- Lift tags into fields: msg.TagArray keeps the list as sent, msg.Tags becomes a map
+-- under normalised names (the last of repeated names wins), and each tag becomes
+-- msg[name] unless it is a standard message field or already set.
 function ao.normalize(msg)
   local list = msg.Tags
   if type(list) ~= "table" then list = {} end
@@ -121,16 +135,78 @@ function ao.normalize(msg)
   for _, nv in ipairs(eachTag(list)) do
     local name, value = nv[1], nv[2]
     arr[#arr + 1] = { name = name, value = value }
-    map[name] = value
+    map[ao.normalizeTagName(name)] = value
   end
   msg.TagArray = arr
   msg.Tags = map
   for _, t in ipairs(arr) do
-    if not ao.STANDARD_FIELDS[t.name] and msg[t.name] == nil then
-      msg[t.name] = map[t.name]
+    local name = ao.normalizeTagName(t.name)
+    if not ao.STANDARD_FIELDS[name] and msg[name] == nil then
+      msg[name] = map[name]
     end
   end
   return msg
+end
+
+---------------------------------------------------------------------------
+-- Assignments
+---------------------------------------------------------------------------
+function ao.addAssignable(...)
+  local n = select("#", ...)
+  local name, spec
+  if n == 1 then spec = ... else name, spec = ... end
+  if n > 1 and type(name) ~= "string" then error("MatchSpec name MUST be a string", 2) end
+  if name then
+    for _, a in ipairs(ao.assignables) do
+      if a.name == name then a.pattern = spec return end
+    end
+  end
+  table.insert(ao.assignables, { name = name, pattern = spec })
+end
+
+function ao.removeAssignable(key)
+  local idx
+  if type(key) == "string" then
+    for i, a in ipairs(ao.assignables) do if a.name == key then idx = i end end
+  elseif math.type(key) == "integer" then
+    idx = key
+  else
+    error("index MUST be a number", 2)
+  end
+  if idx and ao.assignables[idx] then table.remove(ao.assignables, idx) end
+end
+
+function ao.isAssignment(msg)
+  return type(msg.Target) == "string" and ao.id ~= "" and msg.Target ~= ao.id
+end
+
+function ao.isAssignable(msg)
+  local utils = require(".utils")
+  for _, a in ipairs(ao.assignables) do
+    local r = utils.matchesSpec(msg, a.pattern)
+    if r and r ~= 0 and r ~= "skip" then return true end
+  end
+  return false
+end
+
+-- The reply to a message: a one-shot handler, or (inside a handler) a wait.
+local function replyPattern(from, ref)
+  return { From = from, ["X-Reference"] = tostring(ref) }
+end
+
+local function withReceive(out, from, ref, extra)
+  local function pattern(f)
+    local p = replyPattern(f or from, ref)
+    for k, v in pairs(extra or {}) do p[k] = v end
+    return p
+  end
+  out.onReply = function(fn)
+    return Handlers.once(pattern(), fn)
+  end
+  out.receive = function(f)
+    return Handlers.receive(pattern(f))
+  end
+  return out
 end
 
 local function nextReference()
@@ -200,7 +276,9 @@ function ao.send(msg)
   }
   out.Data = dataOf(msg.Data, tags, "ao.send")
   table.insert(ao.outbox.Messages, out)
-  return out
+  local ret = { Reference = tostring(ref) }
+  for k, v in pairs(out) do ret[k] = v end
+  return withReceive(ret, msg.Target, ref)
 end
 
 local SPAWN_SKIP = { Data = true, Anchor = true, Tags = true, Target = true, Module = true }
@@ -234,7 +312,9 @@ function ao.spawn(module, msg)
   }
   out.Data = dataOf(msg.Data, tags, "ao.spawn")
   table.insert(ao.outbox.Spawns, out)
-  return out
+  local ret = { Reference = tostring(ref) }
+  for k, v in pairs(out) do ret[k] = v end
+  return withReceive(ret, "_", ref, { Action = "Spawned" })
 end
 
 function ao.assign(a)

@@ -8,16 +8,21 @@
 --   short for a pattern matching Action == name.
 -- Handlers.append(...)   same as add.
 -- Handlers.prepend(...)  like add, but the handler is (re)inserted at the front.
--- Handlers.once(name, pattern, handle)  add with maxRuns = 1 (name optional).
+-- Handlers.once(name, pattern, handle)  prepend with maxRuns = 1 (name optional), as aos
+--   does, so that one-shot handlers (and Handlers.receive's resolvers) run first.
+-- Handlers.receive(pattern)  suspends the running handler (it runs in a coroutine) until
+--   a later message matches pattern; returns that message. State in between survives.
+-- Handlers.generateResolver(spec)  a handle from a function or {[pattern] = fn, ...}
+--   (also accepted directly as the handle of add/append/prepend/once).
 -- Handlers.before(name).add(...), Handlers.after(name).add(...)  insert relative to
 --   an existing handler.
 -- Handlers.remove(name)  removes it; returns true if it existed.
 -- Handlers.list          the ordered handler records {name, pattern, handle, maxRuns}.
 --
--- Patterns:
+-- Patterns (Handlers.utils.matchesSpec, from .utils):
 --   * a string: matches when msg.Action == pattern;
 --   * a table {Field = spec, ...}: every field must match; the field is looked up as
---     msg[Field], then msg.Tags[Field]. A spec is "_" (anything), an exact string, a
+--     msg[Field], then msg.Tags[Field], then ignoring case ("action" = "Action"). A spec is "_" (anything), an exact string, a
 --     Lua pattern (used with string.match when it has magic characters and the exact
 --     comparison failed), a number/boolean (compared as text), a function
 --     spec(value, msg) -> truthy, or a list of specs (any of them);
@@ -26,13 +31,15 @@
 --       1, "continue"          -> run the handler and keep evaluating;
 --       false, nil, 0, "skip"  -> do not run it.
 --
--- Evaluation: handlers are tried in list order. If no handler matched with "break",
--- Handlers.default(msg, env) runs; it stores the message in the global `Inbox`
--- (keeping the last `MaxInboxCount`, 10000 by default) and prints a one-line notice.
+-- Evaluation: handlers are tried in list order; each runs in its own coroutine. If no
+-- handler matched with "break", Handlers.default(msg, env) runs; it stores the message in
+-- the global `Inbox` (keeping the last `MaxInboxCount`, 10000 by default) and prints
+-- aos's colored "New Message From ..." line.
 -- A handler's error propagates (the process turns it into an Error response, and the
 -- host rolls the state back); its text is prefixed with "handler '<name>': ".
 
-local Handlers = { _version = "1.0", list = {}, utils = {}, _onceCounter = 0 }
+local utils = require(".utils")
+local Handlers = { _version = "2.0", list = {}, utils = {}, coroutines = {}, _onceCounter = 0 }
 
 local function findIndex(name)
   for i, h in ipairs(Handlers.list) do
@@ -41,11 +48,7 @@ local function findIndex(name)
   return nil
 end
 
-local function isCallable(f)
-  if type(f) == "function" then return true end
-  local mt = getmetatable(f)
-  return type(mt) == "table" and type(mt.__call) == "function"
-end
+local isCallable = utils.isCallable
 
 -- Normalise the arguments of add/append/prepend/once into a handler record.
 local function makeRecord(fname, name, pattern, handle, maxRuns)
@@ -60,6 +63,9 @@ local function makeRecord(fname, name, pattern, handle, maxRuns)
   if not (pt == "string" or pt == "table" or isCallable(pattern)) then
     error("Handlers." .. fname .. ": pattern must be an Action string, a tag table or a function, got "
       .. pt, 3)
+  end
+  if type(handle) == "table" and not isCallable(handle) then
+    handle = Handlers.generateResolver(handle)
   end
   if not isCallable(handle) then
     error("Handlers." .. fname .. ": handle must be a function, got " .. type(handle), 3)
@@ -105,7 +111,8 @@ function Handlers.once(name, pattern, handle)
   end
   local rec = makeRecord("once", name, pattern, handle, 1)
   local i = findIndex(name)
-  if i then Handlers.list[i] = rec else table.insert(Handlers.list, rec) end
+  if i then table.remove(Handlers.list, i) end
+  table.insert(Handlers.list, 1, rec)
   return #Handlers.list
 end
 
@@ -145,69 +152,8 @@ end
 ---------------------------------------------------------------------------
 -- Matching
 ---------------------------------------------------------------------------
-local MAGIC = "[%^%$%(%)%%%.%[%]%*%+%-%?]"
-
-local function matchValue(value, spec, msg)
-  if spec == "_" then return true end
-  local st = type(spec)
-  if isCallable(spec) and st ~= "table" then
-    return spec(value, msg) and true or false
-  end
-  if st == "table" then
-    if isCallable(spec) then return spec(value, msg) and true or false end
-    for _, s in ipairs(spec) do
-      if matchValue(value, s, msg) then return true end
-    end
-    return false
-  end
-  if value == nil then return false end
-  local vt = type(value)
-  if vt == "number" or vt == "boolean" then value = tostring(value)
-  elseif vt ~= "string" then return false end
-  if st == "string" then
-    if value == spec then return true end
-    if spec:find(MAGIC) then
-      local ok, r = pcall(string.match, value, spec)
-      return ok and r ~= nil
-    end
-    return false
-  end
-  if st == "number" or st == "boolean" then return value == tostring(spec) end
-  return false
-end
-
--- Returns the raw match result for a pattern (boolean / number / string).
-function Handlers.utils.matchesSpec(msg, pattern)
-  if type(pattern) == "string" then
-    return msg.Action == pattern
-  end
-  if type(pattern) == "table" and not isCallable(pattern) then
-    -- plain specs first, function specs only once all of those matched (so a
-    -- function spec for a tag only runs on messages that passed the other checks)
-    local deferred = nil
-    for field, spec in pairs(pattern) do
-      if type(spec) == "function" then
-        deferred = deferred or {}
-        deferred[#deferred + 1] = field
-      else
-        local value = msg[field]
-        if value == nil and type(msg.Tags) == "table" then value = msg.Tags[field] end
-        if not matchValue(value, spec, msg) then return false end
-      end
-    end
-    if deferred then
-      table.sort(deferred, function(a, b) return tostring(a) < tostring(b) end)
-      for _, field in ipairs(deferred) do
-        local value = msg[field]
-        if value == nil and type(msg.Tags) == "table" then value = msg.Tags[field] end
-        if not matchValue(value, pattern[field], msg) then return false end
-      end
-    end
-    return true
-  end
-  if isCallable(pattern) then return pattern(msg) end
-  return false
-end
+Handlers.utils.matchesSpec = utils.matchesSpec
+Handlers.utils.matchesPattern = utils.matchesPattern
 
 -- Normalise a match result: -1 = run and stop, 0 = skip, 1 = run and continue.
 local function normalize(r, name)
@@ -225,30 +171,30 @@ local function normalize(r, name)
 end
 Handlers.utils.normalizeMatch = normalize
 
+local function same(v, want) return v ~= nil and tostring(v) == tostring(want) end
+
+-- Tag names are matched ignoring case (aos 2): hasMatchingTag("Action", "Ping") matches
+-- a tag written "action".
 function Handlers.utils.hasMatchingTag(name, value)
   return function(msg)
-    local v = type(msg.Tags) == "table" and msg.Tags[name] or nil
-    if v ~= nil and tostring(v) == tostring(value) then return -1 end
-    return 0
+    local tags = type(msg.Tags) == "table" and msg.Tags or {}
+    return same(utils.lookup({ Tags = tags }, name), value)
   end
 end
 
 function Handlers.utils.hasMatchingTagOf(name, values)
   return function(msg)
-    local v = type(msg.Tags) == "table" and msg.Tags[name] or nil
-    if v == nil then return 0 end
+    local tags = type(msg.Tags) == "table" and msg.Tags or {}
+    local v = utils.lookup({ Tags = tags }, name)
     for _, x in ipairs(values) do
-      if tostring(v) == tostring(x) then return -1 end
+      if same(v, x) then return true end
     end
-    return 0
+    return false
   end
 end
 
 function Handlers.utils.hasMatchingData(data)
-  return function(msg)
-    if msg.Data == data then return -1 end
-    return 0
-  end
+  return function(msg) return msg.Data == data end
 end
 
 -- A handler that replies to the sender: a string becomes the reply's Data, a table
@@ -271,10 +217,77 @@ end
 -- Wrap a pattern so that a match lets evaluation continue.
 function Handlers.utils.continue(pattern)
   return function(msg)
-    local r = normalize(Handlers.utils.matchesSpec(msg, pattern), "continue")
+    local r = normalize(utils.matchesSpec(msg, pattern), "continue")
     if r ~= 0 then return 1 end
     return 0
   end
+end
+
+-- {[pattern] = fn, ...} or fn -> a handle that runs the first resolver whose pattern
+-- matches (patterns tried in a stable order: strings sorted, then the others).
+function Handlers.generateResolver(spec)
+  if isCallable(spec) then return spec end
+  if type(spec) ~= "table" then
+    error("Handlers.generateResolver: expected a function or a {pattern = function} table", 2)
+  end
+  return function(msg, env)
+    local keys = {}
+    for k in pairs(spec) do keys[#keys + 1] = k end
+    table.sort(keys, function(a, b)
+      local ta, tb = type(a), type(b)
+      if ta ~= tb then return ta == "string" end
+      if ta == "string" then return a < b end
+      return false
+    end)
+    for _, pattern in ipairs(keys) do
+      if normalize(utils.matchesSpec(msg, pattern), "resolver") ~= 0 then
+        return spec[pattern](msg, env)
+      end
+    end
+  end
+end
+
+---------------------------------------------------------------------------
+-- Coroutines: every handler runs in one, so it can wait for a later message
+---------------------------------------------------------------------------
+local function resume(co, name, ...)
+  local ok, err = coroutine.resume(co, ...)
+  if not ok then
+    if type(err) == "string" and name then error("handler '" .. name .. "': " .. err, 0) end
+    error(err, 0)
+  end
+  if coroutine.status(co) == "suspended" then
+    Handlers.coroutines[#Handlers.coroutines + 1] = co
+  end
+  -- forget finished ones
+  local live = {}
+  for _, c in ipairs(Handlers.coroutines) do
+    if coroutine.status(c) == "suspended" and not live[c] then live[#live + 1] = c; live[c] = true end
+  end
+  for i = #live, 1, -1 do live[live[i]] = nil end
+  Handlers.coroutines = live
+end
+Handlers._resume = resume
+
+-- Runs fn(...) in a new coroutine; errors propagate (prefixed with the handler's name).
+function Handlers.spawnCoroutine(name, fn, ...)
+  resume(coroutine.create(fn), name, ...)
+end
+
+-- Waits (inside a handler or Eval) for the next message matching pattern, and returns it.
+-- The handler's coroutine is suspended; a one-shot handler resumes it when the message
+-- arrives (in a later call of the process), with everything it printed or sent going
+-- into that message's result.
+function Handlers.receive(pattern)
+  local co, isMain = coroutine.running()
+  if co == nil or isMain then
+    error("Handlers.receive: only a handler (or Eval) can wait for a message", 2)
+  end
+  Handlers._onceCounter = Handlers._onceCounter + 1
+  Handlers.once("_receive_" .. Handlers._onceCounter, pattern, function(msg)
+    resume(co, nil, msg)
+  end)
+  return coroutine.yield(pattern)
 end
 
 ---------------------------------------------------------------------------
@@ -283,7 +296,14 @@ end
 MaxInboxCount = MaxInboxCount or 10000
 Inbox = Inbox or {}
 
--- Stores an unhandled message in Inbox (overridable).
+-- as aos shows a sender: first three and last three characters ("FRED" -> "FRE...RED")
+local function shortId(id)
+  id = tostring(id)
+  return id:sub(1, 3) .. "..." .. id:sub(-3)
+end
+Handlers.utils.shortId = shortId
+
+-- Stores an unhandled message in Inbox (overridable) and prints aos's notice.
 function Handlers.default(msg, env)
   Inbox[#Inbox + 1] = msg
   local limit = math.tointeger(MaxInboxCount) or 10000
@@ -291,7 +311,16 @@ function Handlers.default(msg, env)
   if excess > 0 then
     table.move(Inbox, excess + 1, #Inbox + excess, 1) -- shift down, clearing the tail
   end
-  print("New message from " .. tostring(msg.From) .. ": Action = " .. tostring(msg.Action or "-"))
+  local c = Colors or { red = "", green = "", blue = "", gray = "", reset = "" }
+  local what
+  if msg.Action ~= nil then
+    what = c.gray .. "Action = " .. c.blue .. tostring(msg.Action)
+  else
+    local d = msg.Data
+    if type(d) ~= "string" then d = type(d) == "table" and "<table>" or tostring(d) end
+    what = c.gray .. "Data = " .. c.blue .. d
+  end
+  print(c.gray .. "New Message From " .. c.green .. shortId(msg.From) .. c.gray .. ": " .. what .. c.reset)
 end
 
 -- Runs the handlers for msg. Returns true if a handler matched with "break".
@@ -301,16 +330,9 @@ function Handlers.evaluate(msg, env)
   for _, h in ipairs(snapshot) do
     local idx = findIndex(h.name)
     if idx and Handlers.list[idx] == h then -- still registered
-      local m = normalize(Handlers.utils.matchesSpec(msg, h.pattern), h.name)
+      local m = normalize(utils.matchesSpec(msg, h.pattern), h.name)
       if m ~= 0 then
         if m < 0 then handled = true end
-        local ok, err = pcall(h.handle, msg, env)
-        if not ok then
-          if type(err) == "string" then
-            error("handler '" .. h.name .. "': " .. err, 0)
-          end
-          error(err, 0)
-        end
         if h.maxRuns then
           h.maxRuns = h.maxRuns - 1
           if h.maxRuns <= 0 then
@@ -318,6 +340,7 @@ function Handlers.evaluate(msg, env)
             if j and Handlers.list[j] == h then table.remove(Handlers.list, j) end
           end
         end
+        Handlers.spawnCoroutine(h.name, h.handle, msg, env)
         if m < 0 then break end
       end
     end

@@ -18,28 +18,44 @@
 --      msg.Owner; Timestamp / Block-Height become numbers when numeric.
 --   2. Owner: on the spawn message (msg.Id == env.Process.Id) Owner = msg.Owner if not
 --      set yet; otherwise, while unset, Owner = env.Process.Owner.
---   3. the spawn message itself only sets up the process (and evaluates its Data when it
---      carries the tag On-Boot=Data); it is not passed to Handlers.
---   4. if the process has Authority tags and msg.From ~= msg.Owner (a message relayed
---      from another process), the message is ignored unless ao.isTrusted(msg).
---   5. Action=Eval: runs msg.Data as Lua (chunk name "eval") only if msg.From == Owner.
+--   3. if the process has Authority tags and msg.From ~= msg.Owner (a message relayed
+--      from another process), the message is not processed unless ao.isTrusted(msg)
+--      (the sender gets "Message is not trusted by this process!"); an assignment
+--      (Target ~= ao.id) is not processed unless ao.isAssignable(msg) (the sender gets
+--      "Assignment is not trusted by this process!").
+--   4. Action=Eval: runs msg.Data as Lua (chunk name "eval") only if msg.From == Owner.
 --      An Eval from anyone else is rejected with an Error (the code does not run) and
 --      is not passed to Handlers.
---   6. anything else goes to Handlers.evaluate (default handler -> Inbox).
+--   5. anything else, the spawn message included, goes to Handlers.evaluate: the
+--      one-shot "_boot" handler takes the spawn message (Type=Process from the owner) and
+--      runs its Data (On-Boot=Data) or the file /data/<On-Boot txid>; the default handler
+--      keeps unhandled messages in Inbox.
 
 local json = require("json")
 local ao = require("ao")
 local Handlers = require("handlers")
+local stringify = require(".stringify")
 
 ---------------------------------------------------------------------------
 -- Output collection: print() appends a line; Output.data is the lines joined with "\n".
 ---------------------------------------------------------------------------
 local outputLines = {}
+local currentIsEval = false
 
+-- print: tables as the aos console shows them (stringify.format), other values with
+-- tostring; several arguments joined by tabs.
 local function tostringAll(...)
   local n = select("#", ...)
   local parts = {}
-  for i = 1, n do parts[i] = tostring((select(i, ...))) end
+  for i = 1, n do
+    local v = (select(i, ...))
+    if type(v) == "table" then
+      local ok, text = pcall(stringify.format, v)
+      parts[i] = ok and text or tostring(v)
+    else
+      parts[i] = tostring(v)
+    end
+  end
   return table.concat(parts, "\t")
 end
 
@@ -47,25 +63,37 @@ print = function(...)
   outputLines[#outputLines + 1] = tostringAll(...)
 end
 
-function Prompt() return "aos> " end
+Version = Version or "2.0-compatible"
+Errors = Errors or {}
+
+-- aos's prompt: Name@aos-<version>[Inbox:N]>
+function Prompt()
+  local c = Colors
+  return c.green .. tostring(Name or "aos") .. c.gray .. "@" .. c.blue .. "aos-" .. tostring(Version)
+    .. c.gray .. "[Inbox:" .. c.red .. tostring(#Inbox) .. c.gray .. "]" .. c.reset .. "> "
+end
 
 ---------------------------------------------------------------------------
 -- Determinism: time and randomness
 ---------------------------------------------------------------------------
--- os.time() returns the current message's Timestamp (ms) / 1000, as an integer; before
--- any timestamped message it returns the last one seen, or 0. os.time(t) with a table
--- is Lua's normal conversion. os.date() without a time formats os.time().
+-- os.time() returns the current message's Timestamp in milliseconds, as aos does (an
+-- integer; before any timestamped message the last one seen, or 0). os.time(t) with a
+-- table is Lua's normal conversion (seconds). os.date() without a time formats the
+-- current Timestamp // 1000 (seconds).
 -- os.exit is disabled (it would end the module instance).
 local c_time, c_date = os.time, os.date
 CurrentTimestamp = CurrentTimestamp or 0 -- ms
 
+local function nowMs()
+  local ms = tonumber(CurrentTimestamp) or 0
+  return math.tointeger(ms) or math.tointeger(math.floor(ms)) or 0
+end
 os.time = function(t)
   if t ~= nil then return c_time(t) end
-  local ms = tonumber(CurrentTimestamp) or 0
-  return (math.tointeger(ms) or math.tointeger(math.floor(ms)) or 0) // 1000
+  return nowMs()
 end
 os.date = function(fmt, t)
-  if t == nil then t = os.time() end
+  if t == nil then t = nowMs() // 1000 end
   return c_date(fmt or "%c", t)
 end
 os.exit = function()
@@ -198,15 +226,15 @@ local function dump(v, indent, seen)
   return "{\n" .. table.concat(parts, ",\n") .. "\n" .. indent .. "}"
 end
 
--- strings as is, numbers/booleans/nil with tostring, tables as JSON when they can be
--- encoded, otherwise as a readable Lua-style dump; functions etc. with tostring.
+-- strings as is, numbers/booleans/nil with tostring, tables as the aos console shows
+-- them (stringify.format: colored, keys sorted); functions etc. with tostring.
 local function formatValue(v)
   local t = type(v)
   if t == "string" then return v end
   if t == "table" then
     local mt = getmetatable(v)
     if type(mt) == "table" and mt.__tostring then return tostring(v) end
-    local ok, s = pcall(json.encode, v)
+    local ok, s = pcall(stringify.format, v)
     if ok then return s end
     return dump(v, "", {})
   end
@@ -253,19 +281,75 @@ end
 ---------------------------------------------------------------------------
 -- Messages
 ---------------------------------------------------------------------------
+-- msg.reply(r): r (a table of fields, or a string/number as Data) sent to the message's
+-- Reply-To, else r.Target, else From; X-Reference = the message's X-Reference or
+-- Reference (so a reply can be awaited with .receive()); X-Origin carried along.
+-- msg.forward(target [, fields]): the message's Data and user tags, overridden by
+-- fields, sent to target with Reply-To = its Reply-To or From, X-Reference and X-Origin.
+local FORWARD_SKIP = {
+  Id = true, Signature = true, Owner = true, Target = true, Anchor = true, From = true,
+  ["Forwarded-By"] = true, Tags = true, TagArray = true, Epoch = true, Nonce = true,
+  Timestamp = true, ["Block-Height"] = true, ["Hash-Chain"] = true, Cron = true,
+  reply = true, forward = true, Module = true, ["Data-Protocol"] = true, Variant = true,
+  Type = true, Reference = true, ["Pushed-For"] = true, ["From-Process"] = true,
+  ["From-Module"] = true,
+}
+
 local function addReply(msg)
   msg.reply = function(r)
     if type(r) == "string" or type(r) == "number" then r = { Data = r } end
     if type(r) ~= "table" then error("msg.reply: expected a string or a table, got " .. type(r), 2) end
     local out = {}
     for k, v in pairs(r) do out[k] = v end
-    out.Target = out.Target or msg["Reply-To"] or msg.From
-    if msg.Reference ~= nil and out["X-Reference"] == nil then
-      out["X-Reference"] = msg.Reference
+    out.Target = msg["Reply-To"] or out.Target or msg.From
+    if out["X-Reference"] == nil then out["X-Reference"] = msg["X-Reference"] or msg.Reference end
+    if out["X-Origin"] == nil then out["X-Origin"] = msg["X-Origin"] end
+    return ao.send(out)
+  end
+  msg.forward = function(target, fields)
+    if type(target) ~= "string" then error("msg.forward: target must be a process id string", 2) end
+    local out = {}
+    for k, v in pairs(msg) do
+      if type(k) == "string" and not FORWARD_SKIP[k] and type(v) ~= "function" then out[k] = v end
     end
+    for k, v in pairs(fields or {}) do out[k] = v end
+    out.Target = target
+    out["Reply-To"] = msg["Reply-To"] or msg.From
+    out["X-Reference"] = msg["X-Reference"] or msg.Reference
+    out["X-Origin"] = msg["X-Origin"] or msg.From
     return ao.send(out)
   end
 end
+
+-- Globals as aos 2 has them.
+function Send(msg) return ao.send(msg) end
+function Spawn(module, msg) return ao.spawn(module, msg) end
+function Assign(a) return ao.assign(a) end
+function Receive(pattern) return Handlers.receive(pattern) end
+
+-- The boot handler: the spawn message (Type=Process, from the owner) runs its Data
+-- (On-Boot=Data) or the Lua file /data/<On-Boot txid> (through WeaveDrive).
+local function bootCode(msg)
+  local onBoot = msg["On-Boot"]
+  if onBoot == "Data" then
+    if type(msg.Data) == "string" and msg.Data ~= "" then return msg.Data end
+    return nil
+  end
+  if type(onBoot) == "string" and ao.isTxid(onBoot) then
+    if type(__weavedrive) ~= "table" then error("On-Boot: WeaveDrive is not available", 0) end
+    local ok, code = pcall(__weavedrive.read, "/data/" .. onBoot)
+    if not ok then error("On-Boot: cannot load /data/" .. onBoot .. ": " .. tostring(code), 0) end
+    return code
+  end
+  return nil
+end
+
+Handlers.once("_boot", function(msg)
+  return msg.Tags.Type == "Process" and msg.From == Owner
+end, function(msg)
+  local code = bootCode(msg)
+  if code then evalCode(code) end
+end)
 
 local function numeric(v)
   if type(v) == "string" then
@@ -291,6 +375,10 @@ local function processMessage(msgJson, envJson)
   ao.init(env)
   ao.normalize(msg)
   if msg.From == nil then msg.From = msg.Owner end
+  if msg.Tags["Content-Type"] == "application/json" and type(msg.Data) == "string" then
+    local okData, data = pcall(json.decode, msg.Data)
+    if okData and type(data) == "table" then msg.Data = data end
+  end
   msg.Timestamp = numeric(msg.Timestamp)
   msg["Block-Height"] = numeric(msg["Block-Height"])
   if type(msg.Timestamp) == "number" then CurrentTimestamp = msg.Timestamp end
@@ -300,23 +388,34 @@ local function processMessage(msgJson, envJson)
   local isSpawn = msg.Id ~= nil and process.Id ~= nil and msg.Id == process.Id
   if isSpawn and Owner == nil then Owner = msg.Owner end
   if Owner == nil and type(process.Owner) == "string" then Owner = process.Owner end
-
-  if isSpawn then
-    if not Spawned then
-      Spawned = true
-      math.randomseed(tostring(process.Id))
+  if Name == nil then
+    local names = {}
+    for _, nv in ipairs(ao._eachTag(process.Tags)) do
+      if nv[1] == "Name" then names[#names + 1] = nv[2] end
     end
-    if msg["On-Boot"] == "Data" and msg.Data and msg.Data ~= "" then evalCode(msg.Data) end
-    return
+    Name = type(names[1]) == "string" and names[1] or "aos"
+  end
+  if isSpawn and not Spawned then
+    Spawned = true
+    math.randomseed(tostring(process.Id))
   end
 
   if msg.From ~= msg.Owner and not ao.isTrusted(msg) then
-    return -- relayed message not vouched for by an authority: ignored
+    if msg.From ~= ao.id then ao.send({ Target = msg.From, Data = "Message is not trusted by this process!" }) end
+    print("Message is not trusted! From: " .. tostring(msg.From) .. " - Owner: " .. tostring(msg.Owner))
+    return
+  end
+  if ao.isAssignment(msg) and not ao.isAssignable(msg) then
+    if msg.From ~= ao.id then ao.send({ Target = msg.From, Data = "Assignment is not trusted by this process!" }) end
+    print("Assignment is not trusted! From: " .. tostring(msg.From) .. " - Owner: " .. tostring(msg.Owner))
+    return
   end
 
   if msg.Action == "Eval" then
+    currentIsEval = true
     if Owner ~= nil and msg.From == Owner then
-      evalCode(msg.Data)
+      -- in a coroutine, like a handler, so Eval code can Receive(...) too
+      Handlers.spawnCoroutine(nil, evalCode, msg.Data)
     else
       error("Eval rejected: only the process owner may Eval (From " .. tostring(msg.From) .. ")", 0)
     end
@@ -341,6 +440,7 @@ local FALLBACK = '{"ok":false,"response":{"Error":"internal error: could not enc
 
 function handle(msgJson, envJson)
   outputLines = {}
+  currentIsEval = false
   ao.clearOutbox()
   local ok, err = xpcall(processMessage, function(e)
     local okText, text = pcall(errorText, e)
@@ -349,8 +449,22 @@ function handle(msgJson, envJson)
 
   local okPrompt, prompt = pcall(Prompt)
   if not okPrompt or type(prompt) ~= "string" then prompt = "aos> " end
-  local output = { data = table.concat(outputLines, "\n"), prompt = prompt }
+  local printed = table.concat(outputLines, "\n")
+  local output = { data = printed, prompt = prompt }
+  if not currentIsEval then output.print = true end
   outputLines = {}
+  if not ok then
+    -- as aos formats them: an Eval's error after what it printed; a handler's error
+    -- under an "Error handling message" notice
+    local c = Colors
+    if currentIsEval then
+      err = (printed ~= "" and printed .. "\n" or "") .. c.red .. "error: " .. err .. c.reset
+    else
+      output.data = (printed ~= "" and printed .. "\n" or "") .. c.red .. "Error" .. c.gray
+        .. " handling message " .. c.reset .. "\n" .. c.green .. err .. c.reset
+      err = (printed ~= "" and printed .. "\n\n" or "") .. c.red .. "error:\n" .. c.reset .. err
+    end
+  end
 
   local result
   if ok then

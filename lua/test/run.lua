@@ -4,7 +4,8 @@
 
 local write = io.write
 local dir = (arg and arg[0] or ""):match("^(.*)[/\\]test[/\\][^/\\]*$") or "lua"
-local EMBED_ORDER = { "json.lua", "handlers.lua", "ao.lua", "llama.lua", "process.lua" }
+local EMBED_ORDER = { "json.lua", "utils.lua", "stringify.lua", "base64.lua", "bint.lua",
+  "crypto.lua", "handlers.lua", "ao.lua", "llama.lua", "process.lua" }
 
 -- originals, restored before each fresh load of the runtime
 local orig = {
@@ -16,11 +17,14 @@ local function fresh()
   print, os.time, os.date, os.exit = orig.print, orig.time, orig.date, orig.exit
   math.random, math.randomseed = orig.random, orig.randomseed
   for _, g in ipairs { "json", "Handlers", "ao", "Llama", "handle", "Owner", "Inbox",
-    "MaxInboxCount", "Spawned", "CurrentTimestamp", "__llama", "Prompt", "FormatValue" } do
+    "MaxInboxCount", "Spawned", "CurrentTimestamp", "__llama", "Prompt", "FormatValue",
+    "Utils", "Colors", "Bell", "Dump", "Errors", "Name", "Version", "Send", "Spawn", "Assign",
+    "Receive" } do
     _G[g] = nil
   end
   for _, name in ipairs { "json", ".json", "handlers", ".handlers", "ao", ".ao", "llama",
-    ".llama", "process", ".process" } do
+    ".llama", "process", ".process", "utils", ".utils", "stringify", ".stringify", "pretty",
+    ".pretty", "dump", ".dump", "base64", ".base64", "bint", ".bint", "crypto", ".crypto" } do
     package.loaded[name] = nil
   end
   for _, f in ipairs(EMBED_ORDER) do
@@ -227,13 +231,19 @@ test("Eval arithmetic and printing", function()
   spawn()
   local r = eval("1 + 1")
   eq(r.ok, true); eq(outData(r), "2")
-  eq(r.response.Output.prompt, "aos> ")
+  -- aos's prompt: Name@aos-<version>[Inbox:N]> (colored)
+  contains(r.response.Output.prompt, "test\27[90m@"); contains(r.response.Output.prompt, "[Inbox:")
+  eq(r.response.Output.print, nil, "Eval output is not a handler print")
   eq(outData(eval("return 7 // 2, 7 / 2")), "3\t3.5")
   eq(outData(eval('print("hello") print("a", 1, nil) return "done"')), "hello\na\t1\tnil\ndone")
   eq(outData(eval("x = 5")), "", "statement without result")
   eq(outData(eval("return x * 2")), "10")
-  eq(outData(eval("return {1, 2, {a = 'b'}}")), '[1,2,{"a":"b"}]', "tables as JSON")
-  contains(outData(eval("return {f = print}")), "f = function", "unencodable table dumped")
+  eq(outData(eval("return {1, 2, 3}")), "{ \27[34m1\27[0m, \27[34m2\27[0m, \27[34m3\27[0m }", "tables as aos prints them")
+  eq(outData(eval("return {b = 'x', a = {true}}")),
+    '{\n  \27[31ma\27[0m = { \27[34mtrue\27[0m },\n  \27[31mb\27[0m = \27[32m"x"\27[0m\n}')
+  eq(outData(eval("return json.encode({1, 2, {a = 'b'}})")), '[1,2,{"a":"b"}]')
+  contains(outData(eval("return {f = print}")), "\27[0m = function", "functions with tostring")
+  eq(outData(eval("print({1, 'a'})")), '{ \27[34m1\27[0m, \27[32m"a"\27[0m }', "print(table)")
   eq(outData(eval("return true")), "true")
   eq(outData(eval("return nil")), "")
 end)
@@ -251,7 +261,7 @@ test("Eval errors become ok=false with the location and printed output", functio
   spawn()
   local r = eval('print("before") error("boom")')
   eq(r.ok, false)
-  eq(r.response.Error, "eval:1: boom")
+  eq(r.response.Error, "before\n\27[31merror: eval:1: boom\27[0m", "aos's Eval error text")
   eq(outData(r), "before")
   eq(r.response.Messages, nil, "no Messages on error")
   r = eval("local = 1")
@@ -259,7 +269,7 @@ test("Eval errors become ok=false with the location and printed output", functio
   r = eval("return nil + 1")
   eq(r.ok, false); contains(r.response.Error, "attempt to perform arithmetic")
   r = eval("error({code = 7})")
-  eq(r.ok, false); eq(r.response.Error, '{"code":7}')
+  eq(r.ok, false); eq(r.response.Error, '\27[31merror: {"code":7}\27[0m')
 end)
 
 test("non-owner Eval is rejected and does not run", function()
@@ -297,7 +307,7 @@ test("tags lifted into fields without overwriting standard fields", function()
   eq(r.ok, true)
   eq(Seen.Action, "Probe"); eq(Seen.Foo, "bar"); eq(Seen.TagFoo, "bar")
   eq(Seen.From, OTHER); eq(Seen.Data, "d"); eq(Seen.n, 4)
-  eq(Seen.Ts, 1700000123456); eq(Seen.now, 1700000123)
+  eq(Seen.Ts, 1700000123456); eq(Seen.now, 1700000123456, "os.time() in ms, as aos")
 end)
 
 ---------------------------------------------------------------------------
@@ -352,7 +362,8 @@ test("a handler error gives ok=false with the error text", function()
   contains(r.response.Error, "kaboom")
   contains(r.response.Error, "eval:")
   eq(r.response.Messages, nil)
-  eq(outData(r), "partial")
+  contains(outData(r), "partial\n\27[31mError\27[90m handling message")
+  contains(r.response.Error, "error:\n")
   -- the process still answers
   eq(outData(eval("return 1 + 2")), "3")
 end)
@@ -448,7 +459,10 @@ test("default handler keeps an Inbox of the last MaxInboxCount messages", functi
   local r = send { Action = "Note", Data = "first", From = OTHER }
   eq(r.ok, true)
   eq(#Inbox, 1); eq(Inbox[1].Data, "first"); eq(Inbox[1].Action, "Note")
-  eq(outData(r), "New message from " .. OTHER .. ": Action = Note")
+  eq(outData(r), "\27[90mNew Message From \27[32mOTH...DDD\27[90m: \27[90mAction = \27[34mNote\27[0m")
+  eq(outData(send { Data = "plain", From = OTHER }),
+    "\27[90mNew Message From \27[32mOTH...DDD\27[90m: \27[90mData = \27[34mplain\27[0m")
+  eq(#Inbox, 2); table.remove(Inbox)
   eq(outData(eval("return Inbox[1].From")), OTHER)
   MaxInboxCount = 3
   for i = 1, 5 do send { Data = "m" .. i, From = OTHER } end
@@ -498,10 +512,12 @@ test("messages from other processes need an authority when the process lists som
   local env = json.decode(json.encode(envTable))
   env.Process.Tags = { { name = "Authority", value = "MU1,MU2" } }
   ENV = json.encode(env)
-  send { Id = PROCESS, Tags = {} }
+  send { Id = PROCESS, Tags = { { name = "Type", value = "Process" } } }
   eq(#ao.authorities, 2)
   local r = send { Data = "relayed", From = "SOMEPROCESS", Owner = "RANDOM" }
   eq(r.ok, true); eq(#Inbox, 0, "untrusted relay ignored")
+  eq(r.response.Messages[1].Target, "SOMEPROCESS")
+  eq(r.response.Messages[1].Data, "Message is not trusted by this process!")
   send { Data = "relayed", From = "SOMEPROCESS", Owner = "MU2" }
   eq(#Inbox, 1, "relay by an authority accepted")
   send { Data = "direct", From = OTHER }
@@ -514,7 +530,7 @@ end)
 test("os.time from the message Timestamp; math.random deterministic", function()
   spawn()
   local r = send { Action = "Eval", Data = "return os.time(), os.date('!%Y-%m-%d')", Timestamp = 1700000000999 }
-  eq(outData(r), "1700000000\t2023-11-14")
+  eq(outData(r), "1700000000999\t2023-11-14", "os.time() is the Timestamp in ms, as in aos")
   local a = outData(eval("math.randomseed(42) return math.random(1, 1000000), math.random(), math.random(6)"))
   local b = outData(eval("math.randomseed(42) return math.random(1, 1000000), math.random(), math.random(6)"))
   eq(a, b, "same seed, same numbers")
@@ -666,6 +682,16 @@ test("an aos-llama style handler runs unchanged", function()
   eq(r.response.Messages[1].Data, "Once upon")
   eq(tagsOf(r.response.Messages[1]).Action, "Inference-Response")
 end)
+
+---------------------------------------------------------------------------
+-- aos 2 compatibility (lua/test/aos.lua)
+assert(loadfile(dir .. "/test/aos.lua"))({
+  test = test, eq = eq, ok = ok, contains = contains, raises = raises, send = send, eval = eval,
+  spawn = spawn, outData = outData, tagsOf = tagsOf, fresh = fresh, dir = dir,
+  OWNER = OWNER, OTHER = OTHER, PROCESS = PROCESS, TXID = TXID,
+  setEnv = function() ENV = json.encode(envTable) end,
+  env = function() return ENV end,
+})
 
 ---------------------------------------------------------------------------
 for _, t in ipairs(tests) do

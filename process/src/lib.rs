@@ -8,6 +8,7 @@
 //! message to the next.
 
 mod alloc;
+mod crypto_native;
 mod llama_native;
 pub mod runtime;
 pub mod weavedrive;
@@ -92,10 +93,11 @@ fn new_state() -> mlua::Result<Lua> {
     Ok(lua)
 }
 
-/// Native modules seen from Lua: `__llama` (the engine, contract in ../lua/README.md)
-/// and `__weavedrive` (a test hook).
+/// Native modules seen from Lua: `__llama` (the engine, contract in ../lua/README.md),
+/// `__crypto` (under lua/crypto.lua) and `__weavedrive` (a test hook, and On-Boot files).
 fn register_natives(lua: &Lua) -> mlua::Result<()> {
     llama_native::register(lua)?;
+    crypto_native::register(lua)?;
     let wd = lua.create_table()?;
     // __weavedrive.read(path [, max]) -> the first `max` bytes (default: all) of a
     // WeaveDrive file. A test hook for the WeaveDrive/Asyncify path.

@@ -7,6 +7,11 @@
 /// (chunk name, source). Chunk names start with `=` so error messages show them as is.
 pub const RUNTIME: &[(&str, &str)] = &[
     ("=lua/json.lua", include_str!("../../lua/json.lua")),
+    ("=lua/utils.lua", include_str!("../../lua/utils.lua")),
+    ("=lua/stringify.lua", include_str!("../../lua/stringify.lua")),
+    ("=lua/base64.lua", include_str!("../../lua/base64.lua")),
+    ("=lua/bint.lua", include_str!("../../lua/bint.lua")),
+    ("=lua/crypto.lua", include_str!("../../lua/crypto.lua")),
     ("=lua/handlers.lua", include_str!("../../lua/handlers.lua")),
     ("=lua/ao.lua", include_str!("../../lua/ao.lua")),
     ("=lua/llama.lua", include_str!("../../lua/llama.lua")),

@@ -10,6 +10,6 @@ CACHE="${AOS_BUILD_CACHE:-$HOME/.cache/aos-llama}"
 if [ ! -d node_modules/@permaweb/ao-loader ]; then
   npm ci --cache "$CACHE/npm-cache" --no-audit --no-fund --loglevel=error
 fi
-[ $# -gt 0 ] || set -- smoke.test.js llama.test.js inference.test.js large.test.js
+[ $# -gt 0 ] || set -- smoke.test.js llama.test.js inference.test.js aos.test.js large.test.js
 # --expose-gc: large.test.js drops the loader's 1.3 GB Memory copies between messages.
 exec node --experimental-wasm-memory64 --expose-gc --test --test-reporter=spec "$@"
