@@ -233,3 +233,156 @@ fn bench_matmul_ggml_4096() {
         println!("{line}");
     }
 }
+
+// ---------------------------------------------------------------- whole models
+
+/// A GGUF v3 file written in memory: a random llama model whose seven matrices per
+/// layer and classifier are of type `ty` (norms and embeddings F32).
+fn gguf_model(ty: GgmlType, dim: usize, hidden: usize, rng: &mut XorShift) -> Vec<u8> {
+    let (heads, kv_heads, layers, vocab) = (4usize, 2usize, 2usize, 67usize);
+    let kv = dim / heads * kv_heads;
+    fn string(out: &mut Vec<u8>, s: &str) {
+        out.extend_from_slice(&(s.len() as u64).to_le_bytes());
+        out.extend_from_slice(s.as_bytes());
+    }
+    let mut kvs: Vec<u8> = Vec::new();
+    let mut n_kv = 0u64;
+    let kv_u32 = |kvs: &mut Vec<u8>, k: &str, v: usize| {
+        string(kvs, k);
+        kvs.extend_from_slice(&4u32.to_le_bytes());
+        kvs.extend_from_slice(&(v as u32).to_le_bytes());
+    };
+    string(&mut kvs, "general.architecture");
+    kvs.extend_from_slice(&8u32.to_le_bytes());
+    string(&mut kvs, "llama");
+    for (k, v) in [
+        ("llama.attention.head_count", heads),
+        ("llama.attention.head_count_kv", kv_heads),
+        ("llama.embedding_length", dim),
+        ("llama.feed_forward_length", hidden),
+        ("llama.block_count", layers),
+        ("llama.context_length", 64),
+    ] {
+        kv_u32(&mut kvs, k, v);
+        n_kv += 1;
+    }
+    string(&mut kvs, "tokenizer.ggml.tokens");
+    kvs.extend_from_slice(&9u32.to_le_bytes());
+    kvs.extend_from_slice(&8u32.to_le_bytes());
+    kvs.extend_from_slice(&(vocab as u64).to_le_bytes());
+    for t in 0..vocab {
+        string(&mut kvs, &format!("t{t}"));
+    }
+    n_kv += 2;
+
+    // Weights: random blocks, every f16 scale set so that the dequantized values have
+    // an RMS near 1/sqrt(cols) (finite logits), with random signs.
+    let mut unit = random_matrix(ty, 1, 4 * QK, rng);
+    let offsets = scale_offsets(ty);
+    for block in unit.chunks_exact_mut(ty.block_bytes()) {
+        for &at in offsets {
+            block[at..at + 2].copy_from_slice(&0x3c00u16.to_le_bytes());
+        }
+    }
+    let mut deq = vec![0f32; 4 * QK];
+    ggml::dequantize_row(ty, &unit, &mut deq);
+    let rms = (deq.iter().map(|v| v * v).sum::<f32>() / deq.len() as f32).sqrt().max(1e-6);
+    let matrix = |rows: usize, cols: usize, rng: &mut XorShift| -> Vec<u8> {
+        if ty.block_len() == 1 {
+            let v = (0..rows * cols).map(|_| rng.f32() * 1.7 / (cols as f32).sqrt());
+            return if ty == GgmlType::F16 {
+                v.flat_map(|f| ggml::f32_to_f16(f).to_le_bytes()).collect()
+            } else {
+                v.flat_map(|f| ggml::f32_to_bf16(f).to_le_bytes()).collect()
+            };
+        }
+        let mut w = random_matrix(ty, rows, cols, rng);
+        let target = 1.0 / (cols as f32).sqrt() / rms;
+        for block in w.chunks_exact_mut(ty.block_bytes()) {
+            for &at in offsets {
+                let s = target * (0.5 + rng.f32().abs()) * if rng.below(4) == 0 { -1.0 } else { 1.0 };
+                block[at..at + 2].copy_from_slice(&ggml::f32_to_f16(s).to_le_bytes());
+            }
+        }
+        w
+    };
+    let f32s = |v: Vec<f32>| v.iter().flat_map(|f| f.to_le_bytes()).collect::<Vec<u8>>();
+    let mut tensors: Vec<(String, [usize; 2], u32, Vec<u8>)> = Vec::new();
+    tensors.push(("token_embd.weight".into(), [dim, vocab], 0, f32s((0..vocab * dim).map(|_| rng.f32()).collect())));
+    tensors.push(("output_norm.weight".into(), [dim, 1], 0, f32s(vec![1.0; dim])));
+    tensors.push(("output.weight".into(), [dim, vocab], ty.id(), matrix(vocab, dim, rng)));
+    for l in 0..layers {
+        for (name, [cols, rows]) in [
+            ("attn_q", [dim, dim]),
+            ("attn_k", [dim, kv]),
+            ("attn_v", [dim, kv]),
+            ("attn_output", [dim, dim]),
+            ("ffn_gate", [dim, hidden]),
+            ("ffn_down", [hidden, dim]),
+            ("ffn_up", [dim, hidden]),
+        ] {
+            tensors.push((format!("blk.{l}.{name}.weight"), [cols, rows], ty.id(), matrix(rows, cols, rng)));
+        }
+        for name in ["attn_norm", "ffn_norm"] {
+            let norm: Vec<f32> = (0..dim).map(|_| 1.0 + 0.3 * rng.f32()).collect();
+            tensors.push((format!("blk.{l}.{name}.weight"), [dim, 1], 0, f32s(norm)));
+        }
+    }
+
+    let mut out = b"GGUF".to_vec();
+    out.extend_from_slice(&3u32.to_le_bytes());
+    out.extend_from_slice(&(tensors.len() as u64).to_le_bytes());
+    out.extend_from_slice(&n_kv.to_le_bytes());
+    out.extend_from_slice(&kvs);
+    let mut offset = 0u64;
+    for (name, dims, t, data) in &tensors {
+        string(&mut out, name);
+        out.extend_from_slice(&2u32.to_le_bytes());
+        out.extend_from_slice(&(dims[0] as u64).to_le_bytes());
+        out.extend_from_slice(&(dims[1] as u64).to_le_bytes());
+        out.extend_from_slice(&t.to_le_bytes());
+        out.extend_from_slice(&offset.to_le_bytes());
+        offset += (data.len() as u64).div_ceil(32) * 32;
+    }
+    for (_, _, _, data) in &tensors {
+        out.resize(out.len().div_ceil(32) * 32, 0);
+        out.extend_from_slice(data);
+    }
+    out
+}
+
+const QK: usize = 256;
+
+fn gguf_logits_bits(bytes: &[u8], backend: Backend) -> Vec<u32> {
+    let mut src = bytes;
+    let model = llama::load(&mut src, None, &mut |_, _| {}).unwrap();
+    let vocab = model.config.vocab_size as u32;
+    let mut s = llama::Session::new(model).unwrap();
+    s.set_backend(backend);
+    let mut bits = Vec::new();
+    for t in 0..6u32 {
+        s.add_tokens(&[(t * 37 + 5) % vocab]).unwrap();
+        bits.extend(s.logits().iter().map(|v| v.to_bits()));
+    }
+    bits
+}
+
+/// A whole forward pass (every matrix of the model in one ggml type, rows with batch
+/// tails) gives identical logits on every backend.
+#[test]
+fn every_backend_gives_identical_logits_on_a_gguf_model_of_every_type() {
+    let mut rng = XorShift(0xdead_beef_cafe_f00d);
+    for ty in GgmlType::ALL {
+        if ty == GgmlType::F32 {
+            continue;
+        }
+        // 32-value blocks: 11 and 21 blocks per row; K-quants: 3 and 9.
+        let (dim, hidden) = if ty.block_len() == QK { (3 * QK, 9 * QK) } else { (11 * 32, 21 * 32) };
+        let bytes = gguf_model(ty, dim, hidden, &mut rng);
+        let reference = gguf_logits_bits(&bytes, Backend::Scalar);
+        assert!(reference.iter().all(|b| f32::from_bits(*b).is_finite()), "{}: non-finite logits", ty.name());
+        for b in Backend::available() {
+            assert!(gguf_logits_bits(&bytes, b) == reference, "{}: backend {} differs from scalar", ty.name(), b.name());
+        }
+    }
+}

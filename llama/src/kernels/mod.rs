@@ -25,6 +25,8 @@ mod wasm;
 #[cfg(target_arch = "wasm64")]
 #[path = "wasm.rs"]
 mod wasm;
+#[cfg(all(any(target_arch = "wasm32", target_arch = "wasm64"), target_feature = "simd128"))]
+mod wasm_ggml;
 #[cfg(target_arch = "x86_64")]
 mod x86;
 #[cfg(target_arch = "x86_64")]
@@ -152,6 +154,8 @@ impl Backend {
             // SAFETY: `Avx2` is only constructed after `avx2_available()` said yes; the
             // caller prepared `act` for `ty` and this row length.
             Backend::Avx2 => unsafe { x86_ggml::matmul_ggml_avx2(ty, out, w, row_bytes, act) },
+            #[cfg(all(any(target_arch = "wasm32", target_arch = "wasm64"), target_feature = "simd128"))]
+            Backend::Simd128 => wasm_ggml::matmul_ggml(ty, out, w, row_bytes, act),
             _ => {
                 for (o, row) in out.iter_mut().zip(w.chunks_exact(row_bytes)) {
                     *o = crate::ggml::dot_row(ty, row, act);
