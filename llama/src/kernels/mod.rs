@@ -16,6 +16,13 @@
 //! Int8 (Q8_0) products are summed per group in `i32`, which is exact in any order;
 //! groups are then combined in `f32` sequentially, `val = val + (isum * w_scale) * x_scale`,
 //! the order llama2.c's runq.c uses.
+//!
+//! Packed ggml weights (`matmul_ggml`) follow [`crate::ggml::dot_row`]: per block an
+//! exact `i32` sum, then the block's f32 operations in a fixed order, block `b` added
+//! into lane `b mod 8`, the lanes folded as above. The SIMD kernels (`x86_ggml` for
+//! AVX2, `wasm_ggml` for `simd128`) compute eight blocks' values at once, one block
+//! per lane, with exactly those operations (lane-wise IEEE mul/add, no FMA), so they
+//! give the scalar bits; SSE2 runs the scalar reference.
 
 use crate::ggml::{Activations, GgmlType};
 

@@ -12,6 +12,14 @@
 //! copies (a zero block's value is `+0.0`, and adding `+0.0` never changes a lane:
 //! a lane that starts at `+0.0` can never become `-0.0`). The lanes are folded with
 //! [`fold8`].
+//!
+//! Safety of the internals: every function here is `unsafe` because it needs AVX2
+//! (guaranteed by the one entry point, [`matmul_ggml_avx2`], whose caller checked
+//! it) and reads through raw pointers: a `Kind::sums` reads exactly one block
+//! (`BB` bytes), its `BL` activation values and (min forms) its 16 Q8_K sums;
+//! `batch` eight of each; `row` only whole batches inside the row and copies the
+//! rest into zero-padded buffers; `matmul` asserts once that the weights and the
+//! prepared activation hold every block it will read.
 
 use core::arch::x86_64::*;
 
