@@ -392,7 +392,7 @@ pub fn accumulate(values: impl Iterator<Item = f32>) -> f32 {
 
 // ------------------------------------------------------------------ block dot products
 
-const KVALUES_IQ4NL: [i8; 16] = [-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113];
+pub(crate) const KVALUES_IQ4NL: [i8; 16] = [-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113];
 
 /// Dot product of one packed weight row with an activation prepared for its type
 /// (the scalar reference every SIMD backend must reproduce bit for bit).
@@ -568,7 +568,7 @@ fn kblock(a: &Activations, i: usize) -> (&[i8], &[i32], f32) {
 
 /// Q3_K's sixteen 6-bit scales, packed in 12 bytes (low 4 bits in bytes 0..8, high 2
 /// bits in bytes 8..12).
-fn q3k_scales(p: &[u8]) -> [u8; 16] {
+pub(crate) fn q3k_scales(p: &[u8]) -> [u8; 16] {
     let mut out = [0u8; 16];
     for (j, o) in out.iter_mut().enumerate() {
         let low = if j < 8 { p[j] & 0x0f } else { p[j - 8] >> 4 };
@@ -579,7 +579,7 @@ fn q3k_scales(p: &[u8]) -> [u8; 16] {
 }
 
 /// Q4_K / Q5_K's eight 6-bit scales and eight 6-bit mins, packed in 12 bytes.
-fn k4_scales_mins(q: &[u8]) -> ([u8; 8], [u8; 8]) {
+pub(crate) fn k4_scales_mins(q: &[u8]) -> ([u8; 8], [u8; 8]) {
     let (mut sc, mut mn) = ([0u8; 8], [0u8; 8]);
     for j in 0..8 {
         if j < 4 {

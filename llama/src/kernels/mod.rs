@@ -16,6 +16,13 @@
 //! Int8 (Q8_0) products are summed per group in `i32`, which is exact in any order;
 //! groups are then combined in `f32` sequentially, `val = val + (isum * w_scale) * x_scale`,
 //! the order llama2.c's runq.c uses.
+//!
+//! Packed ggml weights (`matmul_ggml`) follow [`crate::ggml::dot_row`]: per block an
+//! exact `i32` sum, then the block's f32 operations in a fixed order, block `b` added
+//! into lane `b mod 8`, the lanes folded as above. The SIMD kernels (`x86_ggml` for
+//! AVX2, `wasm_ggml` for `simd128`) compute eight blocks' values at once, one block
+//! per lane, with exactly those operations (lane-wise IEEE mul/add, no FMA), so they
+//! give the scalar bits; SSE2 runs the scalar reference.
 
 use crate::ggml::{Activations, GgmlType};
 
@@ -25,8 +32,12 @@ mod wasm;
 #[cfg(target_arch = "wasm64")]
 #[path = "wasm.rs"]
 mod wasm;
+#[cfg(all(any(target_arch = "wasm32", target_arch = "wasm64"), target_feature = "simd128"))]
+mod wasm_ggml;
 #[cfg(target_arch = "x86_64")]
 mod x86;
+#[cfg(target_arch = "x86_64")]
+mod x86_ggml;
 
 /// Which implementation of the kernels runs. All of them produce identical bits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -138,13 +149,25 @@ impl Backend {
 
 impl Backend {
     /// `out[i] = dot(row i, x)` for a matrix of packed ggml blocks (`row_bytes` per
-    /// row), with `act` already prepared for the weight type. Every backend runs the
-    /// reference block arithmetic of [`crate::ggml`]; its integer sums are exact, so
-    /// the compiler's vectorization of them cannot change a bit.
+    /// row), with `act` already prepared for the weight type. Every backend computes
+    /// the reference block arithmetic of [`crate::ggml::dot_row`]: exact integer sums
+    /// (in any order), then each block's f32 operations in the reference's order
+    /// (the SIMD backends do eight blocks' in the eight lanes) and the reference's
+    /// lane accumulation and fold.
     pub fn matmul_ggml(self, ty: GgmlType, out: &mut [f32], w: &[u8], row_bytes: usize, act: &mut Activations) {
         debug_assert_eq!(w.len(), out.len() * row_bytes);
-        for (o, row) in out.iter_mut().zip(w.chunks_exact(row_bytes)) {
-            *o = crate::ggml::dot_row(ty, row, act);
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `Avx2` is only constructed after `avx2_available()` said yes; the
+            // caller prepared `act` for `ty` and this row length.
+            Backend::Avx2 => unsafe { x86_ggml::matmul_ggml_avx2(ty, out, w, row_bytes, act) },
+            #[cfg(all(any(target_arch = "wasm32", target_arch = "wasm64"), target_feature = "simd128"))]
+            Backend::Simd128 => wasm_ggml::matmul_ggml(ty, out, w, row_bytes, act),
+            _ => {
+                for (o, row) in out.iter_mut().zip(w.chunks_exact(row_bytes)) {
+                    *o = crate::ggml::dot_row(ty, row, act);
+                }
+            }
         }
     }
 }

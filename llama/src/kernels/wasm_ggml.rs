@@ -1,0 +1,607 @@
+//! WebAssembly `simd128` kernels for the packed ggml types, bit for bit the scalar
+//! reference of [`crate::ggml::dot_row`] (the same design as `x86_ggml`, with the
+//! eight lanes as two f32x4).
+//!
+//! Per block, the exact `i32` sums: weights and activations as i8x16, products by
+//! `i16x8_extmul_{low,high}_i8x16` (|w * y| <= 128 * 128 fits i16: no saturation,
+//! no sign trick), pair sums by `i32x4_extadd_pairwise_i16x8` or, with a scale,
+//! `i32x4_dot_i16x8`. Four blocks' i32x4 partials reduce into one i32x4 of totals.
+//! Then the reference's f32 operations lane-wise (separate mul and add: wasm has no
+//! fused multiply-add in simd128), lanes 0..4 and 4..8 of the reference's eight
+//! accumulators; the last, partial batch runs on zero-padded copies (a zero block's
+//! value is `+0.0`, which leaves a lane unchanged); the lanes folded by [`fold8`].
+
+#[cfg(target_arch = "wasm32")]
+use core::arch::wasm32::*;
+#[cfg(target_arch = "wasm64")]
+use core::arch::wasm64::*;
+
+use crate::ggml::{self, Activations, GgmlType, QK_K};
+use crate::kernels::fold8;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Form {
+    /// `(h0 * d) * isum`
+    Scale,
+    /// `(h0 * d) * isum + h1 * s`
+    ScaleOffset,
+    /// `(h0 * d) * isum - (h1 * d) * msum`
+    ScaleMin,
+    /// `(d * h0) * isum - (d * h1) * msum` (Q2_K's operand order)
+    ScaleMinSwapped,
+}
+
+trait Kind {
+    const BB: usize;
+    const BL: usize;
+    const FORM: Form;
+    const H0: usize;
+    const H1: usize;
+    /// The block's integer sums as four `i32` partials each: the dot product and (min
+    /// forms) the min term.
+    ///
+    /// # Safety
+    /// `b`: one block (`BB` bytes), `y`: `BL` activation values, `bs`: 16 sums (min forms).
+    unsafe fn sums(b: *const u8, y: *const i8, bs: *const i32) -> (v128, v128);
+}
+
+// ---------------------------------------------------------------- helpers
+
+/// # Safety
+/// 16 readable bytes at `p`.
+#[inline(always)]
+unsafe fn ld(p: *const u8) -> v128 {
+    v128_load(p as *const v128)
+}
+
+/// # Safety
+/// 16 readable bytes at `p`.
+#[inline(always)]
+unsafe fn ldy(p: *const i8) -> v128 {
+    v128_load(p as *const v128)
+}
+
+/// Four `i32` partials of 16 signed byte products.
+#[inline(always)]
+fn dot16(w: v128, y: v128) -> v128 {
+    i32x4_add(
+        i32x4_extadd_pairwise_i16x8(i16x8_extmul_low_i8x16(w, y)),
+        i32x4_extadd_pairwise_i16x8(i16x8_extmul_high_i8x16(w, y)),
+    )
+}
+
+/// Four `i32` partials of 16 signed byte products, times the scale `s`.
+#[inline(always)]
+fn dot16_scaled(w: v128, y: v128, s: v128) -> v128 {
+    i32x4_add(i32x4_dot_i16x8(i16x8_extmul_low_i8x16(w, y), s), i32x4_dot_i16x8(i16x8_extmul_high_i8x16(w, y), s))
+}
+
+/// 16 packed bytes → (low nibbles, high nibbles).
+///
+/// # Safety
+/// 16 readable bytes at `p`.
+#[inline(always)]
+unsafe fn nibbles(p: *const u8) -> (v128, v128) {
+    let q = ld(p);
+    (v128_and(q, u8x16_splat(0x0f)), u8x16_shr(q, 4))
+}
+
+/// 32 bits at `p` → two masks, byte `k` = 0xff if bit `k` (resp. `16 + k`) is set.
+///
+/// # Safety
+/// 4 readable bytes at `p`.
+#[inline(always)]
+unsafe fn bytes_from_bits(p: *const u8) -> (v128, v128) {
+    let x = u32x4_splat((p as *const u32).read_unaligned());
+    let lo = i8x16_swizzle(x, i8x16(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1));
+    let hi = i8x16_swizzle(x, i8x16(2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3));
+    let m = i8x16(1, 2, 4, 8, 16, 32, 64, -128, 1, 2, 4, 8, 16, 32, 64, -128);
+    (i8x16_eq(v128_and(lo, m), m), i8x16_eq(v128_and(hi, m), m))
+}
+
+#[inline(always)]
+fn iq4nl_table() -> v128 {
+    let k = ggml::KVALUES_IQ4NL;
+    i8x16(k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7], k[8], k[9], k[10], k[11], k[12], k[13], k[14], k[15])
+}
+
+/// The totals of four i32x4 vectors, as one i32x4.
+#[inline(always)]
+fn hsum4(a: v128, b: v128, c: v128, d: v128) -> v128 {
+    let ab = i32x4_add(i32x4_shuffle::<0, 4, 1, 5>(a, b), i32x4_shuffle::<2, 6, 3, 7>(a, b));
+    let cd = i32x4_add(i32x4_shuffle::<0, 4, 1, 5>(c, d), i32x4_shuffle::<2, 6, 3, 7>(c, d));
+    i32x4_add(i32x4_shuffle::<0, 1, 4, 5>(ab, cd), i32x4_shuffle::<2, 3, 6, 7>(ab, cd))
+}
+
+/// Four IEEE halves (low 16 bits of each `i32` lane) → f32, exactly as
+/// [`crate::source::f16_to_f32`] (NaN payloads kept).
+#[inline(always)]
+fn f16_to_f32_x4(h: v128) -> v128 {
+    let sign = i32x4_shl(v128_and(h, i32x4_splat(0x8000)), 16);
+    let em = v128_and(h, i32x4_splat(0x7fff));
+    let exp = v128_and(h, i32x4_splat(0x7c00));
+    let bias = i32x4_splat(112 << 23);
+    let normal = i32x4_add(i32x4_shl(em, 13), bias);
+    let inf = i32x4_eq(exp, i32x4_splat(0x7c00));
+    let normal = i32x4_add(normal, v128_and(inf, bias));
+    let sub = f32x4_mul(f32x4_convert_i32x4(em), f32x4_splat(1.0 / 16_777_216.0));
+    let is_sub = i32x4_eq(exp, i32x4_splat(0));
+    v128_or(v128_bitselect(sub, normal, is_sub), sign)
+}
+
+/// The f16 at byte `off` of each of four blocks `bb` bytes apart, widened to f32.
+///
+/// # Safety
+/// Four blocks of `bb > off + 1` bytes at `w`.
+#[inline(always)]
+unsafe fn halves(w: *const u8, bb: usize, off: usize) -> v128 {
+    let h = |k: usize| (w.add(k * bb + off) as *const u16).read_unaligned() as i32;
+    f16_to_f32_x4(i32x4(h(0), h(1), h(2), h(3)))
+}
+
+// ---------------------------------------------------------------- the row loop
+
+/// The values of four consecutive blocks (lane `k`: block `k`).
+///
+/// # Safety
+/// Four blocks at `w`, their activation values at `y`, scales at `d`, (ScaleOffset)
+/// sums at `s`, (min forms) 16-sums at `bs`.
+#[inline(always)]
+unsafe fn batch4<K: Kind>(w: *const u8, y: *const i8, d: *const f32, s: *const f32, bs: *const i32) -> v128 {
+    let p = |k: usize| K::sums(w.add(k * K::BB), y.add(k * K::BL), bs.wrapping_add(k * 16));
+    let (p0, p1, p2, p3) = (p(0), p(1), p(2), p(3));
+    let isum = f32x4_convert_i32x4(hsum4(p0.0, p1.0, p2.0, p3.0));
+    let d = v128_load(d as *const v128);
+    let h0 = halves(w, K::BB, K::H0);
+    match K::FORM {
+        Form::Scale => f32x4_mul(f32x4_mul(h0, d), isum),
+        Form::ScaleOffset => {
+            let h1 = halves(w, K::BB, K::H1);
+            f32x4_add(f32x4_mul(f32x4_mul(h0, d), isum), f32x4_mul(h1, v128_load(s as *const v128)))
+        }
+        Form::ScaleMin | Form::ScaleMinSwapped => {
+            let h1 = halves(w, K::BB, K::H1);
+            let msum = f32x4_convert_i32x4(hsum4(p0.1, p1.1, p2.1, p3.1));
+            let (q0, q1) = if K::FORM == Form::ScaleMin {
+                (f32x4_mul(h0, d), f32x4_mul(h1, d))
+            } else {
+                (f32x4_mul(d, h0), f32x4_mul(d, h1))
+            };
+            f32x4_sub(f32x4_mul(q0, isum), f32x4_mul(q1, msum))
+        }
+    }
+}
+
+/// One row of `nb` blocks.
+///
+/// # Safety
+/// `nb` blocks at `w`; `a` prepared for them (checked by `matmul`).
+unsafe fn row<K: Kind>(w: *const u8, nb: usize, a: &Activations) -> f32 {
+    let with_s = K::FORM == Form::ScaleOffset;
+    let with_bs = matches!(K::FORM, Form::ScaleMin | Form::ScaleMinSwapped);
+    let (yp, dp) = (a.qs.as_ptr(), a.d.as_ptr());
+    let s_at = |i: usize| if with_s { a.s.as_ptr().add(i) } else { core::ptr::null() };
+    let bs_at = |i: usize| if with_bs { a.bsums.as_ptr().add(i * 16) } else { core::ptr::null() };
+    let (mut lo, mut hi) = (f32x4_splat(0.0), f32x4_splat(0.0));
+    let mut i = 0;
+    while i + 8 <= nb {
+        lo = f32x4_add(lo, batch4::<K>(w.add(i * K::BB), yp.add(i * K::BL), dp.add(i), s_at(i), bs_at(i)));
+        let j = i + 4;
+        hi = f32x4_add(hi, batch4::<K>(w.add(j * K::BB), yp.add(j * K::BL), dp.add(j), s_at(j), bs_at(j)));
+        i += 8;
+    }
+    if i < nb {
+        // The last blocks, zero-padded to eight: the padding's values are +0.0.
+        let r = nb - i;
+        let mut wb = [0u8; 8 * 210];
+        let mut yb = [0i8; 8 * QK_K];
+        let (mut db, mut sb, mut bsb) = ([0f32; 8], [0f32; 8], [0i32; 8 * 16]);
+        core::ptr::copy_nonoverlapping(w.add(i * K::BB), wb.as_mut_ptr(), r * K::BB);
+        core::ptr::copy_nonoverlapping(yp.add(i * K::BL), yb.as_mut_ptr(), r * K::BL);
+        core::ptr::copy_nonoverlapping(dp.add(i), db.as_mut_ptr(), r);
+        if with_s {
+            core::ptr::copy_nonoverlapping(a.s.as_ptr().add(i), sb.as_mut_ptr(), r);
+        }
+        if with_bs {
+            core::ptr::copy_nonoverlapping(a.bsums.as_ptr().add(i * 16), bsb.as_mut_ptr(), r * 16);
+        }
+        let (w, y, d, s, bs) = (wb.as_ptr(), yb.as_ptr(), db.as_ptr(), sb.as_ptr(), bsb.as_ptr());
+        lo = f32x4_add(lo, batch4::<K>(w, y, d, s, bs));
+        if r > 4 {
+            hi = f32x4_add(hi, batch4::<K>(w.add(4 * K::BB), y.add(4 * K::BL), d.add(4), s.add(4), bs.add(64)));
+        }
+    }
+    fold8([
+        f32x4_extract_lane::<0>(lo),
+        f32x4_extract_lane::<1>(lo),
+        f32x4_extract_lane::<2>(lo),
+        f32x4_extract_lane::<3>(lo),
+        f32x4_extract_lane::<0>(hi),
+        f32x4_extract_lane::<1>(hi),
+        f32x4_extract_lane::<2>(hi),
+        f32x4_extract_lane::<3>(hi),
+    ])
+}
+
+fn matmul<K: Kind>(out: &mut [f32], w: &[u8], row_bytes: usize, a: &Activations) {
+    let nb = row_bytes / K::BB;
+    assert!(K::BB <= 210 && K::BL <= QK_K && row_bytes == nb * K::BB);
+    assert!(w.len() >= out.len() * row_bytes);
+    assert!(a.qs.len() >= nb * K::BL && a.d.len() >= nb);
+    if K::FORM == Form::ScaleOffset {
+        assert!(a.s.len() >= nb);
+    }
+    if matches!(K::FORM, Form::ScaleMin | Form::ScaleMinSwapped) {
+        assert!(a.bsums.len() >= nb * 16);
+    }
+    for (r, o) in out.iter_mut().enumerate() {
+        // SAFETY: row `r` is `nb` whole blocks inside `w`, and the activation buffers
+        // hold `nb` blocks' worth (asserted above).
+        *o = unsafe { row::<K>(w.as_ptr().add(r * row_bytes), nb, a) };
+    }
+}
+
+/// `out[i] = dot(row i, act)` for every row, bit for bit [`ggml::dot_row`]; `act`
+/// must be prepared for `ty` and this row length (asserted).
+pub fn matmul_ggml(ty: GgmlType, out: &mut [f32], w: &[u8], row_bytes: usize, a: &mut Activations) {
+    match ty {
+        GgmlType::Q8_0 => matmul::<Q8_0>(out, w, row_bytes, a),
+        GgmlType::Q4_0 => matmul::<Q4_0>(out, w, row_bytes, a),
+        GgmlType::Q4_1 => matmul::<Q4_1>(out, w, row_bytes, a),
+        GgmlType::Q5_0 => matmul::<Q5_0>(out, w, row_bytes, a),
+        GgmlType::Q5_1 => matmul::<Q5_1>(out, w, row_bytes, a),
+        GgmlType::IQ4_NL => matmul::<IQ4NL>(out, w, row_bytes, a),
+        GgmlType::Q2_K => matmul::<Q2K>(out, w, row_bytes, a),
+        GgmlType::Q3_K => matmul::<Q3K>(out, w, row_bytes, a),
+        GgmlType::Q4_K => matmul::<Q4K>(out, w, row_bytes, a),
+        GgmlType::Q5_K => matmul::<Q5K>(out, w, row_bytes, a),
+        GgmlType::Q6_K => matmul::<Q6K>(out, w, row_bytes, a),
+        GgmlType::IQ4_XS => matmul::<IQ4XS>(out, w, row_bytes, a),
+        GgmlType::F16 | GgmlType::BF16 => matmul_half(ty, out, w, row_bytes, a),
+        GgmlType::F32 => {
+            for (o, r) in out.iter_mut().zip(w.chunks_exact(row_bytes)) {
+                *o = ggml::dot_row(ty, r, a);
+            }
+        }
+    }
+}
+
+/// F16 / BF16 rows: widened 8 at a time (exactly) into the canonical f32 dot product
+/// with the rounded activation (the reference widens the row, then `scalar::dot_f32`).
+fn matmul_half(ty: GgmlType, out: &mut [f32], w: &[u8], row_bytes: usize, a: &Activations) {
+    let n = row_bytes / 2;
+    let x = &a.rounded[..n];
+    let n8 = n / 8 * 8;
+    let bf = ty == GgmlType::BF16;
+    let widen4 = |h: v128| if bf { i32x4_shl(h, 16) } else { f16_to_f32_x4(h) };
+    for (o, r) in out.iter_mut().zip(w.chunks_exact(row_bytes)) {
+        let (mut lo, mut hi) = (f32x4_splat(0.0), f32x4_splat(0.0));
+        let mut j = 0;
+        while j < n8 {
+            // SAFETY: j + 8 <= n8 <= n: 16 bytes of `r` and 8 floats of `x` are in bounds.
+            let (h, x0, x1) = unsafe {
+                (ld(r.as_ptr().add(2 * j)), v128_load(x.as_ptr().add(j) as *const v128), v128_load(x.as_ptr().add(j + 4) as *const v128))
+            };
+            lo = f32x4_add(lo, f32x4_mul(widen4(u32x4_extend_low_u16x8(h)), x0));
+            hi = f32x4_add(hi, f32x4_mul(widen4(u32x4_extend_high_u16x8(h)), x1));
+            j += 8;
+        }
+        let mut s = fold8([
+            f32x4_extract_lane::<0>(lo),
+            f32x4_extract_lane::<1>(lo),
+            f32x4_extract_lane::<2>(lo),
+            f32x4_extract_lane::<3>(lo),
+            f32x4_extract_lane::<0>(hi),
+            f32x4_extract_lane::<1>(hi),
+            f32x4_extract_lane::<2>(hi),
+            f32x4_extract_lane::<3>(hi),
+        ]);
+        for i in n8..n {
+            let h = u16::from_le_bytes([r[2 * i], r[2 * i + 1]]);
+            let v = if bf { ggml::bf16_to_f32(h) } else { crate::source::f16_to_f32(h) };
+            s = s + v * x[i];
+        }
+        *o = s;
+    }
+}
+
+// ---------------------------------------------------------------- 32-value blocks
+
+fn zero() -> v128 {
+    i32x4_splat(0)
+}
+
+struct Q8_0;
+impl Kind for Q8_0 {
+    const BB: usize = 34;
+    const BL: usize = 32;
+    const FORM: Form = Form::Scale;
+    const H0: usize = 0;
+    const H1: usize = 0;
+    #[inline(always)]
+    unsafe fn sums(b: *const u8, y: *const i8, _: *const i32) -> (v128, v128) {
+        (i32x4_add(dot16(ld(b.add(2)), ldy(y)), dot16(ld(b.add(18)), ldy(y.add(16)))), zero())
+    }
+}
+
+/// Two halves of a 32-value block's weights against its activations.
+///
+/// # Safety
+/// 32 activation values at `y`.
+#[inline(always)]
+unsafe fn dot32(lo: v128, hi: v128, y: *const i8) -> v128 {
+    i32x4_add(dot16(lo, ldy(y)), dot16(hi, ldy(y.add(16))))
+}
+
+struct Q4_0;
+impl Kind for Q4_0 {
+    const BB: usize = 18;
+    const BL: usize = 32;
+    const FORM: Form = Form::Scale;
+    const H0: usize = 0;
+    const H1: usize = 0;
+    #[inline(always)]
+    unsafe fn sums(b: *const u8, y: *const i8, _: *const i32) -> (v128, v128) {
+        let (lo, hi) = nibbles(b.add(2));
+        let e = i8x16_splat(8);
+        (dot32(i8x16_sub(lo, e), i8x16_sub(hi, e), y), zero())
+    }
+}
+
+struct Q4_1;
+impl Kind for Q4_1 {
+    const BB: usize = 20;
+    const BL: usize = 32;
+    const FORM: Form = Form::ScaleOffset;
+    const H0: usize = 0;
+    const H1: usize = 2;
+    #[inline(always)]
+    unsafe fn sums(b: *const u8, y: *const i8, _: *const i32) -> (v128, v128) {
+        let (lo, hi) = nibbles(b.add(4));
+        (dot32(lo, hi, y), zero())
+    }
+}
+
+struct Q5_0;
+impl Kind for Q5_0 {
+    const BB: usize = 22;
+    const BL: usize = 32;
+    const FORM: Form = Form::Scale;
+    const H0: usize = 0;
+    const H1: usize = 0;
+    #[inline(always)]
+    unsafe fn sums(b: *const u8, y: *const i8, _: *const i32) -> (v128, v128) {
+        // nibble - 16 where the bit is clear: the nibble with 0xf0 set.
+        let (blo, bhi) = bytes_from_bits(b.add(2));
+        let (lo, hi) = nibbles(b.add(6));
+        let f0 = u8x16_splat(0xf0);
+        (dot32(v128_or(lo, v128_andnot(f0, blo)), v128_or(hi, v128_andnot(f0, bhi)), y), zero())
+    }
+}
+
+struct Q5_1;
+impl Kind for Q5_1 {
+    const BB: usize = 24;
+    const BL: usize = 32;
+    const FORM: Form = Form::ScaleOffset;
+    const H0: usize = 0;
+    const H1: usize = 2;
+    #[inline(always)]
+    unsafe fn sums(b: *const u8, y: *const i8, _: *const i32) -> (v128, v128) {
+        let (blo, bhi) = bytes_from_bits(b.add(4));
+        let (lo, hi) = nibbles(b.add(8));
+        let x10 = u8x16_splat(0x10);
+        (dot32(v128_or(lo, v128_and(blo, x10)), v128_or(hi, v128_and(bhi, x10)), y), zero())
+    }
+}
+
+struct IQ4NL;
+impl Kind for IQ4NL {
+    const BB: usize = 18;
+    const BL: usize = 32;
+    const FORM: Form = Form::Scale;
+    const H0: usize = 0;
+    const H1: usize = 0;
+    #[inline(always)]
+    unsafe fn sums(b: *const u8, y: *const i8, _: *const i32) -> (v128, v128) {
+        let t = iq4nl_table();
+        let (lo, hi) = nibbles(b.add(2));
+        (dot32(i8x16_swizzle(t, lo), i8x16_swizzle(t, hi), y), zero())
+    }
+}
+
+// ---------------------------------------------------------------- K-quants
+
+/// 32 weights (two 16-value groups with scales `s0`, `s1`) against 32 activations.
+///
+/// # Safety
+/// 32 activation values at `y`.
+#[inline(always)]
+unsafe fn dot32_scaled(lo: v128, hi: v128, y: *const i8, s0: i32, s1: i32) -> v128 {
+    i32x4_add(dot16_scaled(lo, ldy(y), i16x8_splat(s0 as i16)), dot16_scaled(hi, ldy(y.add(16)), i16x8_splat(s1 as i16)))
+}
+
+struct Q2K;
+impl Kind for Q2K {
+    const BB: usize = 84;
+    const BL: usize = QK_K;
+    const FORM: Form = Form::ScaleMinSwapped;
+    const H0: usize = 80;
+    const H1: usize = 82;
+    #[inline(always)]
+    unsafe fn sums(b: *const u8, y: *const i8, bs: *const i32) -> (v128, v128) {
+        let sc = core::slice::from_raw_parts(b, 16);
+        let three = u8x16_splat(3);
+        let mut acc = zero();
+        for k in 0..2 {
+            let (q0, q1) = (ld(b.add(16 + 32 * k)), ld(b.add(32 + 32 * k)));
+            for j in 0..4 {
+                let sh = 2 * j as u32;
+                let (u0, u1) = (v128_and(u8x16_shr(q0, sh), three), v128_and(u8x16_shr(q1, sh), three));
+                let g = 8 * k + 2 * j;
+                acc = i32x4_add(acc, dot32_scaled(u0, u1, y.add(128 * k + 32 * j), (sc[g] & 0x0f) as i32, (sc[g + 1] & 0x0f) as i32));
+            }
+        }
+        // sum_j bsums[j] * (sc[j] >> 4)
+        let mut m = zero();
+        for q in 0..4 {
+            let mins = i32x4((sc[4 * q] >> 4) as i32, (sc[4 * q + 1] >> 4) as i32, (sc[4 * q + 2] >> 4) as i32, (sc[4 * q + 3] >> 4) as i32);
+            m = i32x4_add(m, i32x4_mul(v128_load(bs.add(4 * q) as *const v128), mins));
+        }
+        (acc, m)
+    }
+}
+
+struct Q3K;
+impl Kind for Q3K {
+    const BB: usize = 110;
+    const BL: usize = QK_K;
+    const FORM: Form = Form::Scale;
+    const H0: usize = 108;
+    const H1: usize = 108;
+    #[inline(always)]
+    unsafe fn sums(b: *const u8, y: *const i8, _: *const i32) -> (v128, v128) {
+        let scales = ggml::q3k_scales(core::slice::from_raw_parts(b.add(96), 12));
+        let (hm0, hm1) = (ld(b), ld(b.add(16)));
+        let (three, four) = (u8x16_splat(3), u8x16_splat(4));
+        let mut acc = zero();
+        for c in 0..2 {
+            let (q0, q1) = (ld(b.add(32 + 32 * c)), ld(b.add(48 + 32 * c)));
+            for s in 0..4 {
+                let sh = 2 * s as u32;
+                let m = u8x16_splat(1u8 << (4 * c + s));
+                // q - 4 where the high bit is clear
+                let w = |q: v128, hm: v128| {
+                    let set = i8x16_eq(v128_and(hm, m), m);
+                    i8x16_sub(v128_and(u8x16_shr(q, sh), three), v128_andnot(four, set))
+                };
+                let g = 8 * c + 2 * s;
+                let (s0, s1) = (scales[g] as i32 - 32, scales[g + 1] as i32 - 32);
+                acc = i32x4_add(acc, dot32_scaled(w(q0, hm0), w(q1, hm1), y.add(128 * c + 32 * s), s0, s1));
+            }
+        }
+        (acc, zero())
+    }
+}
+
+/// Q4_K / Q5_K: eight 32-value sub-blocks with 6-bit scales and mins.
+///
+/// # Safety
+/// One block at `b`, its 256 activation values at `y`, 16 sums at `bs`.
+#[inline(always)]
+unsafe fn k45_sums(b: *const u8, y: *const i8, bs: *const i32, five: bool) -> (v128, v128) {
+    let (sc, mn) = ggml::k4_scales_mins(core::slice::from_raw_parts(b.add(4), 12));
+    let qs = if five { b.add(48) } else { b.add(16) };
+    let (h0, h1) = if five { (ld(b.add(16)), ld(b.add(32))) } else { (zero(), zero()) };
+    let m4 = u8x16_splat(0x0f);
+    let high = |h: v128, s: usize| {
+        let m = u8x16_splat(1u8 << s);
+        v128_and(i8x16_eq(v128_and(h, m), m), u8x16_splat(16))
+    };
+    let mut acc = zero();
+    for j in 0..4 {
+        let (q0, q1) = (ld(qs.add(32 * j)), ld(qs.add(32 * j + 16)));
+        let (mut l0, mut l1) = (v128_and(q0, m4), v128_and(q1, m4));
+        let (mut u0, mut u1) = (u8x16_shr(q0, 4), u8x16_shr(q1, 4));
+        if five {
+            l0 = v128_or(l0, high(h0, 2 * j));
+            l1 = v128_or(l1, high(h1, 2 * j));
+            u0 = v128_or(u0, high(h0, 2 * j + 1));
+            u1 = v128_or(u1, high(h1, 2 * j + 1));
+        }
+        let (s0, s1) = (sc[2 * j] as i32, sc[2 * j + 1] as i32);
+        acc = i32x4_add(acc, dot32_scaled(l0, l1, y.add(64 * j), s0, s0));
+        acc = i32x4_add(acc, dot32_scaled(u0, u1, y.add(64 * j + 32), s1, s1));
+    }
+    // sum_j bsums[j] * mins[j / 2]
+    let mut m = zero();
+    for q in 0..4 {
+        let mins = i32x4(mn[2 * q] as i32, mn[2 * q] as i32, mn[2 * q + 1] as i32, mn[2 * q + 1] as i32);
+        m = i32x4_add(m, i32x4_mul(v128_load(bs.add(4 * q) as *const v128), mins));
+    }
+    (acc, m)
+}
+
+struct Q4K;
+impl Kind for Q4K {
+    const BB: usize = 144;
+    const BL: usize = QK_K;
+    const FORM: Form = Form::ScaleMin;
+    const H0: usize = 0;
+    const H1: usize = 2;
+    #[inline(always)]
+    unsafe fn sums(b: *const u8, y: *const i8, bs: *const i32) -> (v128, v128) {
+        k45_sums(b, y, bs, false)
+    }
+}
+
+struct Q5K;
+impl Kind for Q5K {
+    const BB: usize = 176;
+    const BL: usize = QK_K;
+    const FORM: Form = Form::ScaleMin;
+    const H0: usize = 0;
+    const H1: usize = 2;
+    #[inline(always)]
+    unsafe fn sums(b: *const u8, y: *const i8, bs: *const i32) -> (v128, v128) {
+        k45_sums(b, y, bs, true)
+    }
+}
+
+struct Q6K;
+impl Kind for Q6K {
+    const BB: usize = 210;
+    const BL: usize = QK_K;
+    const FORM: Form = Form::Scale;
+    const H0: usize = 208;
+    const H1: usize = 208;
+    #[inline(always)]
+    unsafe fn sums(b: *const u8, y: *const i8, _: *const i32) -> (v128, v128) {
+        let sc = core::slice::from_raw_parts(b.add(192) as *const i8, 16);
+        let (m4, m3, k32) = (u8x16_splat(0x0f), u8x16_splat(3), i8x16_splat(32));
+        let mut acc = zero();
+        for c in 0..2 {
+            for half in 0..2 {
+                // values l in 16*half .. 16*half + 16 of each quarter
+                let o = 16 * half;
+                let qa = ld(b.add(64 * c + o));
+                let qb = ld(b.add(64 * c + 32 + o));
+                let h = ld(b.add(128 + 32 * c + o));
+                let hb = |sh: u32| i8x16_shl(v128_and(u8x16_shr(h, sh), m3), 4);
+                let q = [
+                    v128_or(v128_and(qa, m4), hb(0)),
+                    v128_or(v128_and(qb, m4), hb(2)),
+                    v128_or(u8x16_shr(qa, 4), hb(4)),
+                    v128_or(u8x16_shr(qb, 4), hb(6)),
+                ];
+                for (k, &qk) in q.iter().enumerate() {
+                    let g = 8 * c + 2 * k + half;
+                    let p = dot16_scaled(i8x16_sub(qk, k32), ldy(y.add(128 * c + 32 * k + o)), i16x8_splat(sc[g] as i16));
+                    acc = i32x4_add(acc, p);
+                }
+            }
+        }
+        (acc, zero())
+    }
+}
+
+struct IQ4XS;
+impl Kind for IQ4XS {
+    const BB: usize = 136;
+    const BL: usize = QK_K;
+    const FORM: Form = Form::Scale;
+    const H0: usize = 0;
+    const H1: usize = 0;
+    #[inline(always)]
+    unsafe fn sums(b: *const u8, y: *const i8, _: *const i32) -> (v128, v128) {
+        let scales_h = (b.add(2) as *const u16).read_unaligned() as i32;
+        let t = iq4nl_table();
+        let mut acc = zero();
+        for ib in 0..8 {
+            let ls = ((*b.add(4 + ib / 2) >> (4 * (ib % 2))) & 0x0f) as i32 | (((scales_h >> (2 * ib)) & 3) << 4);
+            let (lo, hi) = nibbles(b.add(8 + 16 * ib));
+            acc = i32x4_add(acc, dot32_scaled(i8x16_swizzle(t, lo), i8x16_swizzle(t, hi), y.add(32 * ib), ls - 32, ls - 32));
+        }
+        (acc, zero())
+    }
+}

@@ -1,0 +1,632 @@
+//! AVX2 kernels for the packed ggml types, bit for bit the scalar reference of
+//! [`crate::ggml::dot_row`].
+//!
+//! The integer part of each block (its exact `i32` sums) is computed with
+//! `maddubs`/`madd` (every pair sum is bounded well below `i16::MAX`, see
+//! [`dot_i8`]); eight blocks' partial sums are then reduced together into one vector
+//! whose lane `k` is block `8j + k`'s total. The f32 part is the reference's
+//! sequence of operations done lane-wise: separate IEEE multiplies and adds (never
+//! FMA), the same operands in the same order, so each lane holds exactly the value
+//! the scalar code computes for that block. Lane `k` of the accumulator is the
+//! reference's lane `b mod 8`; a last, partial batch of blocks runs on zero-padded
+//! copies (a zero block's value is `+0.0`, and adding `+0.0` never changes a lane:
+//! a lane that starts at `+0.0` can never become `-0.0`). The lanes are folded with
+//! [`fold8`].
+//!
+//! Safety of the internals: every function here is `unsafe` because it needs AVX2
+//! (guaranteed by the one entry point, [`matmul_ggml_avx2`], whose caller checked
+//! it) and reads through raw pointers: a `Kind::sums` reads exactly one block
+//! (`BB` bytes), its `BL` activation values and (min forms) its 16 Q8_K sums;
+//! `batch` eight of each; `row` only whole batches inside the row and copies the
+//! rest into zero-padded buffers; `matmul` asserts once that the weights and the
+//! prepared activation hold every block it will read.
+
+use core::arch::x86_64::*;
+
+use crate::ggml::{self, Activations, GgmlType, QK_K};
+use crate::kernels::fold8;
+
+/// The f32 formula of a block (operands in the reference's order):
+/// `h0`, `h1`: the block's f16 scales; `d`, `s`: the activation's per-block scale
+/// and (Q8_1) scaled sum; `isum`, `msum`: the block's integer sums.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Form {
+    /// `(h0 * d) * isum`
+    Scale,
+    /// `(h0 * d) * isum + h1 * s`
+    ScaleOffset,
+    /// `(h0 * d) * isum - (h1 * d) * msum`
+    ScaleMin,
+    /// `(d * h0) * isum - (d * h1) * msum` (Q2_K's operand order)
+    ScaleMinSwapped,
+}
+
+trait Kind {
+    /// Bytes and values per block.
+    const BB: usize;
+    const BL: usize;
+    const FORM: Form;
+    /// Byte offsets of the f16 scales `h0`, `h1` in a block.
+    const H0: usize;
+    const H1: usize;
+    /// The block's integer sums as eight `i32` partials each: the dot product and
+    /// (for the min forms) the min term. `bs`: the block's 16 Q8_K sums (min forms only).
+    unsafe fn sums(b: *const u8, y: *const i8, bs: *const i32) -> (__m256i, __m256i);
+}
+
+// ---------------------------------------------------------------- helpers
+
+#[inline]
+#[target_feature(enable = "avx2")]
+unsafe fn load(p: *const u8) -> __m256i {
+    _mm256_loadu_si256(p as *const __m256i)
+}
+
+#[inline]
+#[target_feature(enable = "avx2")]
+unsafe fn load_y(p: *const i8) -> __m256i {
+    _mm256_loadu_si256(p as *const __m256i)
+}
+
+/// Pair sums (sixteen `i16`) of `w * y` for signed bytes, by the sign trick:
+/// `maddubs(|w|, sign(y, w))`. Exact when `|w| * |y| * 2 <= 32767`: with `y` in
+/// -127..=127 (what the Q8 quantizers produce) that holds for every weight type here
+/// (`|w| <= 128`: 2 * 128 * 127 = 32512). `y = -128` would wrap in `sign`.
+#[inline]
+#[target_feature(enable = "avx2")]
+unsafe fn dot_i8(w: __m256i, y: __m256i) -> __m256i {
+    _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(y, w))
+}
+
+/// Eight `i32` partials from sixteen `i16` pair sums.
+#[inline]
+#[target_feature(enable = "avx2")]
+unsafe fn widen(p: __m256i) -> __m256i {
+    _mm256_madd_epi16(p, _mm256_set1_epi16(1))
+}
+
+/// 16 packed bytes → 32 nibbles: the low nibbles (values 0..16) then the high ones.
+#[inline]
+#[target_feature(enable = "avx2")]
+unsafe fn nibbles(p: *const u8) -> __m256i {
+    let q = _mm_loadu_si128(p as *const __m128i);
+    _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16::<4>(q), q), _mm256_set1_epi8(0x0f))
+}
+
+/// 32 bits → 32 bytes, byte `k` = 0xff if bit `k` is set, else 0.
+#[inline]
+#[target_feature(enable = "avx2")]
+unsafe fn bytes_from_bits(p: *const u8) -> __m256i {
+    let x = (p as *const u32).read_unaligned();
+    let shuf = _mm256_setr_epi64x(0, 0x0101_0101_0101_0101, 0x0202_0202_0202_0202, 0x0303_0303_0303_0303);
+    let bytes = _mm256_shuffle_epi8(_mm256_set1_epi32(x as i32), shuf);
+    let bytes = _mm256_or_si256(bytes, _mm256_set1_epi64x(0x7fbf_dfef_f7fb_fdfe));
+    _mm256_cmpeq_epi8(bytes, _mm256_set1_epi64x(-1))
+}
+
+/// IQ4_NL's 16 values, as a byte lookup table in both 128-bit lanes.
+#[inline]
+#[target_feature(enable = "avx2")]
+unsafe fn iq4nl_table() -> __m256i {
+    let t = _mm_loadu_si128(ggml::KVALUES_IQ4NL.as_ptr() as *const __m128i);
+    _mm256_set_m128i(t, t)
+}
+
+/// An `i16` vector: `lo` in the low 128 bits, `hi` in the high ones (the scales of
+/// two 16-value groups, for `madd` against `maddubs` pair sums of 32 values).
+#[inline]
+#[target_feature(enable = "avx2")]
+unsafe fn scales2(lo: i32, hi: i32) -> __m256i {
+    _mm256_set_m128i(_mm_set1_epi16(hi as i16), _mm_set1_epi16(lo as i16))
+}
+
+/// Eight vectors of eight `i32` partials → one vector of their eight totals.
+#[inline]
+#[target_feature(enable = "avx2")]
+unsafe fn reduce8(v: &[__m256i; 8]) -> __m256i {
+    let a = _mm256_hadd_epi32(v[0], v[1]);
+    let b = _mm256_hadd_epi32(v[2], v[3]);
+    let c = _mm256_hadd_epi32(v[4], v[5]);
+    let d = _mm256_hadd_epi32(v[6], v[7]);
+    // lanes (low half, high half): (v0 0..4, v1 0..4, v2 0..4, v3 0..4 | the 4..8 sums)
+    let ab = _mm256_hadd_epi32(a, b);
+    let cd = _mm256_hadd_epi32(c, d);
+    _mm256_add_epi32(_mm256_permute2x128_si256::<0x20>(ab, cd), _mm256_permute2x128_si256::<0x31>(ab, cd))
+}
+
+/// Eight IEEE halves (in the low 16 bits of each `i32` lane) → f32, exactly as
+/// [`crate::source::f16_to_f32`] (NaN payloads kept, not quieted: not F16C).
+#[inline]
+#[target_feature(enable = "avx2")]
+unsafe fn f16_to_f32_x8(h: __m256i) -> __m256 {
+    let sign = _mm256_slli_epi32::<16>(_mm256_and_si256(h, _mm256_set1_epi32(0x8000)));
+    let em = _mm256_and_si256(h, _mm256_set1_epi32(0x7fff));
+    let exp = _mm256_and_si256(h, _mm256_set1_epi32(0x7c00));
+    let bias = _mm256_set1_epi32(112 << 23);
+    let normal = _mm256_add_epi32(_mm256_slli_epi32::<13>(em), bias);
+    // Infinity / NaN: exponent 31 → 255 (a second bias).
+    let inf = _mm256_cmpeq_epi32(exp, _mm256_set1_epi32(0x7c00));
+    let normal = _mm256_add_epi32(normal, _mm256_and_si256(inf, bias));
+    // Subnormal (and zero): mantissa * 2^-24, exact.
+    let sub = _mm256_castps_si256(_mm256_mul_ps(_mm256_cvtepi32_ps(em), _mm256_set1_ps(1.0 / 16_777_216.0)));
+    let is_sub = _mm256_cmpeq_epi32(exp, _mm256_setzero_si256());
+    let mag = _mm256_blendv_epi8(normal, sub, is_sub);
+    _mm256_castsi256_ps(_mm256_or_si256(mag, sign))
+}
+
+/// The f16 at byte `off` of each of eight blocks `bb` bytes apart, widened to f32.
+#[inline]
+#[target_feature(enable = "avx2")]
+unsafe fn halves(w: *const u8, bb: usize, off: usize) -> __m256 {
+    let h = |k: usize| (w.add(k * bb + off) as *const u16).read_unaligned() as i32;
+    f16_to_f32_x8(_mm256_setr_epi32(h(0), h(1), h(2), h(3), h(4), h(5), h(6), h(7)))
+}
+
+// ---------------------------------------------------------------- the row loop
+
+/// The values of eight consecutive blocks (lane `k`: block `k`), from raw pointers to
+/// the first block, its activation values, scales, (Q8_1) sums and (Q8_K) 16-sums.
+#[inline]
+#[target_feature(enable = "avx2")]
+unsafe fn batch<K: Kind>(w: *const u8, y: *const i8, d: *const f32, s: *const f32, bs: *const i32) -> __m256 {
+    let min_form = matches!(K::FORM, Form::ScaleMin | Form::ScaleMinSwapped);
+    let mut v = [_mm256_setzero_si256(); 8];
+    let mut m = [_mm256_setzero_si256(); 8];
+    for k in 0..8 {
+        let (a, b) = K::sums(w.add(k * K::BB), y.add(k * K::BL), bs.wrapping_add(k * 16));
+        v[k] = a;
+        m[k] = b;
+    }
+    let isum = _mm256_cvtepi32_ps(reduce8(&v));
+    let d = _mm256_loadu_ps(d);
+    let h0 = halves(w, K::BB, K::H0);
+    match K::FORM {
+        Form::Scale => _mm256_mul_ps(_mm256_mul_ps(h0, d), isum),
+        Form::ScaleOffset => {
+            let h1 = halves(w, K::BB, K::H1);
+            _mm256_add_ps(_mm256_mul_ps(_mm256_mul_ps(h0, d), isum), _mm256_mul_ps(h1, _mm256_loadu_ps(s)))
+        }
+        Form::ScaleMin | Form::ScaleMinSwapped => {
+            debug_assert!(min_form);
+            let h1 = halves(w, K::BB, K::H1);
+            let msum = _mm256_cvtepi32_ps(reduce8(&m));
+            let (p0, p1) = if K::FORM == Form::ScaleMin {
+                (_mm256_mul_ps(h0, d), _mm256_mul_ps(h1, d))
+            } else {
+                (_mm256_mul_ps(d, h0), _mm256_mul_ps(d, h1))
+            };
+            _mm256_sub_ps(_mm256_mul_ps(p0, isum), _mm256_mul_ps(p1, msum))
+        }
+    }
+}
+
+/// One row of `nb` blocks.
+#[inline]
+#[target_feature(enable = "avx2")]
+unsafe fn row<K: Kind>(w: *const u8, nb: usize, a: &Activations) -> f32 {
+    let with_s = K::FORM == Form::ScaleOffset;
+    let with_bs = matches!(K::FORM, Form::ScaleMin | Form::ScaleMinSwapped);
+    let (yp, dp) = (a.qs.as_ptr(), a.d.as_ptr());
+    let mut acc = _mm256_setzero_ps();
+    let mut i = 0;
+    while i + 8 <= nb {
+        let s = if with_s { a.s.as_ptr().add(i) } else { core::ptr::null() };
+        let bs = if with_bs { a.bsums.as_ptr().add(i * 16) } else { core::ptr::null() };
+        acc = _mm256_add_ps(acc, batch::<K>(w.add(i * K::BB), yp.add(i * K::BL), dp.add(i), s, bs));
+        i += 8;
+    }
+    if i < nb {
+        // The last blocks, zero-padded to eight: the padding's values are +0.0.
+        let r = nb - i;
+        let mut wb = [0u8; 8 * 210];
+        let mut yb = [0i8; 8 * QK_K];
+        let (mut db, mut sb, mut bsb) = ([0f32; 8], [0f32; 8], [0i32; 8 * 16]);
+        core::ptr::copy_nonoverlapping(w.add(i * K::BB), wb.as_mut_ptr(), r * K::BB);
+        core::ptr::copy_nonoverlapping(yp.add(i * K::BL), yb.as_mut_ptr(), r * K::BL);
+        core::ptr::copy_nonoverlapping(dp.add(i), db.as_mut_ptr(), r);
+        if with_s {
+            core::ptr::copy_nonoverlapping(a.s.as_ptr().add(i), sb.as_mut_ptr(), r);
+        }
+        if with_bs {
+            core::ptr::copy_nonoverlapping(a.bsums.as_ptr().add(i * 16), bsb.as_mut_ptr(), r * 16);
+        }
+        acc = _mm256_add_ps(acc, batch::<K>(wb.as_ptr(), yb.as_ptr(), db.as_ptr(), sb.as_ptr(), bsb.as_ptr()));
+    }
+    let mut lanes = [0f32; 8];
+    _mm256_storeu_ps(lanes.as_mut_ptr(), acc);
+    fold8(lanes)
+}
+
+#[target_feature(enable = "avx2")]
+unsafe fn matmul<K: Kind>(out: &mut [f32], w: &[u8], row_bytes: usize, a: &Activations) {
+    let nb = row_bytes / K::BB;
+    assert!(K::BB <= 210 && K::BL <= QK_K && row_bytes == nb * K::BB);
+    assert!(w.len() >= out.len() * row_bytes);
+    assert!(a.qs.len() >= nb * K::BL && a.d.len() >= nb);
+    if K::FORM == Form::ScaleOffset {
+        assert!(a.s.len() >= nb);
+    }
+    if matches!(K::FORM, Form::ScaleMin | Form::ScaleMinSwapped) {
+        assert!(a.bsums.len() >= nb * 16);
+    }
+    for (r, o) in out.iter_mut().enumerate() {
+        *o = row::<K>(w.as_ptr().add(r * row_bytes), nb, a);
+    }
+}
+
+/// `out[i] = dot(row i, act)` for every row, bit for bit [`ggml::dot_row`].
+///
+/// # Safety
+/// Needs AVX2. `act` must be prepared (by [`Activations::prepare`]) for `ty` and a
+/// row length of `row_bytes / ty.block_bytes()` blocks; `w.len() == out.len() * row_bytes`.
+#[target_feature(enable = "avx2")]
+pub unsafe fn matmul_ggml_avx2(ty: GgmlType, out: &mut [f32], w: &[u8], row_bytes: usize, a: &mut Activations) {
+    match ty {
+        GgmlType::Q8_0 => matmul::<Q8_0>(out, w, row_bytes, a),
+        GgmlType::Q4_0 => matmul::<Q4_0>(out, w, row_bytes, a),
+        GgmlType::Q4_1 => matmul::<Q4_1>(out, w, row_bytes, a),
+        GgmlType::Q5_0 => matmul::<Q5_0>(out, w, row_bytes, a),
+        GgmlType::Q5_1 => matmul::<Q5_1>(out, w, row_bytes, a),
+        GgmlType::IQ4_NL => matmul::<IQ4NL>(out, w, row_bytes, a),
+        GgmlType::Q2_K => matmul::<Q2K>(out, w, row_bytes, a),
+        GgmlType::Q3_K => matmul::<Q3K>(out, w, row_bytes, a),
+        GgmlType::Q4_K => matmul::<Q4K>(out, w, row_bytes, a),
+        GgmlType::Q5_K => matmul::<Q5K>(out, w, row_bytes, a),
+        GgmlType::Q6_K => matmul::<Q6K>(out, w, row_bytes, a),
+        GgmlType::IQ4_XS => matmul::<IQ4XS>(out, w, row_bytes, a),
+        GgmlType::F16 | GgmlType::BF16 => matmul_half(ty, out, w, row_bytes, a),
+        GgmlType::F32 => {
+            for (o, r) in out.iter_mut().zip(w.chunks_exact(row_bytes)) {
+                *o = ggml::dot_row(ty, r, a);
+            }
+        }
+    }
+}
+
+/// F16 / BF16 rows: widened 8 at a time (exactly) and multiplied into the canonical
+/// f32 dot product with the rounded activation, as the reference widens the row and
+/// calls `scalar::dot_f32`.
+#[target_feature(enable = "avx2")]
+unsafe fn matmul_half(ty: GgmlType, out: &mut [f32], w: &[u8], row_bytes: usize, a: &Activations) {
+    let n = row_bytes / 2;
+    let x = &a.rounded[..n];
+    let n8 = n / 8 * 8;
+    let bf = ty == GgmlType::BF16;
+    assert!(w.len() >= out.len() * row_bytes);
+    let widen8 = |p: *const u8| -> __m256 {
+        let h = _mm256_cvtepu16_epi32(_mm_loadu_si128(p as *const __m128i));
+        if bf {
+            _mm256_castsi256_ps(_mm256_slli_epi32::<16>(h))
+        } else {
+            f16_to_f32_x8(h)
+        }
+    };
+    let one = |p: *const u8| -> f32 {
+        let h = (p as *const u16).read_unaligned();
+        if bf {
+            ggml::bf16_to_f32(h)
+        } else {
+            crate::source::f16_to_f32(h)
+        }
+    };
+    for (r, o) in out.iter_mut().enumerate() {
+        let rp = w.as_ptr().add(r * row_bytes);
+        let mut acc = _mm256_setzero_ps();
+        let mut j = 0;
+        while j < n8 {
+            acc = _mm256_add_ps(acc, _mm256_mul_ps(widen8(rp.add(2 * j)), _mm256_loadu_ps(x.as_ptr().add(j))));
+            j += 8;
+        }
+        let mut lanes = [0f32; 8];
+        _mm256_storeu_ps(lanes.as_mut_ptr(), acc);
+        let mut s = fold8(lanes);
+        for i in n8..n {
+            s = s + one(rp.add(2 * i)) * x[i];
+        }
+        *o = s;
+    }
+}
+
+// ---------------------------------------------------------------- 32-value blocks
+
+struct Q8_0;
+impl Kind for Q8_0 {
+    const BB: usize = 34;
+    const BL: usize = 32;
+    const FORM: Form = Form::Scale;
+    const H0: usize = 0;
+    const H1: usize = 0;
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    unsafe fn sums(b: *const u8, y: *const i8, _: *const i32) -> (__m256i, __m256i) {
+        (widen(dot_i8(load(b.add(2)), load_y(y))), _mm256_setzero_si256())
+    }
+}
+
+struct Q4_0;
+impl Kind for Q4_0 {
+    const BB: usize = 18;
+    const BL: usize = 32;
+    const FORM: Form = Form::Scale;
+    const H0: usize = 0;
+    const H1: usize = 0;
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    unsafe fn sums(b: *const u8, y: *const i8, _: *const i32) -> (__m256i, __m256i) {
+        let w = _mm256_sub_epi8(nibbles(b.add(2)), _mm256_set1_epi8(8));
+        (widen(dot_i8(w, load_y(y))), _mm256_setzero_si256())
+    }
+}
+
+struct Q4_1;
+impl Kind for Q4_1 {
+    const BB: usize = 20;
+    const BL: usize = 32;
+    const FORM: Form = Form::ScaleOffset;
+    const H0: usize = 0;
+    const H1: usize = 2;
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    unsafe fn sums(b: *const u8, y: *const i8, _: *const i32) -> (__m256i, __m256i) {
+        // Unsigned 0..16 weights: maddubs directly (2 * 15 * 127 fits i16).
+        (widen(_mm256_maddubs_epi16(nibbles(b.add(4)), load_y(y))), _mm256_setzero_si256())
+    }
+}
+
+struct Q5_0;
+impl Kind for Q5_0 {
+    const BB: usize = 22;
+    const BL: usize = 32;
+    const FORM: Form = Form::Scale;
+    const H0: usize = 0;
+    const H1: usize = 0;
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    unsafe fn sums(b: *const u8, y: *const i8, _: *const i32) -> (__m256i, __m256i) {
+        // nibble + 16 * bit - 16: the nibble, or the nibble with 0xf0 (= nibble - 16
+        // as i8) where the bit is clear.
+        let bits = bytes_from_bits(b.add(2));
+        let w = _mm256_or_si256(nibbles(b.add(6)), _mm256_andnot_si256(bits, _mm256_set1_epi8(0xf0u8 as i8)));
+        (widen(dot_i8(w, load_y(y))), _mm256_setzero_si256())
+    }
+}
+
+struct Q5_1;
+impl Kind for Q5_1 {
+    const BB: usize = 24;
+    const BL: usize = 32;
+    const FORM: Form = Form::ScaleOffset;
+    const H0: usize = 0;
+    const H1: usize = 2;
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    unsafe fn sums(b: *const u8, y: *const i8, _: *const i32) -> (__m256i, __m256i) {
+        let bits = bytes_from_bits(b.add(4));
+        let w = _mm256_or_si256(nibbles(b.add(8)), _mm256_and_si256(bits, _mm256_set1_epi8(0x10)));
+        (widen(_mm256_maddubs_epi16(w, load_y(y))), _mm256_setzero_si256())
+    }
+}
+
+struct IQ4NL;
+impl Kind for IQ4NL {
+    const BB: usize = 18;
+    const BL: usize = 32;
+    const FORM: Form = Form::Scale;
+    const H0: usize = 0;
+    const H1: usize = 0;
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    unsafe fn sums(b: *const u8, y: *const i8, _: *const i32) -> (__m256i, __m256i) {
+        let w = _mm256_shuffle_epi8(iq4nl_table(), nibbles(b.add(2)));
+        (widen(dot_i8(w, load_y(y))), _mm256_setzero_si256())
+    }
+}
+
+// ---------------------------------------------------------------- K-quants
+
+struct Q2K;
+impl Kind for Q2K {
+    const BB: usize = 84;
+    const BL: usize = QK_K;
+    const FORM: Form = Form::ScaleMinSwapped;
+    const H0: usize = 80;
+    const H1: usize = 82;
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    unsafe fn sums(b: *const u8, y: *const i8, bs: *const i32) -> (__m256i, __m256i) {
+        let sc = core::slice::from_raw_parts(b, 16);
+        let three = _mm256_set1_epi8(3);
+        let mut acc = _mm256_setzero_si256();
+        for k in 0..2 {
+            let q = load(b.add(16 + 32 * k));
+            for j in 0..4 {
+                let u = _mm256_and_si256(_mm256_srl_epi16(q, _mm_cvtsi32_si128(2 * j as i32)), three);
+                let p = _mm256_maddubs_epi16(u, load_y(y.add(128 * k + 32 * j)));
+                let s = scales2((sc[8 * k + 2 * j] & 0x0f) as i32, (sc[8 * k + 2 * j + 1] & 0x0f) as i32);
+                acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p, s));
+            }
+        }
+        // sum_j bsums[j] * (sc[j] >> 4)
+        let mins = _mm_and_si128(_mm_srli_epi16::<4>(_mm_loadu_si128(b as *const __m128i)), _mm_set1_epi8(0x0f));
+        let m0 = _mm256_mullo_epi32(_mm256_loadu_si256(bs as *const __m256i), _mm256_cvtepu8_epi32(mins));
+        let m1 = _mm256_mullo_epi32(_mm256_loadu_si256(bs.add(8) as *const __m256i), _mm256_cvtepu8_epi32(_mm_srli_si128::<8>(mins)));
+        (acc, _mm256_add_epi32(m0, m1))
+    }
+}
+
+struct Q3K;
+impl Kind for Q3K {
+    const BB: usize = 110;
+    const BL: usize = QK_K;
+    const FORM: Form = Form::Scale;
+    const H0: usize = 108;
+    const H1: usize = 108;
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    unsafe fn sums(b: *const u8, y: *const i8, _: *const i32) -> (__m256i, __m256i) {
+        let scales = ggml::q3k_scales(core::slice::from_raw_parts(b.add(96), 12));
+        let hm = load(b);
+        let (three, four) = (_mm256_set1_epi8(3), _mm256_set1_epi8(4));
+        let mut acc = _mm256_setzero_si256();
+        for c in 0..2 {
+            let q = load(b.add(32 + 32 * c));
+            for s in 0..4 {
+                let qv = _mm256_and_si256(_mm256_srl_epi16(q, _mm_cvtsi32_si128(2 * s as i32)), three);
+                let m = _mm256_set1_epi8((1u8 << (4 * c + s)) as i8);
+                let set = _mm256_cmpeq_epi8(_mm256_and_si256(hm, m), m);
+                // q - 4 where the high bit is clear
+                let w = _mm256_sub_epi8(qv, _mm256_andnot_si256(set, four));
+                let p = dot_i8(w, load_y(y.add(128 * c + 32 * s)));
+                let g = 8 * c + 2 * s;
+                let sv = scales2(scales[g] as i32 - 32, scales[g + 1] as i32 - 32);
+                acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p, sv));
+            }
+        }
+        (acc, _mm256_setzero_si256())
+    }
+}
+
+/// Q4_K / Q5_K: eight 32-value sub-blocks with 6-bit scales and mins.
+#[inline]
+#[target_feature(enable = "avx2")]
+unsafe fn k45_sums(b: *const u8, y: *const i8, bs: *const i32, qh: Option<*const u8>) -> (__m256i, __m256i) {
+    let (sc, mn) = ggml::k4_scales_mins(core::slice::from_raw_parts(b.add(4), 12));
+    let qs = if qh.is_some() { b.add(48) } else { b.add(16) };
+    let m4 = _mm256_set1_epi8(0x0f);
+    let hv = qh.map(|p| load(p));
+    let high = |s: usize| -> __m256i {
+        match hv {
+            Some(h) => {
+                let m = _mm256_set1_epi8((1u8 << s) as i8);
+                _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(h, m), m), _mm256_set1_epi8(16))
+            }
+            None => _mm256_setzero_si256(),
+        }
+    };
+    let mut acc = _mm256_setzero_si256();
+    for j in 0..4 {
+        let q = load(qs.add(32 * j));
+        let lo = _mm256_or_si256(_mm256_and_si256(q, m4), high(2 * j));
+        let hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16::<4>(q), m4), high(2 * j + 1));
+        // unsigned 0..32 weights: 2 * 31 * 127 fits i16
+        let plo = _mm256_maddubs_epi16(lo, load_y(y.add(64 * j)));
+        let phi = _mm256_maddubs_epi16(hi, load_y(y.add(64 * j + 32)));
+        acc = _mm256_add_epi32(acc, _mm256_madd_epi16(plo, _mm256_set1_epi16(sc[2 * j] as i16)));
+        acc = _mm256_add_epi32(acc, _mm256_madd_epi16(phi, _mm256_set1_epi16(sc[2 * j + 1] as i16)));
+    }
+    // sum_j bsums[j] * mins[j / 2]
+    let m = |k: usize| mn[k] as i32;
+    let m0 = _mm256_setr_epi32(m(0), m(0), m(1), m(1), m(2), m(2), m(3), m(3));
+    let m1 = _mm256_setr_epi32(m(4), m(4), m(5), m(5), m(6), m(6), m(7), m(7));
+    let s0 = _mm256_mullo_epi32(_mm256_loadu_si256(bs as *const __m256i), m0);
+    let s1 = _mm256_mullo_epi32(_mm256_loadu_si256(bs.add(8) as *const __m256i), m1);
+    (acc, _mm256_add_epi32(s0, s1))
+}
+
+struct Q4K;
+impl Kind for Q4K {
+    const BB: usize = 144;
+    const BL: usize = QK_K;
+    const FORM: Form = Form::ScaleMin;
+    const H0: usize = 0;
+    const H1: usize = 2;
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    unsafe fn sums(b: *const u8, y: *const i8, bs: *const i32) -> (__m256i, __m256i) {
+        k45_sums(b, y, bs, None)
+    }
+}
+
+struct Q5K;
+impl Kind for Q5K {
+    const BB: usize = 176;
+    const BL: usize = QK_K;
+    const FORM: Form = Form::ScaleMin;
+    const H0: usize = 0;
+    const H1: usize = 2;
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    unsafe fn sums(b: *const u8, y: *const i8, bs: *const i32) -> (__m256i, __m256i) {
+        k45_sums(b, y, bs, Some(b.add(16)))
+    }
+}
+
+struct Q6K;
+impl Kind for Q6K {
+    const BB: usize = 210;
+    const BL: usize = QK_K;
+    const FORM: Form = Form::Scale;
+    const H0: usize = 208;
+    const H1: usize = 208;
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    unsafe fn sums(b: *const u8, y: *const i8, _: *const i32) -> (__m256i, __m256i) {
+        let sc = core::slice::from_raw_parts(b.add(192) as *const i8, 16);
+        let (m4, m3, k32) = (_mm256_set1_epi8(0x0f), _mm256_set1_epi8(3), _mm256_set1_epi8(32));
+        let mut acc = _mm256_setzero_si256();
+        for c in 0..2 {
+            let qa = load(b.add(64 * c));
+            let qb = load(b.add(64 * c + 32));
+            let h = load(b.add(128 + 32 * c));
+            let hb = |x: __m256i| _mm256_slli_epi16::<4>(_mm256_and_si256(x, m3));
+            let q = [
+                _mm256_or_si256(_mm256_and_si256(qa, m4), hb(h)),
+                _mm256_or_si256(_mm256_and_si256(qb, m4), hb(_mm256_srli_epi16::<2>(h))),
+                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16::<4>(qa), m4), hb(_mm256_srli_epi16::<4>(h))),
+                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16::<4>(qb), m4), hb(_mm256_srli_epi16::<6>(h))),
+            ];
+            for (k, &qk) in q.iter().enumerate() {
+                let p = dot_i8(_mm256_sub_epi8(qk, k32), load_y(y.add(128 * c + 32 * k)));
+                let g = 8 * c + 2 * k;
+                acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p, scales2(sc[g] as i32, sc[g + 1] as i32)));
+            }
+        }
+        (acc, _mm256_setzero_si256())
+    }
+}
+
+struct IQ4XS;
+impl Kind for IQ4XS {
+    const BB: usize = 136;
+    const BL: usize = QK_K;
+    const FORM: Form = Form::Scale;
+    const H0: usize = 0;
+    const H1: usize = 0;
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    unsafe fn sums(b: *const u8, y: *const i8, _: *const i32) -> (__m256i, __m256i) {
+        let scales_h = (b.add(2) as *const u16).read_unaligned() as i32;
+        let table = iq4nl_table();
+        let mut acc = _mm256_setzero_si256();
+        for ib in 0..8 {
+            let ls = ((*b.add(4 + ib / 2) >> (4 * (ib % 2))) & 0x0f) as i32 | (((scales_h >> (2 * ib)) & 3) << 4);
+            let w = _mm256_shuffle_epi8(table, nibbles(b.add(8 + 16 * ib)));
+            let p = dot_i8(w, load_y(y.add(32 * ib)));
+            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p, _mm256_set1_epi16((ls - 32) as i16)));
+        }
+        (acc, _mm256_setzero_si256())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn f16_widening_is_exact_for_every_half() {
+        if !std::is_x86_feature_detected!("avx2") {
+            return;
+        }
+        for base in (0..=u16::MAX as u32).step_by(8) {
+            let h: [i32; 8] = core::array::from_fn(|k| (base + k as u32) as i32);
+            let mut got = [0f32; 8];
+            // SAFETY: AVX2 was detected above; `got` holds 8 floats.
+            unsafe {
+                let v = super::f16_to_f32_x8(super::_mm256_loadu_si256(h.as_ptr() as *const super::__m256i));
+                super::_mm256_storeu_ps(got.as_mut_ptr(), v);
+            }
+            for k in 0..8 {
+                let want = crate::source::f16_to_f32(h[k] as u16);
+                assert_eq!(got[k].to_bits(), want.to_bits(), "half {:#06x}", h[k]);
+            }
+        }
+    }
+}

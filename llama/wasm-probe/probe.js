@@ -1,0 +1,14 @@
+const fs = require('node:fs');
+const mod = new WebAssembly.Module(fs.readFileSync(process.argv[2]));
+const { exports: e } = new WebAssembly.Instance(mod, {});
+console.log('backends', e.backends());
+const t0 = Date.now();
+const bad = e.run();
+console.log('mismatches', bad, 'first', e.first_failure(), 'ms', Date.now() - t0);
+if (process.argv[3] === 'bench') {
+  const names = ['F32','F16','Q4_0','Q4_1','Q5_0','Q5_1','Q8_0','Q2_K','Q3_K','Q4_K','Q5_K','Q6_K','IQ4_NL','IQ4_XS','BF16'];
+  for (let ti = 1; ti < 15; ti++) {
+    e.setup(ti); const t = [0, 1].map(simd => { e.bench(simd, 1); let best = 1e12; for (let k = 0; k < 3; k++) { const s = process.hrtime.bigint(); e.bench(simd, 2); best = Math.min(best, Number(process.hrtime.bigint() - s) / 2); } return best / 1024; });
+    console.log(names[ti].padEnd(7), 'scalar', t[0].toFixed(0), 'ns/row  simd128', t[1].toFixed(0), 'ns/row  x' + (t[0] / t[1]).toFixed(1));
+  }
+}

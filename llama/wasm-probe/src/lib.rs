@@ -1,0 +1,118 @@
+//! A wasm32 (simd128) probe of the ggml kernels: `run()` counts the (type, blocks,
+//! trial) cases where `Backend::Simd128` differs from `Backend::Scalar` (0 expected;
+//! `first_failure()` = 1000 * (type index + 1) + blocks); `setup`/`bench` time a
+//! 1024 x 4096 matrix-vector product. See run.sh.
+#![no_std]
+extern crate alloc;
+use alloc::vec::Vec;
+use core::alloc::{GlobalAlloc, Layout};
+use llama::ggml::{self, Activations, GgmlType};
+use llama::Backend;
+
+struct Bump;
+static mut NEXT: usize = 0;
+static mut END: usize = 0;
+unsafe impl GlobalAlloc for Bump {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        if END == 0 {
+            NEXT = core::arch::wasm32::memory_size(0) * 65536;
+            END = NEXT;
+        }
+        let start = (NEXT + l.align() - 1) & !(l.align() - 1);
+        let end = start + l.size();
+        if end > END {
+            let pages = (end - END + 65535) / 65536 + 16;
+            if core::arch::wasm32::memory_grow(0, pages) == usize::MAX { return core::ptr::null_mut(); }
+            END += pages * 65536;
+        }
+        NEXT = end;
+        start as *mut u8
+    }
+    unsafe fn dealloc(&self, _: *mut u8, _: Layout) {}
+}
+#[global_allocator]
+static A: Bump = Bump;
+#[panic_handler]
+fn panic(_: &core::panic::PanicInfo) -> ! { core::arch::wasm32::unreachable() }
+
+struct X(u64);
+impl X {
+    fn next(&mut self) -> u64 { self.0 ^= self.0 << 13; self.0 ^= self.0 >> 7; self.0 ^= self.0 << 17; self.0 }
+    fn f(&mut self) -> f32 { (self.next() >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0 }
+}
+fn offs(ty: GgmlType) -> &'static [usize] {
+    use GgmlType::*;
+    match ty { Q4_0 | Q5_0 | Q8_0 | IQ4_NL | IQ4_XS => &[0], Q4_1 | Q5_1 | Q4_K | Q5_K => &[0, 2], Q2_K => &[80, 82], Q3_K => &[108], Q6_K => &[208], _ => &[] }
+}
+fn scale(r: &mut X) -> u16 {
+    let h = match r.next() % 6 { 0 => ggml::f32_to_f16(r.f() * 5e-7), 1 => ggml::f32_to_f16(r.f() * 65000.0), 2 => 0x8000, 3 => r.next() as u16, _ => ggml::f32_to_f16(r.f() * 0.02) };
+    if h & 0x7c00 == 0x7c00 { h & 0xbfff } else { h }
+}
+
+static mut FIRST: u32 = 0;
+#[no_mangle]
+pub extern "C" fn first_failure() -> u32 { unsafe { FIRST } }
+#[no_mangle]
+pub extern "C" fn backends() -> u32 { Backend::available().len() as u32 }
+
+/// Number of (type, blocks, trial) cases where simd128 differs from scalar.
+#[no_mangle]
+pub extern "C" fn run() -> u32 {
+    let mut r = X(0x2545_f491_4f6c_dd1d);
+    let mut bad = 0;
+    for (ti, ty) in GgmlType::ALL.into_iter().enumerate() {
+        let maxb = if ty.block_len() == 1 { 70 } else { 17 };
+        for blocks in 1..=maxb {
+            for trial in 0..3 {
+                let cols = blocks * ty.block_len();
+                let rows = 5;
+                let rb = ty.row_bytes(cols).unwrap();
+                let mut w: Vec<u8> = (0..rb * rows).map(|_| r.next() as u8).collect();
+                for b in w.chunks_exact_mut(ty.block_bytes()) {
+                    match ty {
+                        GgmlType::F16 => b.copy_from_slice(&scale(&mut r).to_le_bytes()),
+                        GgmlType::BF16 => b.copy_from_slice(&ggml::f32_to_bf16(r.f() * 100.0).to_le_bytes()),
+                        GgmlType::F32 => b.copy_from_slice(&r.f().to_le_bytes()),
+                        _ => { if r.next() % 16 == 0 { b.fill(0); continue; } for &at in offs(ty) { b[at..at + 2].copy_from_slice(&scale(&mut r).to_le_bytes()); } }
+                    }
+                }
+                let x: Vec<f32> = (0..cols).map(|i| match (i / 32 + trial) % 6 { 0 => 0.0, 1 => r.f() * 1e4, 2 => r.f() * 1e-30, 3 => if i % 64 < 32 { r.f() * 1e30 } else { r.f() }, _ => r.f() * 3.0 }).collect();
+                let run = |b: Backend| { let mut a = Activations::new(); a.prepare(ty.activation(), &x); let mut o = alloc::vec![0f32; rows]; b.matmul_ggml(ty, &mut o, &w, rb, &mut a); o };
+                let s = run(Backend::Scalar);
+                for b in Backend::available() {
+                    let v = run(b);
+                    if v.iter().zip(&s).any(|(p, q)| p.to_bits() != q.to_bits()) {
+                        bad += 1;
+                        unsafe { if FIRST == 0 { FIRST = (ti as u32 + 1) * 1000 + blocks as u32; } }
+                    }
+                }
+            }
+        }
+    }
+    bad
+}
+
+static mut STATE: Option<(GgmlType, Vec<u8>, usize, Vec<f32>)> = None;
+#[no_mangle]
+pub extern "C" fn setup(ti: u32) {
+    let ty = GgmlType::ALL[ti as usize];
+    let (rows, cols) = (1024usize, 4096usize);
+    let mut r = X(7);
+    let rb = ty.row_bytes(cols).unwrap();
+    let mut w: Vec<u8> = (0..rb * rows).map(|_| r.next() as u8).collect();
+    for b in w.chunks_exact_mut(ty.block_bytes()) { for &at in offs(ty) { b[at..at + 2].copy_from_slice(&ggml::f32_to_f16(0.01).to_le_bytes()); } if ty.block_len() == 1 { b[1] &= 0x3b; } }
+    let x: Vec<f32> = (0..cols).map(|_| r.f()).collect();
+    unsafe { STATE = Some((ty, w, rb, x)); }
+}
+#[no_mangle]
+pub extern "C" fn bench(simd: u32, reps: u32) -> f32 {
+    #[allow(static_mut_refs)]
+    let (ty, w, rb, x) = unsafe { STATE.as_ref().unwrap() };
+    let b = if simd == 1 { *Backend::available().last().unwrap() } else { Backend::Scalar };
+    let mut a = Activations::new();
+    a.prepare(ty.activation(), x);
+    let mut o = alloc::vec![0f32; 1024];
+    let mut s = 0.0;
+    for _ in 0..reps { b.matmul_ggml(*ty, &mut o, w, *rb, &mut a); s += o[0]; }
+    s
+}
