@@ -10,7 +10,9 @@ random model with unit-scale logits has top-2 gaps ~0.2 over 32k tokens: greedy 
 near-ties). Then `llama-quantize` writes every quant type, the default mixes (as files in the
 wild are: output.weight stays Q6_K, ...) and `--pure` files of one type throughout.
 
-  make-models.py OUT_DIR      (needs LLAMA_CPP_DIR and LLAMA_CPP_BIN, from fetch.sh's env.sh)
+  make-models.py OUT_DIR      (needs LLAMA_CPP_DIR, LLAMA_CPP_BIN, LLAMA_CPP_LIB: fetch.sh's env.sh)
+  AOS_REF_QUANTIZE=bindings   quantize through libllama's llama_model_quantize (what llama-quantize
+                              calls) instead of the llama-quantize tool
 
 Writes OUT_DIR/manifest.json: [{file, base, quant, pure, vocab, features}]. Skips the work when
 OUT_DIR/manifest.json was written by this same script and llama.cpp build.
@@ -158,13 +160,29 @@ def write_base(path, name, c, vocab_path):
     w.close()
 
 
+def quantize_via_bindings(src, dst, q, pure):
+    """What `llama-quantize [--pure] SRC DST Q 1` does, through libllama's llama_model_quantize
+    (same defaults: no imatrix, no overrides). AOS_REF_QUANTIZE=bindings selects it."""
+    import ctypes
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from llamacpp import L
+    p = L.llama_model_quantize_default_params()
+    p.nthread = 1
+    p.ftype = getattr(L, f"LLAMA_FTYPE_MOSTLY_{q}")
+    p.pure = pure
+    if L.llama_model_quantize(src.encode(), dst.encode(), ctypes.byref(p)) != 0:
+        sys.exit(f"make-models: llama_model_quantize {src} -> {dst} {q} failed")
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit(__doc__)
     out = os.path.abspath(sys.argv[1])
     llama_dir, llama_bin = os.environ["LLAMA_CPP_DIR"], os.environ["LLAMA_CPP_BIN"]
     quantize = os.path.join(llama_bin, "llama-quantize")
-    key = hashlib.sha256(open(__file__, "rb").read() + open(quantize, "rb").read()
+    via_bindings = os.environ.get("AOS_REF_QUANTIZE") == "bindings"
+    # The quantization code is libllama's llama_model_quantize (llama-quantize is its CLI).
+    key = hashlib.sha256(open(__file__, "rb").read() + open(os.environ["LLAMA_CPP_LIB"], "rb").read()
                          + gguf.__version__.encode() + np.__version__.encode()).hexdigest()
     manifest_path = os.path.join(out, "manifest.json")
     if os.path.exists(manifest_path):
@@ -197,11 +215,14 @@ def main():
         jobs = [(q, False) for q in quants] + [(q, True) for q in pures]
         for q, pure in jobs:
             fn = f"{name}-{q}{'-pure' if pure else ''}.gguf"
-            # ./ prefixes: llama-quantize once misparsed a file name starting with a digit.
-            cmd = [quantize] + (["--pure"] if pure else []) + [f"./{base_file}", f"./{fn}", q, "1"]
-            r = subprocess.run(cmd, cwd=out, capture_output=True, text=True)
-            if r.returncode != 0:
-                sys.exit(f"make-models: {' '.join(cmd)} failed:\n{r.stderr[-3000:]}")
+            if via_bindings:
+                quantize_via_bindings(os.path.join(out, base_file), os.path.join(out, fn), q, pure)
+            else:
+                # ./ prefixes: llama-quantize once misparsed a file name starting with a digit.
+                cmd = [quantize] + (["--pure"] if pure else []) + [f"./{base_file}", f"./{fn}", q, "1"]
+                r = subprocess.run(cmd, cwd=out, capture_output=True, text=True)
+                if r.returncode != 0:
+                    sys.exit(f"make-models: {' '.join(cmd)} failed:\n{r.stderr[-3000:]}")
             files.append(dict(file=fn, quant=q, pure=pure or q in ("F16", "BF16"), **entry))
         print(f"make-models: {name}: {len(jobs)} quantized files", flush=True)
     json.dump({"key": key, "files": files}, open(manifest_path + ".tmp", "w"), indent=1)
