@@ -8,8 +8,9 @@ venv's python from `source $AOS_REF_CACHE/env.sh` (it reads LLAMA_CPP_PY and LLA
 
 Settings, fixed for every use (so results are one reference, not a family of them):
   n_threads = n_threads_batch = 1 (as `-t 1`), F32 K/V cache (`-ctk f32 -ctv f32`),
-  flash attention off (`-fa off`), the prompt decoded as one batch, then one token per decode
-  (as llama-completion does), greedy = the first highest logit (llama.cpp's greedy sampler).
+  flash attention off (`-fa off`), no weight repacking / AMX (`--no-repack`), the prompt decoded
+  as one batch, then one token per decode (as llama-completion does), greedy = the first highest
+  logit (llama.cpp's greedy sampler).
 
   llamacpp.py greedy   -m M -p PROMPT -n N [--top K]      JSON: prompt ids, ids, text, top logits
   llamacpp.py logits   -m M --ids 1,2,3                   JSON {"logits": [[...], ...]} (one token per decode)
@@ -43,9 +44,14 @@ L = _import_bindings()
 _quiet = os.environ.get("LLAMACPP_VERBOSE") != "1"
 
 
+_last_level = [0]
+
+
 @L.llama_log_callback
 def _log(level, text, user_data):  # keep llama.cpp quiet except for errors
-    if not _quiet or level >= 4:  # GGML_LOG_LEVEL_ERROR = 4
+    if level != 5:  # GGML_LOG_LEVEL_CONT continues the previous message
+        _last_level[0] = level
+    if not _quiet or _last_level[0] == 4:  # GGML_LOG_LEVEL_ERROR
         sys.stderr.write(text.decode("utf-8", "replace"))
 
 
@@ -58,7 +64,10 @@ class Model:
         self.path = path
         mp = L.llama_model_default_params()
         mp.n_gpu_layers = 0
-        mp.use_mmap = True
+        # llama.cpp's plain CPU kernels: no weight repacking, no AMX (as `--no-repack`). Its AMX
+        # path (batched Q4_0/Q4_1/Q8_0 matmuls) segfaults on ldtilecfg on these VMs, and the
+        # reference should not depend on which CPU extensions a machine has.
+        mp.use_extra_bufts = False
         self.model = L.llama_model_load_from_file(path.encode(), mp)
         if not self.model:
             raise RuntimeError(f"llama.cpp could not load {path}")
@@ -180,7 +189,7 @@ def completion_text(model_path, prompt, n):
     """llama-completion's greedy output (stdout bytes, without the trailing ' [end of text]')."""
     exe = os.path.join(os.environ["LLAMA_CPP_BIN"], "llama-completion")
     cmd = [exe, "-m", model_path, "-t", "1", "--temp", "0", "-n", str(n), "-no-cnv", "--no-display-prompt",
-           "-ctk", "f32", "-ctv", "f32", "-fa", "off", "-p", prompt]
+           "-ctk", "f32", "-ctv", "f32", "-fa", "off", "--no-repack", "-p", prompt]
     r = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, timeout=600)
     if r.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} exited {r.returncode}: {r.stderr.decode()[-2000:]}")

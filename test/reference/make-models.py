@@ -18,6 +18,7 @@ Writes OUT_DIR/manifest.json: [{file, base, quant, pure, vocab, features}]. Skip
 OUT_DIR/manifest.json was written by this same script and llama.cpp build.
 """
 import hashlib
+import importlib.metadata
 import json
 import math
 import os
@@ -183,7 +184,7 @@ def main():
     via_bindings = os.environ.get("AOS_REF_QUANTIZE") == "bindings"
     # The quantization code is libllama's llama_model_quantize (llama-quantize is its CLI).
     key = hashlib.sha256(open(__file__, "rb").read() + open(os.environ["LLAMA_CPP_LIB"], "rb").read()
-                         + gguf.__version__.encode() + np.__version__.encode()).hexdigest()
+                         + importlib.metadata.version("gguf").encode() + np.__version__.encode()).hexdigest()
     manifest_path = os.path.join(out, "manifest.json")
     if os.path.exists(manifest_path):
         m = json.load(open(manifest_path))
