@@ -62,19 +62,24 @@ SUPPORTED = {
 #  - F32: only summation order, libm vs glibc exp/sin/cos, llama.cpp's incremental RoPE angles;
 #  - F16 / BF16: llama.cpp rounds the activations to F16 / BF16 before those matmuls (aos-llama
 #    widens the weights to f32 and keeps f32 activations): 2^-11 / 2^-8 relative per element;
-#  - Q4_0..Q8_0 (and Q4_1/Q5_x: Q8_1), K-quants (Q8_K): llama.cpp quantizes the activations to
-#    8 bits per 32 (256) values, so does aos-llama (int8 groups); differences = where the two
-#    schemes differ (rounding, group size).
-# Calibrated on this harness's random models (see the README subsection): the largest relative
-# max|Δ| measured, times ~3, rounded up.
+#  - Q4_0..Q8_0 (Q8_0 activations), Q4_1/Q5_1 (Q8_1), K-quants (Q8_K): both engines quantize the
+#    activations to int8 per 32 values, but llama.cpp stores that scale as F16 and multiplies by
+#    127/max (aos-llama: f32 scale, x / (max/127), as runq.c). The tiny scale differences flip
+#    int8 roundings, and each flip is a whole quantization step: the logits differ by a good
+#    part of the int8 noise itself.
+# Measured here (spm-d256, 24 positions x 32,000 tokens, max|Δ| / RMS): F32 3.2e-6, F16 2.9e-3,
+# BF16 2.9e-2, Q8_0 8.5e-2, Q4_0 8.8e-2. Tolerances: about 2x those, F32 far looser (1e-3) so
+# a libm change does not fail it, yet any real arithmetic difference (a wrong RoPE, norm eps,
+# a dropped tensor) is 100x above it. For the int8 types the tolerance is wide by necessity;
+# it can drop to ~1e-2 if aos-llama rounds the activation scale as llama.cpp does.
 TOL_REL = {
     "F32": 1e-3,
     "F16": 1e-2,
-    "BF16": 5e-2,
-    "Q8_0": 5e-2, "Q4_0": 5e-2, "Q4_1": 5e-2, "Q5_0": 5e-2, "Q5_1": 5e-2,
-    "Q2_K": 5e-2, "Q3_K": 5e-2, "Q4_K": 5e-2, "Q5_K": 5e-2, "Q6_K": 5e-2,
+    "BF16": 6e-2,
+    "Q8_0": 0.15, "Q4_0": 0.15, "Q4_1": 0.15, "Q5_0": 0.15, "Q5_1": 0.15,
+    "Q2_K": 0.15, "Q3_K": 0.15, "Q4_K": 0.15, "Q5_K": 0.15, "Q6_K": 0.15,
 }
-TOL_REL_DEFAULT = 5e-2
+TOL_REL_DEFAULT = 0.15
 PRECISION_ORDER = ["F32", "F16", "BF16", "Q8_0", "Q6_K", "Q5_1", "Q5_0", "Q5_K", "Q4_1", "Q4_0", "Q4_K",
                    "Q3_K", "Q2_K"]
 
@@ -318,6 +323,7 @@ def main():
     ap.add_argument("--only", nargs="*", default=[], help="only files whose name contains one of these")
     ap.add_argument("--steps", type=int, default=24, help="tokens generated per prompt (random models)")
     ap.add_argument("--real-steps", type=int, default=32)
+    ap.add_argument("--files", nargs="*", default=[], help="GGUF files to check besides MODELS_DIR's")
     ap.add_argument("--json", help="write the results here")
     a = ap.parse_args()
 
@@ -326,6 +332,8 @@ def main():
         man = json.load(open(os.path.join(a.models_dir, "manifest.json")))
         for e in man["files"]:
             jobs.append((os.path.join(a.models_dir, e["file"]), PROMPTS_RANDOM, a.steps, e["file"]))
+    for f in a.files:
+        jobs.append((f, PROMPTS_RANDOM, a.steps, os.path.basename(f)))
     if a.real:
         jobs.append((os.environ["SMOLLM2"], PROMPTS_SMOLLM2, a.real_steps, os.path.basename(os.environ["SMOLLM2"])))
         jobs.append((os.environ["GEMMA3"], PROMPTS_GEMMA3, a.real_steps, os.path.basename(os.environ["GEMMA3"])))
