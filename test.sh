@@ -50,6 +50,9 @@ stage "building the aos-llama CLI (the Node tests verify replies with it)"
 cargo build --locked -p aos-llama
 export AOS_LLAMA_BIN=$CARGO_TARGET_DIR/debug/aos-llama
 
+stage "aos-llama vs llama.cpp on every GGUF (test/reference/run.sh; cold it builds llama.cpp: see README)"
+test/reference/run.sh
+
 stage "AOS.wasm under the real @permaweb/ao-loader (Node)"
 test/node/run.sh
 

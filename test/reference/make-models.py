@@ -1,0 +1,235 @@
+#!/usr/bin/env python3
+"""Random-weight llama-architecture GGUFs for the llama.cpp comparison, written at test time.
+
+Each base model is F32, deterministic from its seed (numpy PCG64, pinned numpy), with a real
+vocabulary copied from a vocab-only GGUF in llama.cpp's models/ (ggml-vocab-llama-spm.gguf:
+SentencePiece, 32,000 tokens; ggml-vocab-llama-bpe.gguf: Llama 3 byte-level BPE, 128,256).
+Weights ~ N(0, 1/fan_in) so every matmul keeps unit-scale activations; norm weights 1 + N(0, 0.1²);
+the classifier scaled so logits have a standard deviation ~3, as trained small models do (a
+random model with unit-scale logits has top-2 gaps ~0.2 over 32k tokens: greedy would be all
+near-ties). Then `llama-quantize` writes every quant type, the default mixes (as files in the
+wild are: output.weight stays Q6_K, ...) and `--pure` files of one type throughout.
+
+  make-models.py OUT_DIR      (needs LLAMA_CPP_DIR, LLAMA_CPP_BIN, LLAMA_CPP_LIB: fetch.sh's env.sh)
+  AOS_REF_QUANTIZE=bindings   quantize through libllama's llama_model_quantize (what llama-quantize
+                              calls) instead of the llama-quantize tool
+
+Writes OUT_DIR/manifest.json: [{file, base, quant, pure, vocab, features}]. Skips the work when
+OUT_DIR/manifest.json was written by this same script and llama.cpp build.
+"""
+import hashlib
+import importlib.metadata
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import gguf
+from gguf import GGUFReader, GGUFValueType, GGUFWriter
+
+# name: shape and metadata. Row lengths (dim, hidden) of the `pure_k` models are multiples of
+# 256, so --pure K-quant files exist for them (a K-quant block is 256 wide).
+BASES = {
+    # GQA 2, separate output, rope base 10000: the Llama 2 layout.
+    "spm-d256": dict(vocab="llama-spm", dim=256, layers=4, heads=8, kv_heads=4, hidden=768,
+                     rope_base=10000.0, tied=False, seed=1, pure_k=True),
+    # MHA, tied output (no output.weight), rope base 1e6, eps 1e-6.
+    "spm-d512-tied": dict(vocab="llama-spm", dim=512, layers=6, heads=8, kv_heads=8, hidden=1536,
+                          rope_base=1e6, eps=1e-6, tied=True, seed=2, pure_k=True),
+    # Llama 3.1-style RoPE: base 5e5 and a rope_freqs tensor (factor 8, low 1, high 4, orig ctx
+    # 8192), exactly as convert_hf_to_gguf.py writes Llama 3.1 (conversion/llama.py
+    # generate_extra_tensors; it writes no rope.scaling.* key for rope_type llama3). GQA 4.
+    "spm-d256-rope3": dict(vocab="llama-spm", dim=256, layers=4, heads=4, kv_heads=1, hidden=768,
+                           rope_base=5e5, llama3_rope=dict(factor=8.0, low=1.0, high=4.0, orig_ctx=8192),
+                           tied=False, seed=3, pure_k=True),
+    # Llama 3 vocabulary (byte-level BPE, 128,256 tokens), tied, llama3 rope: small dim so the
+    # F32 file stays ~66 MB. Row length 128: K-quant mixes fall back per tensor; no pure K files.
+    "bpe-d128": dict(vocab="llama-bpe", dim=128, layers=2, heads=4, kv_heads=2, hidden=384,
+                     rope_base=5e5, llama3_rope=dict(factor=8.0, low=1.0, high=4.0, orig_ctx=8192),
+                     tied=True, seed=4, pure_k=False),
+}
+
+# llama-quantize types: the default mix of each, and which also get a --pure file.
+QUANTS_FULL = ["F16", "BF16", "Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q2_K", "Q3_K_M", "Q4_K_M", "Q5_K_M", "Q6_K"]
+PURE_FULL = ["Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q2_K", "Q3_K_M", "Q4_K_M", "Q5_K_M", "Q6_K"]
+PURE_NO_K = ["Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1"]
+# Fewer files for the models whose point is metadata (llama3 rope) or the vocabulary.
+QUANTS_FEW = ["F16", "Q8_0", "Q4_0", "Q4_K_M", "Q6_K"]
+PURE_FEW = ["Q8_0", "Q4_0"]
+PLAN = {
+    "spm-d256": (QUANTS_FULL, PURE_FULL),
+    "spm-d512-tied": (QUANTS_FULL, PURE_FULL),
+    "spm-d256-rope3": (QUANTS_FEW, PURE_FEW + ["Q4_K_M"]),
+    "bpe-d128": (QUANTS_FEW, PURE_FEW),
+}
+CONTEXT_LENGTH = 2048
+
+
+def copy_vocab(w: GGUFWriter, vocab_path: str):
+    r = GGUFReader(vocab_path)
+    n = 0
+    for key, f in r.fields.items():
+        if not key.startswith("tokenizer."):
+            continue
+        main = GGUFValueType(f.types[0])
+        if main == GGUFValueType.ARRAY:
+            sub = GGUFValueType(f.types[-1])
+            if sub == GGUFValueType.STRING:
+                val = [bytes(f.parts[i]) for i in f.data]
+            else:
+                val = [x.item() for i in f.data for x in f.parts[i]]
+            w.add_key_value(key, val, main, sub_type=sub)
+            if key == "tokenizer.ggml.tokens":
+                n = len(val)
+        elif main == GGUFValueType.STRING:
+            w.add_key_value(key, bytes(f.parts[f.data[0]]).decode("utf-8"), main)
+        else:
+            w.add_key_value(key, f.parts[f.data[0]][0].item(), main)
+    return n
+
+
+def llama3_rope_factors(head_dim, base, p):
+    # conversion/llama.py LlamaModel.generate_extra_tensors, in numpy.
+    freqs = 1.0 / (base ** (np.arange(0, head_dim, 2, dtype=np.float32) / head_dim))
+    low_wl = p["orig_ctx"] / p["low"]
+    high_wl = p["orig_ctx"] / p["high"]
+    out = []
+    for f in freqs:
+        wl = 2 * math.pi / f
+        if wl < high_wl:
+            out.append(1.0)
+        elif wl > low_wl:
+            out.append(p["factor"])
+        else:
+            s = (p["orig_ctx"] / wl - p["low"]) / (p["high"] - p["low"])
+            out.append(1 / ((1 - s) / p["factor"] + s))
+    return np.array(out, dtype=np.float32)
+
+
+def write_base(path, name, c, vocab_path):
+    rng = np.random.Generator(np.random.PCG64(c["seed"]))
+    dim, hidden, hd = c["dim"], c["hidden"], c["dim"] // c["heads"]
+    kv_dim = c["kv_heads"] * hd
+
+    def normal(shape, std):
+        return (rng.standard_normal(shape, dtype=np.float32) * np.float32(std)).astype(np.float32)
+
+    def norm_w():
+        return (1.0 + normal((dim,), 0.1)).astype(np.float32)
+
+    w = GGUFWriter(path, "llama")
+    w.add_name(f"aos-llama random {name}")
+    w.add_file_type(gguf.LlamaFileType.ALL_F32)
+    w.add_context_length(CONTEXT_LENGTH)
+    w.add_embedding_length(dim)
+    w.add_block_count(c["layers"])
+    w.add_feed_forward_length(hidden)
+    w.add_head_count(c["heads"])
+    w.add_head_count_kv(c["kv_heads"])
+    w.add_rope_dimension_count(hd)
+    w.add_rope_freq_base(c["rope_base"])
+    w.add_layer_norm_rms_eps(c.get("eps", 1e-5))
+    n_vocab = copy_vocab(w, vocab_path)
+    w.add_vocab_size(n_vocab)
+
+    if c["tied"]:
+        w.add_tensor("token_embd.weight", normal((n_vocab, dim), 3.0 / math.sqrt(dim)))
+    else:
+        w.add_tensor("token_embd.weight", normal((n_vocab, dim), 1.0))
+    if c.get("llama3_rope"):
+        w.add_tensor("rope_freqs.weight", llama3_rope_factors(hd, c["rope_base"], c["llama3_rope"]))
+    for l in range(c["layers"]):
+        p = f"blk.{l}."
+        w.add_tensor(p + "attn_norm.weight", norm_w())
+        w.add_tensor(p + "attn_q.weight", normal((dim, dim), 1 / math.sqrt(dim)))
+        w.add_tensor(p + "attn_k.weight", normal((kv_dim, dim), 1 / math.sqrt(dim)))
+        w.add_tensor(p + "attn_v.weight", normal((kv_dim, dim), 1 / math.sqrt(dim)))
+        w.add_tensor(p + "attn_output.weight", normal((dim, dim), 1 / math.sqrt(dim)))
+        w.add_tensor(p + "ffn_norm.weight", norm_w())
+        w.add_tensor(p + "ffn_gate.weight", normal((hidden, dim), 1 / math.sqrt(dim)))
+        w.add_tensor(p + "ffn_up.weight", normal((hidden, dim), 1 / math.sqrt(dim)))
+        w.add_tensor(p + "ffn_down.weight", normal((dim, hidden), 1 / math.sqrt(hidden)))
+    w.add_tensor("output_norm.weight", norm_w())
+    if not c["tied"]:
+        w.add_tensor("output.weight", normal((n_vocab, dim), 3.0 / math.sqrt(dim)))
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+
+
+def quantize_via_bindings(src, dst, q, pure):
+    """What `llama-quantize [--pure] SRC DST Q 1` does, through libllama's llama_model_quantize
+    (same defaults: no imatrix, no overrides). AOS_REF_QUANTIZE=bindings selects it."""
+    import ctypes
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from llamacpp import L
+    p = L.llama_model_quantize_default_params()
+    p.nthread = 1
+    p.ftype = getattr(L, f"LLAMA_FTYPE_MOSTLY_{q}")
+    p.pure = pure
+    if L.llama_model_quantize(src.encode(), dst.encode(), ctypes.byref(p)) != 0:
+        sys.exit(f"make-models: llama_model_quantize {src} -> {dst} {q} failed")
+
+
+def main():
+    if len(sys.argv) != 2:
+        sys.exit(__doc__)
+    out = os.path.abspath(sys.argv[1])
+    llama_dir, llama_bin = os.environ["LLAMA_CPP_DIR"], os.environ["LLAMA_CPP_BIN"]
+    quantize = os.path.join(llama_bin, "llama-quantize")
+    via_bindings = os.environ.get("AOS_REF_QUANTIZE") == "bindings"
+    # The quantization code is libllama's llama_model_quantize (llama-quantize is its CLI).
+    key = hashlib.sha256(open(__file__, "rb").read() + open(os.environ["LLAMA_CPP_LIB"], "rb").read()
+                         + importlib.metadata.version("gguf").encode() + np.__version__.encode()).hexdigest()
+    manifest_path = os.path.join(out, "manifest.json")
+    if os.path.exists(manifest_path):
+        m = json.load(open(manifest_path))
+        if m.get("key") == key and all(os.path.exists(os.path.join(out, e["file"])) for e in m["files"]):
+            print(f"make-models: {len(m['files'])} files up to date in {out}")
+            return
+    os.makedirs(out, exist_ok=True)
+    t0 = time.time()
+    files = []
+    for name, c in BASES.items():
+        features = []
+        if c.get("llama3_rope"):
+            features.append("rope_freqs")
+        features.append("tied" if c["tied"] else "separate-output")
+        if c["kv_heads"] != c["heads"]:
+            features.append("gqa")
+        vocab = c["vocab"]
+        base_file = f"{name}-F32.gguf"
+        t = time.time()
+        write_base(os.path.join(out, base_file), name, c,
+                   os.path.join(llama_dir, "models", f"ggml-vocab-{vocab}.gguf"))
+        print(f"make-models: {base_file} ({os.path.getsize(os.path.join(out, base_file)) >> 20} MiB, "
+              f"{time.time() - t:.1f}s)", flush=True)
+        entry = dict(base=name, vocab=vocab, features=features)
+        files.append(dict(file=base_file, quant="F32", pure=True, **entry))
+        quants, pures = PLAN[name]
+        if not c["pure_k"]:
+            pures = [q for q in pures if q in PURE_NO_K]
+        jobs = [(q, False) for q in quants] + [(q, True) for q in pures]
+        for q, pure in jobs:
+            fn = f"{name}-{q}{'-pure' if pure else ''}.gguf"
+            if via_bindings:
+                quantize_via_bindings(os.path.join(out, base_file), os.path.join(out, fn), q, pure)
+            else:
+                # ./ prefixes: llama-quantize once misparsed a file name starting with a digit.
+                cmd = [quantize] + (["--pure"] if pure else []) + [f"./{base_file}", f"./{fn}", q, "1"]
+                r = subprocess.run(cmd, cwd=out, capture_output=True, text=True)
+                if r.returncode != 0:
+                    sys.exit(f"make-models: {' '.join(cmd)} failed:\n{r.stderr[-3000:]}")
+            files.append(dict(file=fn, quant=q, pure=pure or q in ("F16", "BF16"), **entry))
+        print(f"make-models: {name}: {len(jobs)} quantized files", flush=True)
+    json.dump({"key": key, "files": files}, open(manifest_path + ".tmp", "w"), indent=1)
+    os.replace(manifest_path + ".tmp", manifest_path)
+    print(f"make-models: {len(files)} files in {out} ({time.time() - t0:.0f}s)")
+
+
+if __name__ == "__main__":
+    main()
