@@ -49,12 +49,13 @@ import llamacpp  # noqa: E402
 SUPPORTED = {
     "architectures": {"llama"},
     # tensor types (ggml names) of every tensor in the file
-    "tensor_types": {"F32", "F16", "BF16", "Q8_0", "Q4_0"},
+    "tensor_types": {"F32", "F16", "BF16", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0",
+                     "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K", "IQ4_NL", "IQ4_XS"},
     # tokenizer.ggml.model: "llama" = SentencePiece, "gpt2" = byte-level BPE
-    "tokenizers": {"llama"},
+    "tokenizers": {"llama", "gpt2"},
     # metadata/tensors beyond the Llama 2 layout: "rope_freqs" (Llama 3.1 rope factors tensor),
     # "rope_scaling:<type>" (llama.rope.scaling.type)
-    "features": set(),
+    "features": {"rope_freqs", "rope_scaling:linear", "rope_scaling:llama3"},
 }
 
 # Logit tolerance, relative to the RMS of llama.cpp's (centered) logits, by the least precise
