@@ -316,7 +316,7 @@ CRT_LIST="$CACHE/c/crt-files.txt"
            floatuntidf floatuntisf floatuntitf lshrdi3 lshrti3 moddi3 modsi3 modti3 muldi3 \
            mulodi4 mulosi4 muloti4 multf3 multi3 mulvdi3 mulvsi3 mulvti3 negdi2 negti2 negvdi2 \
            negvsi2 negvti2 paritydi2 paritysi2 parityti2 popcountdi2 popcountsi2 popcountti2 \
-           powitf2 subtf3 trunctfdf2 trunctfsf2 truncdfhf2 truncsfhf2 ucmpdi2 ucmpti2 udivdi3 \
+           powidf2 powisf2 powitf2 subtf3 trunctfdf2 trunctfsf2 truncdfhf2 truncsfhf2 ucmpdi2 ucmpti2 udivdi3 \
            udivmoddi4 udivmodsi4 udivmodti4 udivsi3 udivti3 umoddi3 umodsi3 umodti3; do
     [ -f "$f.c" ] && echo "$f.c"
   done ) > "$CRT_LIST"
