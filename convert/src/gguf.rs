@@ -112,15 +112,25 @@ impl GgufModel {
             d => return Err(Error::Invalid(format!("token_embd.weight has shape {d:?}"))),
         };
         let n_heads = need_int(&header, "llama.attention.head_count")?;
+        let dim = need_int(&header, "llama.embedding_length")?;
+        if n_heads == 0 || dim % n_heads != 0 {
+            return Err(Error::Unsupported(format!(
+                "the model's shape: dim {dim} is not a multiple of n_heads {n_heads} (llama2.c's format needs head size = dim / n_heads)"
+            )));
+        }
+        let seq_len = need_int(&header, "llama.context_length")?;
         let config = Config {
-            dim: need_int(&header, "llama.embedding_length")?,
+            dim,
             hidden_dim: need_int(&header, "llama.feed_forward_length")?,
             n_layers: need_int(&header, "llama.block_count")?,
             n_heads,
             n_kv_heads: int(&header, "llama.attention.head_count_kv")?.unwrap_or(n_heads),
             vocab_size,
-            seq_len: need_int(&header, "llama.context_length")?,
+            seq_len,
+            train_context: seq_len,
+            head_dim: dim / n_heads,
             rope_theta: float_or(&header, "llama.rope.freq_base", 10000.0)?,
+            rope_scale: 1.0,
             norm_eps: float_or(&header, "llama.attention.layer_norm_rms_epsilon", 1e-5)?,
         };
         config

@@ -114,6 +114,12 @@ pub fn parse_config(text: &str) -> Result<HfConfig> {
         }
     }
     let norm_eps = f64_key(&j, "rms_norm_eps")?.unwrap_or(1e-6);
+    if n_heads == 0 || dim % n_heads != 0 {
+        return Err(Error::Unsupported(format!(
+            "the model's shape: dim {dim} is not a multiple of n_heads {n_heads} (llama2.c's format needs head size = dim / n_heads)"
+        )));
+    }
+    let seq_len = usize_key(&j, "max_position_embeddings")?;
     let config = Config {
         dim,
         hidden_dim: usize_key(&j, "intermediate_size")?,
@@ -121,8 +127,11 @@ pub fn parse_config(text: &str) -> Result<HfConfig> {
         n_heads,
         n_kv_heads,
         vocab_size: usize_key(&j, "vocab_size")?,
-        seq_len: usize_key(&j, "max_position_embeddings")?,
+        seq_len,
+        train_context: seq_len,
+        head_dim: dim / n_heads,
         rope_theta: rope_theta as f32,
+        rope_scale: 1.0,
         norm_eps: norm_eps as f32,
     };
     config

@@ -218,21 +218,27 @@ fn q8_0_blocks_are_kept_with_group_size_32() {
     assert_eq!(s.q8_tensors_kept, 2 + 7 * layers as usize);
 
     let tok = stories().join("tok512.bin");
+    // The kept blocks are the same weights; the two formats differ only in how the engine
+    // quantizes activations (llama.cpp's Q8_0 with f16 scales for GGUF, runq.c's for llama2.c
+    // v2), so the logits agree closely and pick the same tokens, not bit for bit.
     let logits = |path: &std::path::Path| {
         let mut s = Session::new(load(path, Some(&tok))).unwrap();
-        let mut bits = Vec::new();
+        let mut rows = Vec::new();
         for id in [1u32, 400, 36, 99, 7, 300, 2] {
             s.add_tokens(&[id]).unwrap();
-            bits.extend(s.logits().iter().map(|v| v.to_bits()));
+            rows.push(s.logits().to_vec());
         }
-        bits
+        rows
     };
     let m = load(&out, Some(&tok));
     assert_eq!(m.format, llama::Format::Llama2cV2 { group_size: 32 });
-    assert!(
-        logits(&gguf) == logits(&out),
-        "the engine computes different logits from the kept blocks"
-    );
+    let argmax = |r: &[f32]| r.iter().enumerate().fold(0, |b, (i, &v)| if v > r[b] { i } else { b });
+    for (pos, (a, b)) in logits(&gguf).iter().zip(logits(&out)).enumerate() {
+        let scale = a.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        let diff = a.iter().zip(&b).fold(0.0f32, |m, (x, y)| m.max((x - y).abs()));
+        assert!(diff <= 0.05 * scale, "position {pos}: logits differ by {diff} (scale {scale})");
+        assert_eq!(argmax(a), argmax(&b), "position {pos}: the two formats pick different tokens");
+    }
 
     // An explicit other group size requantizes instead.
     let s = gguf_to_llama2c(
