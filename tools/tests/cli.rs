@@ -96,7 +96,7 @@ fn inspect_describes_format_config_types_size_sha256() {
     assert_eq!(info["format"], "GGUF v3");
     assert_eq!(info["size"], 454240);
     assert_eq!(info["config"]["n_kv_heads"], 4);
-    assert_eq!(info["tensor_types"]["q8_0"].as_u64().unwrap() + info["tensor_types"]["f32"].as_u64().unwrap(), 36);
+    assert_eq!(info["tensor_types"]["Q8_0"].as_u64().unwrap() + info["tensor_types"]["f32"].as_u64().unwrap(), 36);
     assert_eq!(info["sha256"].as_str().unwrap().len(), 64);
     // A llama2.c checkpoint can be inspected without its tokenizer.
     let text = stdout_ok(&aos_llama(&["inspect", &path("stories260K/stories260K_q80.bin")]));
