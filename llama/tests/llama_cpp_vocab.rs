@@ -64,6 +64,10 @@ fn read_vectors(inp: &Path, out: &Path) -> Vec<(Vec<u8>, Vec<u32>)> {
 fn llama_cpp_dir(test: &str) -> Option<PathBuf> {
     let dir = std::env::var_os("LLAMA_CPP_DIR").map(PathBuf::from);
     if dir.is_none() {
+        // test.sh sets AOS_REQUIRE_REFERENCE=1: there a missing tree is a failure, not a skip.
+        if std::env::var("AOS_REQUIRE_REFERENCE").as_deref() == Ok("1") {
+            panic!("{test}: LLAMA_CPP_DIR is not set (test/reference/fetch.sh's env.sh sets it)");
+        }
         eprintln!(
             "\n*** SKIPPED {test}: LLAMA_CPP_DIR is not set.\n\
              *** Set it to a llama.cpp source tree (its models/ggml-vocab-*.gguf), e.g. the one test.sh\n\

@@ -194,6 +194,9 @@ def completion_text(model_path, prompt, n):
     if r.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} exited {r.returncode}: {r.stderr.decode()[-2000:]}")
     out = r.stdout
+    # This version prints "\n\n" when it exits, after " [end of text]\n" if the model ended.
+    if out.endswith(b"\n\n"):
+        out = out[:-2]
     eot = b" [end of text]\n"
     if out.endswith(eot):
         out = out[: -len(eot)]

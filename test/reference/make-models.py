@@ -11,6 +11,7 @@ near-ties). Then `llama-quantize` writes every quant type, the default mixes (as
 wild are: output.weight stays Q6_K, ...) and `--pure` files of one type throughout.
 
   make-models.py OUT_DIR      (needs LLAMA_CPP_DIR, LLAMA_CPP_BIN, LLAMA_CPP_LIB: fetch.sh's env.sh)
+  make-models.py --big OUT_DIR   instead the Llama-3.2-1B-shaped Q4_K_M file only (BIG_BASES)
   AOS_REF_QUANTIZE=bindings   quantize through libllama's llama_model_quantize (what llama-quantize
                               calls) instead of the llama-quantize tool
 
@@ -51,6 +52,14 @@ BASES = {
                      rope_base=5e5, llama3_rope=dict(factor=8.0, low=1.0, high=4.0, orig_ctx=8192),
                      tied=True, seed=4, pure_k=False),
 }
+# `--big`: the Llama-3.2-1B shape (1.24 B parameters, 128,256-token Llama 3 vocabulary, tied,
+# llama3 rope factor 32), for the memory test under ao-loader. Its base is F16 (2.5 GB; F32 would
+# be 5 GB), deleted once quantized: only the Q4_K_M file (~0.8 GB) is kept.
+BIG_BASES = {
+    "llama32-1b": dict(vocab="llama-bpe", dim=2048, layers=16, heads=32, kv_heads=8, hidden=8192,
+                       rope_base=5e5, llama3_rope=dict(factor=32.0, low=1.0, high=4.0, orig_ctx=8192),
+                       tied=True, seed=5, pure_k=True, base_type="F16", keep_base=False),
+}
 
 # llama-quantize types: the default mix of each, and which also get a --pure file.
 QUANTS_FULL = ["F16", "BF16", "Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q2_K", "Q3_K_M", "Q4_K_M", "Q5_K_M", "Q6_K"]
@@ -64,6 +73,7 @@ PLAN = {
     "spm-d512-tied": (QUANTS_FULL, PURE_FULL),
     "spm-d256-rope3": (QUANTS_FEW, PURE_FEW + ["Q4_K_M"]),
     "bpe-d128": (QUANTS_FEW, PURE_FEW),
+    "llama32-1b": (["Q4_K_M"], []),
 }
 CONTEXT_LENGTH = 2048
 
@@ -114,15 +124,19 @@ def write_base(path, name, c, vocab_path):
     dim, hidden, hd = c["dim"], c["hidden"], c["dim"] // c["heads"]
     kv_dim = c["kv_heads"] * hd
 
+    f16 = c.get("base_type") == "F16"
+
     def normal(shape, std):
-        return (rng.standard_normal(shape, dtype=np.float32) * np.float32(std)).astype(np.float32)
+        x = rng.standard_normal(shape, dtype=np.float32)
+        x *= np.float32(std)
+        return x.astype(np.float16) if f16 and len(shape) == 2 else x
 
     def norm_w():
         return (1.0 + normal((dim,), 0.1)).astype(np.float32)
 
     w = GGUFWriter(path, "llama")
     w.add_name(f"aos-llama random {name}")
-    w.add_file_type(gguf.LlamaFileType.ALL_F32)
+    w.add_file_type(gguf.LlamaFileType.MOSTLY_F16 if f16 else gguf.LlamaFileType.ALL_F32)
     w.add_context_length(CONTEXT_LENGTH)
     w.add_embedding_length(dim)
     w.add_block_count(c["layers"])
@@ -176,15 +190,20 @@ def quantize_via_bindings(src, dst, q, pure):
 
 
 def main():
-    if len(sys.argv) != 2:
+    args = sys.argv[1:]
+    big = "--big" in args
+    args = [a for a in args if a != "--big"]
+    if len(args) != 1:
         sys.exit(__doc__)
-    out = os.path.abspath(sys.argv[1])
+    bases = BIG_BASES if big else BASES
+    out = os.path.abspath(args[0])
     llama_dir, llama_bin = os.environ["LLAMA_CPP_DIR"], os.environ["LLAMA_CPP_BIN"]
     quantize = os.path.join(llama_bin, "llama-quantize")
     via_bindings = os.environ.get("AOS_REF_QUANTIZE") == "bindings"
     # The quantization code is libllama's llama_model_quantize (llama-quantize is its CLI).
     key = hashlib.sha256(open(__file__, "rb").read() + open(os.environ["LLAMA_CPP_LIB"], "rb").read()
-                         + importlib.metadata.version("gguf").encode() + np.__version__.encode()).hexdigest()
+                         + importlib.metadata.version("gguf").encode() + np.__version__.encode()
+                         + json.dumps(bases, sort_keys=True).encode()).hexdigest()
     manifest_path = os.path.join(out, "manifest.json")
     if os.path.exists(manifest_path):
         m = json.load(open(manifest_path))
@@ -194,7 +213,7 @@ def main():
     os.makedirs(out, exist_ok=True)
     t0 = time.time()
     files = []
-    for name, c in BASES.items():
+    for name, c in bases.items():
         features = []
         if c.get("llama3_rope"):
             features.append("rope_freqs")
@@ -202,14 +221,15 @@ def main():
         if c["kv_heads"] != c["heads"]:
             features.append("gqa")
         vocab = c["vocab"]
-        base_file = f"{name}-F32.gguf"
+        base_file = f"{name}-{c.get('base_type', 'F32')}.gguf"
         t = time.time()
         write_base(os.path.join(out, base_file), name, c,
                    os.path.join(llama_dir, "models", f"ggml-vocab-{vocab}.gguf"))
         print(f"make-models: {base_file} ({os.path.getsize(os.path.join(out, base_file)) >> 20} MiB, "
               f"{time.time() - t:.1f}s)", flush=True)
         entry = dict(base=name, vocab=vocab, features=features)
-        files.append(dict(file=base_file, quant="F32", pure=True, **entry))
+        if c.get("keep_base", True):
+            files.append(dict(file=base_file, quant=c.get("base_type", "F32"), pure=True, **entry))
         quants, pures = PLAN[name]
         if not c["pure_k"]:
             pures = [q for q in pures if q in PURE_NO_K]
@@ -220,11 +240,14 @@ def main():
                 quantize_via_bindings(os.path.join(out, base_file), os.path.join(out, fn), q, pure)
             else:
                 # ./ prefixes: llama-quantize once misparsed a file name starting with a digit.
-                cmd = [quantize] + (["--pure"] if pure else []) + [f"./{base_file}", f"./{fn}", q, "1"]
+                threads = "2" if big else "1"
+                cmd = [quantize] + (["--pure"] if pure else []) + [f"./{base_file}", f"./{fn}", q, threads]
                 r = subprocess.run(cmd, cwd=out, capture_output=True, text=True)
                 if r.returncode != 0:
                     sys.exit(f"make-models: {' '.join(cmd)} failed:\n{r.stderr[-3000:]}")
             files.append(dict(file=fn, quant=q, pure=pure or q in ("F16", "BF16"), **entry))
+        if not c.get("keep_base", True):
+            os.remove(os.path.join(out, base_file))
         print(f"make-models: {name}: {len(jobs)} quantized files", flush=True)
     json.dump({"key": key, "files": files}, open(manifest_path + ".tmp", "w"), indent=1)
     os.replace(manifest_path + ".tmp", manifest_path)
