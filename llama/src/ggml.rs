@@ -317,11 +317,13 @@ impl Activations {
                 for (b, (xb, qb)) in x.chunks_exact(32).zip(self.qs.chunks_exact_mut(32)).enumerate() {
                     let amax = xb.iter().fold(0.0f32, |m, v| max_ignoring_nan(m, libm::fabsf(*v)));
                     let d = amax / 127.0;
-                    let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+                    // As llama.cpp's x86 quantize_row_q8_0/q8_1 (the build users run natively):
+                    // 127/max, rounded half to even (its generic C code uses 1/d, half away).
+                    let id = if amax != 0.0 { 127.0 / amax } else { 0.0 };
                     let mut sum = 0i32;
                     for (q, &v) in qb.iter_mut().zip(xb) {
                         // `as` saturates and maps NaN to 0: no UB on a bad activation.
-                        *q = libm::roundf(v * id) as i8;
+                        *q = libm::rintf(v * id) as i8;
                         sum += *q as i32;
                     }
                     self.d[b] = round_f16(d);

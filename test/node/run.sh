@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 CACHE="${AOS_BUILD_CACHE:-$HOME/.cache/aos-llama}"
 [ -f ../../AOS.wasm ] || [ -n "${AOS_WASM:-}" ] || { echo "run.sh: build AOS.wasm first (./build.sh)" >&2; exit 1; }
-if [ ! -d node_modules/@permaweb/ao-loader ]; then
+if [ ! -d node_modules/@permaweb/ao-loader ] || [ ! -d node_modules/@permaweb/weavedrive ]; then
   npm ci --cache "$CACHE/npm-cache" --no-audit --no-fund --loglevel=error
 fi
 [ $# -gt 0 ] || set -- smoke.test.js llama.test.js inference.test.js aos.test.js smollm2.test.js large.test.js large-gguf.test.js

@@ -85,6 +85,15 @@ TOL_REL = {
     "Q2_K": 0.15, "Q3_K": 0.15, "Q4_K": 0.15, "Q5_K": 0.15, "Q6_K": 0.15,
 }
 TOL_REL_DEFAULT = 0.15
+# Real (trained) models amplify those order differences far more: SmolLM2-135M-Instruct Q4_1
+# measured max|Δ|/RMS 0.41 over 24 positions. That is order, not arithmetic: with llama.cpp's
+# AVX2 order substituted in aos-llama's Q4_1/Q8_0 dot products (an experiment, not shipped),
+# its position-0 logits equal llama.cpp's bit for bit for ordinary tokens, and aos-llama against
+# itself with only its block-sum order changed differs by up to 0.46 within 4 positions. So a
+# quantized real file gets a loose tolerance, and every real file is also checked dequantized:
+# `llama-quantize --allow-requantize FILE F32` (the same weights, as f32), where the F32
+# tolerance holds and catches every arithmetic difference outside the quantized dot products.
+TOL_REL_REAL_QUANT = 0.6
 PRECISION_ORDER = ["F32", "F16", "BF16", "Q8_0", "Q6_K", "Q5_1", "Q5_0", "Q5_K", "Q4_1", "Q4_0", "Q4_K",
                    "Q3_K", "Q2_K"]
 
@@ -181,7 +190,7 @@ def aos_logits(path, ids):
     return np.array(json.loads(out)["logits"], dtype=np.float32)
 
 
-def check_file(path, prompts, steps, label):
+def check_file(path, prompts, steps, label, real=False):
     res = dict(file=label, prompts=[], status=None, notes=[])
     needs = needs_of(path)
     missing = unsupported_needs(needs)
@@ -190,6 +199,8 @@ def check_file(path, prompts, steps, label):
     ttype = tolerance_type([t for t in needs["types"]])
     res["tol_type"] = ttype
     tol_rel = TOL_REL.get(ttype, TOL_REL_DEFAULT)
+    if real and ttype != "F32":
+        tol_rel = TOL_REL_REAL_QUANT
 
     ref = llamacpp.Model(path, n_ctx=512)
     try:
@@ -220,6 +231,16 @@ def check_file(path, prompts, steps, label):
         res["max_abs"] = float(d.max())
         res["max_rel"] = float(d.max()) / scale
         res["argmax_agree"] = int(np.sum(ours.argmax(1) == ref_rows.argmax(1)))
+        if real and ttype != "F32":
+            # A greedy flip between tokens a and b needs the engines' difference d = ours - ref
+            # to differ between a and b by more than llama.cpp's gap. Per row, d is a common
+            # offset (softmax-invariant) plus a spread of standard deviation sigma; take the
+            # worst row's sigma and allow a gap up to 6 sigma (over 4 sigma of d_a - d_b).
+            sigma = float(max(np.std(ours[p] - ref_rows[p]) for p in range(len(seq))))
+            margin = 6 * sigma
+            res.update(margin=margin, sigma=sigma)
+            res["notes"].append(f"near-tie margin 6 x sigma = {margin:.3g} (sigma {sigma:.3g}: the spread of "
+                                f"ours - llama.cpp in the worst row of the fixed sequence)")
         res["positions"] = len(seq)
         logits_ok = res["max_abs"] <= tol
         if not logits_ok:
@@ -321,6 +342,21 @@ def check_file(path, prompts, steps, label):
         ref.close()
 
 
+def dequantized(path):
+    """FILE's weights as F32 (llama-quantize --allow-requantize FILE OUT F32), cached beside the
+    random models; rewritten when FILE is newer."""
+    out_dir = os.path.join(os.environ["AOS_REF_CACHE"], "dequantized")
+    os.makedirs(out_dir, exist_ok=True)
+    out = os.path.join(out_dir, os.path.basename(path)[:-5] + "-F32.gguf")
+    if not os.path.exists(out) or os.path.getmtime(out) < os.path.getmtime(path):
+        exe = os.path.join(os.environ["LLAMA_CPP_BIN"], "llama-quantize")
+        r = subprocess.run([exe, "--allow-requantize", path, out + ".tmp", "F32", "1"], capture_output=True, text=True)
+        if r.returncode != 0:
+            raise RuntimeError(f"llama-quantize --allow-requantize {path} F32 failed: {r.stderr[-2000:]}")
+        os.replace(out + ".tmp", out)
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("models_dir", nargs="?")
@@ -336,12 +372,16 @@ def main():
     if a.models_dir:
         man = json.load(open(os.path.join(a.models_dir, "manifest.json")))
         for e in man["files"]:
-            jobs.append((os.path.join(a.models_dir, e["file"]), PROMPTS_RANDOM, a.steps, e["file"]))
+            jobs.append((os.path.join(a.models_dir, e["file"]), PROMPTS_RANDOM, a.steps, e["file"], False))
     for f in a.files:
-        jobs.append((f, PROMPTS_RANDOM, a.steps, os.path.basename(f)))
+        jobs.append((f, PROMPTS_RANDOM, a.steps, os.path.basename(f), False))
     if a.real:
-        jobs.append((os.environ["SMOLLM2"], PROMPTS_SMOLLM2, a.real_steps, os.path.basename(os.environ["SMOLLM2"])))
-        jobs.append((os.environ["GEMMA3"], PROMPTS_GEMMA3, a.real_steps, os.path.basename(os.environ["GEMMA3"])))
+        for var, prompts in (("SMOLLM2", PROMPTS_SMOLLM2), ("GEMMA3", PROMPTS_GEMMA3)):
+            real = os.environ[var]
+            jobs.append((real, prompts, a.real_steps, os.path.basename(real), True))
+            label = os.path.basename(real)[:-5] + "-F32.gguf"
+            if not a.only or any(x in label for x in a.only):
+                jobs.append((dequantized(real), prompts, a.real_steps, label, True))
     if a.only:
         jobs = [j for j in jobs if any(s in j[3] for s in a.only)]
 
@@ -349,10 +389,10 @@ def main():
     print("compare: divergence margin = 2 x tol; tol = TOL_REL[least precise tensor type] x RMS(llama.cpp logits)")
     results = []
     t0 = time.time()
-    for path, prompts, steps, label in jobs:
+    for path, prompts, steps, label, real in jobs:
         t = time.time()
         try:
-            r = check_file(path, prompts, steps, label)
+            r = check_file(path, prompts, steps, label, real)
         except Exception as e:  # a harness or llama.cpp error is a failure, never a skip
             r = dict(file=label, status="FAIL", notes=[f"harness/llama.cpp error: {type(e).__name__}: {e}"],
                      prompts=[], expected=None)

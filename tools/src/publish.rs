@@ -82,9 +82,18 @@ pub fn model_tags(path: &Path) -> Result<Vec<Tag>, AnyError> {
         Tag::new("Content-Type", "application/octet-stream"),
         Tag::new("Type", "Model"),
         Tag::new("Model-Format", format),
-        Tag::new("Model-Architecture", "llama"),
+        Tag::new("Model-Architecture", model.metadata.architecture.clone()),
+        // Tensor types with their counts as `inspect` and `Llama.info().model.types` give them,
+        // e.g. `Q4_1=210,Q8_0=1`: what a process needs to know before it loads the file.
+        Tag::new(
+            "Model-Tensor-Types",
+            model.weights.type_counts().iter().map(|(t, n)| format!("{t}={n}")).collect::<Vec<_>>().join(","),
+        ),
         Tag::new("Model-SHA256", sha),
     ];
+    if let Some(name) = &model.metadata.name {
+        tags.push(Tag::new("Model-Name", name.clone()));
+    }
     for (name, v) in [
         ("Model-Dim", c.dim),
         ("Model-Hidden-Dim", c.hidden_dim),

@@ -379,3 +379,92 @@ fn wallet_publish_read_back_query_and_eval_by_txid_on_arlocal() {
     drop(arlocal);
     eprintln!("whole test: {:.1?}", started.elapsed());
 }
+
+/// A file named by an environment variable (test/reference/fetch.sh's env.sh sets them), or
+/// `None` with a note; under AOS_REQUIRE_REFERENCE=1 (test.sh) a missing file fails.
+fn reference_file(var: &str) -> Option<PathBuf> {
+    let path = std::env::var_os(var).map(PathBuf::from).filter(|p| p.is_file());
+    if path.is_none() {
+        let msg = format!("{var} is not set: run test/reference/fetch.sh and `source ~/.cache/aos-llama/reference/env.sh`");
+        if std::env::var("AOS_REQUIRE_REFERENCE").as_deref() == Ok("1") {
+            panic!("{msg}");
+        }
+        eprintln!("\n*** SKIPPED: {msg}\n");
+    }
+    path
+}
+
+/// The path a real compute unit takes (issue 9): SmolLM2 published with `publish --kind model`
+/// to arlocal, attested for the process's scheduler, then loaded by txid in AOS.wasm under the
+/// real ao-loader through the CU's own WeaveDrive, npm @permaweb/weavedrive 0.0.18, pointed at
+/// that gateway (test/node/weavedrive-load.mjs, which also says what arlocal lacks that
+/// WeaveDrive needs, and adds it in front). Its chat reply equals the native CLI's.
+#[test]
+fn smollm2_published_to_arlocal_loads_by_txid_through_npm_weavedrive() {
+    let Some(smol) = reference_file("SMOLLM2") else { return };
+    let node_dir = repo().join("test/node");
+    assert!(
+        node_dir.join("node_modules/@permaweb/weavedrive").is_dir(),
+        "test/node's npm packages are missing: run test/node/run.sh once (npm ci), as test.sh does"
+    );
+    assert!(repo().join("AOS.wasm").is_file(), "AOS.wasm is missing: build it with ./build.sh");
+    let question = "What is the capital of France?";
+
+    let arlocal = arlocal::ArLocal::start();
+    let url = arlocal.url.clone();
+    let gateway = Gateway::new(&url);
+    let dir = tempdir().unwrap();
+    let work = dir.path();
+    // A link: publish writes its resume state next to the input, not next to the cache's file.
+    let model = work.join("SmolLM2-135M-Instruct.Q4_1.gguf");
+    std::os::unix::fs::symlink(&smol, &model).unwrap();
+    let size = std::fs::metadata(&smol).unwrap().len();
+
+    let wallet = work.join("wallet.json");
+    let address = single_id(&aos_llama(&["wallet", "new", "-o", &s(&wallet)]));
+    gateway.mint(&address, MINTED).unwrap();
+    let w = s(&wallet);
+    let base = ["--gateway", url.as_str(), "--wallet", w.as_str(), "--quiet"];
+
+    let model_id = single_id(&aos_llama(&[&["publish", &s(&model), "--kind", "model"][..], &base].concat()));
+    let tx = gateway.get_tx(&model_id).unwrap().expect("the model's transaction");
+    let tags = tags_of(&tx);
+    for (n, v) in [
+        ("Type", "Model"),
+        ("Model-Format", "gguf-v3"),
+        ("Model-Architecture", "llama"),
+        ("Model-Tensor-Types", "Q4_1=210,Q8_0=1"),
+        ("Model-Name", "Smollm2 135M 8k Lc100K Mix1 Ep2"),
+        ("Model-Vocab-Size", "49152"),
+        ("Model-SHA256", &sha256_hex(&std::fs::read(&smol).unwrap())),
+    ] {
+        assert!(has_tag(&tags, n, v), "model tags lack {n}={v}: {tags:?}");
+    }
+
+    // WeaveDrive admits a txid that the process's Scheduler attested (Type = Attestation,
+    // Message = the txid), found by GraphQL up to the message's block height.
+    let attestation = work.join("attestation");
+    std::fs::write(&attestation, format!("attest {model_id}")).unwrap();
+    let message_tag = format!("Message={model_id}");
+    aos_llama(
+        &[&["publish", &s(&attestation), "--tag", "Type=Attestation", "--tag", &message_tag, "--tag", "Data-Protocol=ao"][..], &base]
+            .concat(),
+    );
+    gateway.mine().unwrap();
+
+    let out = Command::new("node")
+        .args(["--experimental-wasm-memory64", "weavedrive-load.mjs", &url, &model_id, &address, question])
+        .current_dir(&node_dir)
+        .output()
+        .expect("run node");
+    assert!(out.status.success(), "weavedrive-load.mjs failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    let report: Value = serde_json::from_slice(out.stdout.trim_ascii_end().rsplit(|&b| b == b'\n').next().unwrap())
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)));
+    eprintln!("weavedrive-load: {report}");
+    assert_eq!(report["load"]["data"], format!("llama gpt2/smollm {size}"), "{report}");
+    let native = stdout(&aos_llama(&["chat", "--model", &s(&smol), "--user", question, "--steps", "64"]));
+    assert_eq!(report["chat"]["data"].as_str().map(|c| format!("{c}\n")), Some(native), "{report}");
+    let wd = &report["weavedrive"];
+    assert!(wd["bytes"].as_u64().unwrap() >= size, "the whole model came through WeaveDrive's range requests: {wd}");
+    assert!(wd["graphql"].as_u64().unwrap() >= 1, "WeaveDrive checked admissibility: {wd}");
+}
