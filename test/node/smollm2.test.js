@@ -90,12 +90,21 @@ test('Llama.setPrompt + Llama.run(64) give the native CLI\'s bytes (chat prompt 
   }
 })
 
+// The reply through SmolLM2's template (which adds its default system prompt). Its first token
+// is a near-tie in llama.cpp's own logits ("L" 24.330 vs "The" 24.273): both engines answer
+// "L'Étoile, la Marseillaise, …" here, so the test holds the wasm reply to the native one.
+let nativeChat
+const nativeChatReply = () => {
+  nativeChat ??= execFileSync(BIN, ['chat', '--model', MODEL_FILE, '--user', QUESTION, '--steps', String(N)],
+    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
+  return nativeChat.replace(/\n$/, '')
+}
+
 test('Llama.chat{...} gives `aos-llama chat`\'s reply', { skip }, async () => {
   const { handle, memory } = await loadedMemory()
   const r = await handle(memory, evalMsg(`return Llama.chat({ { role = "user", content = ${JSON.stringify(QUESTION)} } }, ${N})`), env)
-  const native = execFileSync(BIN, ['chat', '--model', MODEL_FILE, '--user', QUESTION, '--steps', String(N)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
-  assert.equal(ok(r) + '\n', native)
-  assert.equal(ok(r), 'The capital of France is Paris.')
+  assert.ok(nativeChatReply().length > 0)
+  assert.equal(ok(r), nativeChatReply())
 })
 
 test('an aos handler answers with msg.reply({ Data = Llama.chat{...} })', { skip }, async () => {
@@ -112,7 +121,7 @@ test('an aos handler answers with msg.reply({ Data = Llama.chat{...} })', { skip
   assert.equal(r.Messages.length, 1)
   const reply = r.Messages[0]
   assert.equal(reply.Target, OTHER)
-  assert.equal(reply.Data, 'The capital of France is Paris.')
+  assert.equal(reply.Data, nativeChatReply())
   const tags = Object.fromEntries(reply.Tags.map((t) => [t.name, t.value]))
   assert.equal(tags['X-Reference'], '7')
 })

@@ -124,8 +124,10 @@ fn chat_and_a_handler_reply_give_the_native_reply() {
     let model = s.model.to_str().unwrap();
     let native = String::from_utf8(cli(&s.cli, &["chat", "--model", model, "--user", QUESTION, "--steps", "64"])).unwrap();
     let wasm = eval(&mut s.process, &format!("return Llama.chat({{ {{ role = 'user', content = {} }} }}, 64)", lua_str(QUESTION)));
+    // (SmolLM2's template adds its default system prompt; the first reply token is then a
+    // near-tie in llama.cpp's own logits, so the reply is held to the native one, not a text.)
     assert_eq!(format!("{wasm}\n"), native);
-    assert_eq!(wasm, "The capital of France is Paris.");
+    assert!(!wasm.is_empty());
 
     eval(
         &mut s.process,
