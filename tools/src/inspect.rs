@@ -39,13 +39,16 @@ pub fn sha256_file(path: &PathBuf) -> Result<String, AnyError> {
 pub fn inspect(a: InspectArgs) -> Result<ExitCode, AnyError> {
     // llama2.c checkpoints need a tokenizer to load; describe them with a
     // placeholder vocabulary when none is given.
-    let model = match load_model(&a.model, a.tokenizer.as_ref()) {
-        Ok(m) => m,
+    let (model, has_vocab) = match load_model(&a.model, a.tokenizer.as_ref()) {
+        Ok(m) => (m, true),
         Err(e) if a.tokenizer.is_none() && e.to_string().contains("carry no vocabulary") => {
-            crate::bench::load_without_tokenizer(&a.model)?
+            (crate::bench::load_without_tokenizer(&a.model)?, false)
         }
         Err(e) => return Err(e),
     };
+    // `llama2.c`, `llama` (SentencePiece) or `gpt2/<pre-tokenizer>`; none for a
+    // llama2.c checkpoint described without its tokenizer.bin.
+    let tokenizer = has_vocab.then(|| model.tokenizer.kind());
     let size = std::fs::metadata(&a.model)?.len();
     let sha = sha256_file(&a.model)?;
     let c = &model.config;
@@ -67,6 +70,7 @@ pub fn inspect(a: InspectArgs) -> Result<ExitCode, AnyError> {
         "tied_embeddings": tied,
         "tensor_types": types,
         "weight_bytes_per_token": model.weights.bytes_per_token(),
+        "tokenizer": tokenizer,
     });
     if a.json {
         println!("{}", serde_json::to_string_pretty(&info)?);
@@ -84,6 +88,7 @@ pub fn inspect(a: InspectArgs) -> Result<ExitCode, AnyError> {
         let t: Vec<String> = types.iter().map(|(k, v)| format!("{k} x{v}")).collect();
         println!("matrices:    {}", t.join(", "));
         println!("per token:   {} bytes of weights streamed", model.weights.bytes_per_token());
+        println!("tokenizer:   {}", tokenizer.as_deref().unwrap_or("none (pass --tokenizer)"));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -14,6 +14,7 @@ mod model_files;
 mod progress;
 mod publish;
 mod run;
+mod tokenize;
 mod verify;
 
 #[derive(Parser)]
@@ -33,6 +34,8 @@ enum Command {
     Logits(run::LogitsArgs),
     /// Describe a model file: format, config, tensor types, size, sha256.
     Inspect(inspect::InspectArgs),
+    /// Print the token ids of a text, as llama.cpp's llama-tokenize (a vocabulary-only GGUF works).
+    Tokenize(tokenize::TokenizeArgs),
     /// Benchmark random-weight models of the llama2.c 15M/42M/110M shapes.
     Bench(bench::BenchArgs),
     /// Spawn a process from AOS.wasm in the local compute unit, send one Eval, print Output.data.
@@ -60,6 +63,7 @@ fn main() -> ExitCode {
         Command::Chat(a) => chat::chat(a),
         Command::Logits(a) => run::logits(a),
         Command::Inspect(a) => inspect::inspect(a),
+        Command::Tokenize(a) => tokenize::tokenize(a),
         Command::Bench(a) => bench::bench(a),
         Command::Eval(a) => ao::eval(a),
         Command::Process(a) => ao::process(a),

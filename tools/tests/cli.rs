@@ -142,3 +142,35 @@ fn every_command_has_help() {
         assert!(o.status.success() && String::from_utf8_lossy(&o.stdout).contains("Usage"), "{cmd:?}");
     }
 }
+
+#[test]
+fn tokenize_prints_ids_for_gguf_and_llama2c_vocabularies() {
+    let gguf = stdout_ok(&aos_llama(&["tokenize", "--model", &path("stories260K/stories260K-f32.gguf"), "--json", "Once upon a time"]));
+    let ids: Vec<u32> = serde_json::from_str(&gguf).unwrap();
+    assert_eq!(ids[0], 1, "BOS first: {ids:?}");
+    // llama2.c's tokenizer.bin for the same model gives the same ids (space-separated).
+    let bin = stdout_ok(&aos_llama(&[
+        "tokenize", "--model", &path("stories260K/stories260K.bin"), "--tokenizer", &path("stories260K/tok512.bin"), "Once upon a time",
+    ]));
+    let words: Vec<u32> = bin.split_whitespace().map(|w| w.parse().unwrap()).collect();
+    assert_eq!(words, ids);
+    let no_bos = stdout_ok(&aos_llama(&["tokenize", "--model", &path("stories260K/stories260K-f32.gguf"), "--json", "--no-bos", "Once upon a time"]));
+    assert_eq!(serde_json::from_str::<Vec<u32>>(&no_bos).unwrap(), ids[1..]);
+    // inspect names the tokenizer kind.
+    let info: serde_json::Value =
+        serde_json::from_str(&stdout_ok(&aos_llama(&["inspect", &path("stories260K/stories260K-f32.gguf"), "--json"]))).unwrap();
+    assert_eq!(info["tokenizer"], "llama");
+
+    // A vocabulary-only GGUF from llama.cpp, when its sources are at hand (test.sh sets this).
+    let Some(dir) = std::env::var_os("LLAMA_CPP_DIR") else {
+        eprintln!("*** SKIPPED tokenize on llama.cpp's ggml-vocab-qwen2.gguf: LLAMA_CPP_DIR is not set");
+        return;
+    };
+    let qwen2 = PathBuf::from(dir).join("models/ggml-vocab-qwen2.gguf").display().to_string();
+    let prompt = "<|im_start|>user\nHi<|im_end|>";
+    let ids: Vec<u32> = serde_json::from_str(&stdout_ok(&aos_llama(&["tokenize", "--model", &qwen2, "--json", prompt]))).unwrap();
+    assert_eq!((ids[0], *ids.last().unwrap()), (151644, 151645), "{ids:?}");
+    let text: Vec<u32> =
+        serde_json::from_str(&stdout_ok(&aos_llama(&["tokenize", "--model", &qwen2, "--json", "--no-special", prompt]))).unwrap();
+    assert!(!text.contains(&151644), "{text:?}");
+}
