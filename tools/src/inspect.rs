@@ -60,6 +60,9 @@ pub fn inspect(a: InspectArgs) -> Result<ExitCode, AnyError> {
     let info = serde_json::json!({
         "file": a.model.display().to_string(),
         "format": model.format.describe(),
+        "architecture": model.metadata.architecture,
+        "name": model.metadata.name,
+        "chat_template": model.metadata.chat_template.is_some(),
         "size": size,
         "sha256": sha,
         "config": {
@@ -77,6 +80,10 @@ pub fn inspect(a: InspectArgs) -> Result<ExitCode, AnyError> {
     } else {
         println!("file:        {}", a.model.display());
         println!("format:      {}", model.format.describe());
+        println!("arch:        {}", model.metadata.architecture);
+        if let Some(name) = &model.metadata.name {
+            println!("name:        {name}");
+        }
         println!("size:        {size} bytes");
         println!("sha256:      {sha}");
         println!(
@@ -89,6 +96,10 @@ pub fn inspect(a: InspectArgs) -> Result<ExitCode, AnyError> {
         println!("matrices:    {}", t.join(", "));
         println!("per token:   {} bytes of weights streamed", model.weights.bytes_per_token());
         println!("tokenizer:   {}", tokenizer.as_deref().unwrap_or("none (pass --tokenizer)"));
+        match &model.metadata.chat_template {
+            Some(t) => println!("chat:        template present ({} bytes; `aos-llama chat`, Llama.chat)", t.len()),
+            None => println!("chat:        no template"),
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

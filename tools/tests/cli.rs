@@ -98,6 +98,19 @@ fn inspect_describes_format_config_types_size_sha256() {
     assert_eq!(info["config"]["n_kv_heads"], 4);
     assert_eq!(info["tensor_types"]["Q8_0"].as_u64().unwrap() + info["tensor_types"]["f32"].as_u64().unwrap(), 36);
     assert_eq!(info["sha256"].as_str().unwrap().len(), 64);
+    assert_eq!(info["architecture"], "llama");
+    assert_eq!(info["chat_template"], false);
+    // A real published GGUF (test/reference/fetch.sh's SMOLLM2): its chat template is reported.
+    match std::env::var("SMOLLM2") {
+        Ok(smol) => {
+            let text = stdout_ok(&aos_llama(&["inspect", &smol]));
+            for line in ["arch:        llama", "matrices:    Q4_1 x210, Q8_0 x1", "tokenizer:   gpt2/smollm", "chat:        template present"] {
+                assert!(text.contains(line), "{line:?} not in {text}");
+            }
+        }
+        Err(_) if std::env::var("AOS_REQUIRE_REFERENCE").as_deref() == Ok("1") => panic!("SMOLLM2 is not set"),
+        Err(_) => eprintln!("*** SKIPPED the SmolLM2 part: SMOLLM2 is not set (test/reference/fetch.sh's env.sh)"),
+    }
     // A llama2.c checkpoint can be inspected without its tokenizer.
     let text = stdout_ok(&aos_llama(&["inspect", &path("stories260K/stories260K_q80.bin")]));
     assert!(text.contains("llama2.c v2 (int8 Q8_0, group size 4)"), "{text}");
