@@ -125,3 +125,33 @@ test('an aos handler answers with msg.reply({ Data = Llama.chat{...} })', { skip
   const tags = Object.fromEntries(reply.Tags.map((t) => [t.name, t.value]))
   assert.equal(tags['X-Reference'], '7')
 })
+
+test('an Inference request for the GGUF (no Tokenizer tag) is answered, and its reply verifies natively', { skip }, async () => {
+  const { handle, memory } = await loadedMemory()
+  const prompt = STORY_PROMPT
+  const r = await handle(memory, message({
+    action: 'Inference',
+    data: prompt,
+    from: OTHER,
+    tags: [
+      { name: 'Model', value: data.ids.smollm2 },
+      { name: 'Max-Tokens', value: '24' },
+      { name: 'Temperature', value: '0' },
+      { name: 'Reference', value: '9' }
+    ]
+  }), env)
+  assert.equal(r.Error, undefined, r.Error)
+  const reply = r.Messages[0]
+  const tags = Object.fromEntries(reply.Tags.map((t) => [t.name, t.value]))
+  assert.equal(tags.Action, 'Inference-Response', JSON.stringify(tags))
+  assert.equal(tags['X-Reference'], '9')
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'aos-smollm2-claim-'))
+  try {
+    fs.writeFileSync(path.join(dir, 'reply.json'), JSON.stringify(reply))
+    const out = execFileSync(BIN, ['verify', '--model', MODEL_FILE, '--claim', path.join(dir, 'reply.json'), '--prompt', prompt],
+      { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
+    assert.match(out, /^confirmed: \d+ tokens/)
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
+})
