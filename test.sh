@@ -61,7 +61,7 @@ source "${AOS_REF_CACHE:-$HOME/.cache/aos-llama/reference}/env.sh"
 export AOS_REQUIRE_REFERENCE=1
 # The Llama-3.2-1B-shaped Q4_K_M file for test/node/large-gguf.test.js (random weights,
 # llama-quantize; ~3 min cold, then cached).
-"$REF_PYTHON" test/reference/make-models.py --big "$AOS_REF_CACHE/big-models"
+"$REF_PYTHON" test/reference/make-models.py --big llama32-1b "$AOS_REF_CACHE/big-models"
 export AOS_1B_GGUF=$AOS_REF_CACHE/big-models/llama32-1b-Q4_K_M.gguf
 
 stage "aos-llama against llama.cpp: greedy text (near-ties shown) and logits (test/reference/run.sh)"

@@ -3,7 +3,7 @@
 // Memory-Limit (issue 9): the weights stay packed (linear memory after the load ≈ file + KV
 // cache + the runtime, not the 4.9 GB of f32), and greedy tokens equal the native CLI's.
 //
-// The file is written at test time by test/reference/make-models.py --big (random weights,
+// The file is written at test time by test/reference/make-models.py --big llama32-1b (random weights,
 // quantized by llama.cpp's own llama-quantize); test.sh sets AOS_1B_GGUF to it. Without it the
 // test is skipped with a note, unless AOS_REQUIRE_REFERENCE=1 (test.sh): then it fails.
 import { test, after } from 'node:test'
@@ -17,8 +17,8 @@ import { evalMsg, env, fileWeaveDrive, dataDir, loader } from './helpers.js'
 
 const MODEL_FILE = process.env.AOS_1B_GGUF
 const missing = !MODEL_FILE || !fs.existsSync(MODEL_FILE)
-if (missing && process.env.AOS_REQUIRE_REFERENCE === '1') throw new Error(`AOS_1B_GGUF=${MODEL_FILE}: the 1B-shaped GGUF is required (test/reference/make-models.py --big)`)
-const skip = missing && 'AOS_1B_GGUF is not set: write it with test/reference/make-models.py --big DIR'
+if (missing && process.env.AOS_REQUIRE_REFERENCE === '1') throw new Error(`AOS_1B_GGUF=${MODEL_FILE}: the 1B-shaped GGUF is required (test/reference/make-models.py --big llama32-1b DIR)`)
+const skip = missing && 'AOS_1B_GGUF is not set: write it with test/reference/make-models.py --big llama32-1b DIR'
 
 const targetDir = process.env.CARGO_TARGET_DIR || path.join(os.homedir(), '.cache', 'aos-llama', 'target')
 const BIN = process.env.AOS_LLAMA_BIN || [path.join(targetDir, 'debug', 'aos-llama'), path.join(targetDir, 'release', 'aos-llama')]

@@ -11,7 +11,8 @@ near-ties). Then `llama-quantize` writes every quant type, the default mixes (as
 wild are: output.weight stays Q6_K, ...) and `--pure` files of one type throughout.
 
   make-models.py OUT_DIR      (needs LLAMA_CPP_DIR, LLAMA_CPP_BIN, LLAMA_CPP_LIB: fetch.sh's env.sh)
-  make-models.py --big OUT_DIR   instead the Llama-3.2-1B-shaped Q4_K_M file only (BIG_BASES)
+  make-models.py --big NAME OUT_DIR   instead one BIG_BASES file: llama32-1b (the
+                              Llama-3.2-1B-shaped Q4_K_M) or llama3-8b (~4.9 GB; README, not CI)
   AOS_REF_QUANTIZE=bindings   quantize through libllama's llama_model_quantize (what llama-quantize
                               calls) instead of the llama-quantize tool
 
@@ -59,6 +60,9 @@ BIG_BASES = {
     "llama32-1b": dict(vocab="llama-bpe", dim=2048, layers=16, heads=32, kv_heads=8, hidden=8192,
                        rope_base=5e5, llama3_rope=dict(factor=32.0, low=1.0, high=4.0, orig_ctx=8192),
                        tied=True, seed=5, pure_k=True, base_type="F16", keep_base=False),
+    # The Llama-3-8B shape (8.0 B parameters, ~4.9 GB as Q4_K_M): README "Large models", not CI.
+    "llama3-8b": dict(vocab="llama-bpe", dim=4096, layers=32, heads=32, kv_heads=8, hidden=14336,
+                      rope_base=5e5, tied=False, seed=6, pure_k=True, base_type="F16", keep_base=False),
 }
 
 # llama-quantize types: the default mix of each, and which also get a --pure file.
@@ -74,6 +78,7 @@ PLAN = {
     "spm-d256-rope3": (QUANTS_FEW, PURE_FEW + ["Q4_K_M"]),
     "bpe-d128": (QUANTS_FEW, PURE_FEW),
     "llama32-1b": (["Q4_K_M"], []),
+    "llama3-8b": (["Q4_K_M"], []),
 }
 CONTEXT_LENGTH = 2048
 
@@ -149,29 +154,38 @@ def write_base(path, name, c, vocab_path):
     n_vocab = copy_vocab(w, vocab_path)
     w.add_vocab_size(n_vocab)
 
-    if c["tied"]:
-        w.add_tensor("token_embd.weight", normal((n_vocab, dim), 3.0 / math.sqrt(dim)))
-    else:
-        w.add_tensor("token_embd.weight", normal((n_vocab, dim), 1.0))
+    # (name, shape, producer): tensor infos first, then the data one tensor at a time, so a
+    # multi-gigabyte base never sits in memory whole.
+    plan = []
+
+    def tensor(name, shape, std=None, make=None):
+        plan.append((name, shape, make or (lambda: normal(shape, std))))
+
+    tensor("token_embd.weight", (n_vocab, dim), 3.0 / math.sqrt(dim) if c["tied"] else 1.0)
     if c.get("llama3_rope"):
-        w.add_tensor("rope_freqs.weight", llama3_rope_factors(hd, c["rope_base"], c["llama3_rope"]))
+        tensor("rope_freqs.weight", (hd // 2,), make=lambda: llama3_rope_factors(hd, c["rope_base"], c["llama3_rope"]))
     for l in range(c["layers"]):
         p = f"blk.{l}."
-        w.add_tensor(p + "attn_norm.weight", norm_w())
-        w.add_tensor(p + "attn_q.weight", normal((dim, dim), 1 / math.sqrt(dim)))
-        w.add_tensor(p + "attn_k.weight", normal((kv_dim, dim), 1 / math.sqrt(dim)))
-        w.add_tensor(p + "attn_v.weight", normal((kv_dim, dim), 1 / math.sqrt(dim)))
-        w.add_tensor(p + "attn_output.weight", normal((dim, dim), 1 / math.sqrt(dim)))
-        w.add_tensor(p + "ffn_norm.weight", norm_w())
-        w.add_tensor(p + "ffn_gate.weight", normal((hidden, dim), 1 / math.sqrt(dim)))
-        w.add_tensor(p + "ffn_up.weight", normal((hidden, dim), 1 / math.sqrt(dim)))
-        w.add_tensor(p + "ffn_down.weight", normal((dim, hidden), 1 / math.sqrt(hidden)))
-    w.add_tensor("output_norm.weight", norm_w())
+        tensor(p + "attn_norm.weight", (dim,), make=norm_w)
+        tensor(p + "attn_q.weight", (dim, dim), 1 / math.sqrt(dim))
+        tensor(p + "attn_k.weight", (kv_dim, dim), 1 / math.sqrt(dim))
+        tensor(p + "attn_v.weight", (kv_dim, dim), 1 / math.sqrt(dim))
+        tensor(p + "attn_output.weight", (dim, dim), 1 / math.sqrt(dim))
+        tensor(p + "ffn_norm.weight", (dim,), make=norm_w)
+        tensor(p + "ffn_gate.weight", (hidden, dim), 1 / math.sqrt(dim))
+        tensor(p + "ffn_up.weight", (hidden, dim), 1 / math.sqrt(dim))
+        tensor(p + "ffn_down.weight", (dim, hidden), 1 / math.sqrt(hidden))
+    tensor("output_norm.weight", (dim,), make=norm_w)
     if not c["tied"]:
-        w.add_tensor("output.weight", normal((n_vocab, dim), 3.0 / math.sqrt(dim)))
+        tensor("output.weight", (n_vocab, dim), 3.0 / math.sqrt(dim))
+    for name, shape, _ in plan:
+        dtype = np.float16 if f16 and len(shape) == 2 else np.float32
+        w.add_tensor_info(name, shape, np.dtype(dtype), int(np.prod(shape)) * np.dtype(dtype).itemsize)
     w.write_header_to_file()
     w.write_kv_data_to_file()
-    w.write_tensors_to_file()
+    w.write_ti_data_to_file()
+    for _, _, make in plan:
+        w.write_tensor_data(make())
     w.close()
 
 
@@ -191,11 +205,14 @@ def quantize_via_bindings(src, dst, q, pure):
 
 def main():
     args = sys.argv[1:]
-    big = "--big" in args
-    args = [a for a in args if a != "--big"]
+    big = None
+    if args[:1] == ["--big"]:
+        if len(args) != 3 or args[1] not in BIG_BASES:
+            sys.exit(f"usage: make-models.py --big {{{','.join(BIG_BASES)}}} OUT_DIR")
+        big, args = args[1], args[2:]
     if len(args) != 1:
         sys.exit(__doc__)
-    bases = BIG_BASES if big else BASES
+    bases = {big: BIG_BASES[big]} if big else BASES
     out = os.path.abspath(args[0])
     llama_dir, llama_bin = os.environ["LLAMA_CPP_DIR"], os.environ["LLAMA_CPP_BIN"]
     quantize = os.path.join(llama_bin, "llama-quantize")
