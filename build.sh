@@ -289,7 +289,8 @@ compile_lib libc "$EMLIB" "$LIBC_LIST" \
   -include "$SRC/process/c/aos_syscalls.h" \
   -Wno-everything
 LIBC_A=$LIB
-printf '%s\n' dlmalloc.c sbrk.c libc/emscripten_get_heap_size.c > "$CACHE/c/malloc-files.txt"
+# sbrk is process/c/sbrk.c (emscripten 3.1.6's stops the heap at 4 GiB on wasm64).
+printf '%s\n' dlmalloc.c libc/emscripten_get_heap_size.c > "$CACHE/c/malloc-files.txt"
 compile_lib malloc "$EMLIB" "$CACHE/c/malloc-files.txt" -O2 -std=gnu11 -fno-builtin -DNDEBUG \
   -Wno-everything
 MALLOC_A=$LIB

@@ -95,6 +95,12 @@ fn llama3_8b_shaped_q4_k_m_in_aos_wasm_within_16_gib() {
         gib(peak),
     );
     assert!(peak <= limit);
-    assert!(after_load - before <= size + kv as u64 + (128 << 20), "weights widened or copied?");
+    // The heap grows past each request by up to 96 MiB (the glue's resize_heap rule), and the
+    // runtime's buffers (logits over 128,256 tokens, Lua) come on top: 256 MiB of slack.
+    assert!(
+        after_load - before <= size + kv as u64 + (256 << 20),
+        "memory grew by {} for a {size}-byte file and a {kv}-byte KV cache: weights widened or copied?",
+        after_load - before
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
