@@ -7,7 +7,8 @@
 #   docker build --target build --build-arg AOS_WASM_SHA256=<sha256 or txid> .
 #                                                  # ... and fail unless it is that module
 #
-# Toolchain (the same as build.sh installs on a bare Debian 12):
+# Toolchain (the same as build.sh installs on a bare Debian 12; cmake, ninja, g++ and pip for
+# the llama.cpp reference that test/reference/fetch.sh builds; `time` for the benchmarks):
 #   - Rust 1.95.0 (rustup, from the official rust image) for the native workspace
 #     (engine, CLI, wasmtime host), as rust-toolchain.toml asks;
 #   - Debian bookworm-security rustc-web/cargo-web/rust-web-src 1.96.0 (+ its LLVM 22) for
@@ -47,6 +48,7 @@ RUN apt-get update \
       "rust-web-src=${RUST_WEB_VERSION}" "libstd-rust-web-dev=${RUST_WEB_VERSION}" \
       "emscripten=${EMSCRIPTEN_VERSION}" \
       python3 python3-venv ca-certificates git lua5.3 \
+      cmake ninja-build g++ python3-pip curl time \
  && rm -rf /var/lib/apt/lists/* \
  && /usr/bin/rustc --version | grep -q '^rustc 1\.96\.' \
  && rustc --version | grep -q '^rustc 1\.95\.'
