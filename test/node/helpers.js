@@ -94,12 +94,14 @@ export const dataDir = (files) => {
   return { dir, ids, cleanup: () => fs.rmSync(dir, { recursive: true, force: true }) }
 }
 
-export const loader = (WeaveDrive, memoryLimit = '4-gb') => AoLoader(wasm, {
+/** The loader as a CU starts it; `extra` adds options (e.g. ARWEAVE, spawn, module for the npm WeaveDrive). */
+export const loader = (WeaveDrive, memoryLimit = '4-gb', extra = {}) => AoLoader(wasm, {
   format: FORMAT,
   inputEncoding: 'JSON-1',
   outputEncoding: 'JSON-1',
   memoryLimit,
   computeLimit: 9e12,
   extensions: [],
-  WeaveDrive
+  WeaveDrive,
+  ...extra
 })

@@ -16,8 +16,7 @@
 // Prints one JSON line: {load, chat, weavedrive: {heads, gets, graphql, bytes}}.
 import http from 'node:http'
 import { createRequire } from 'node:module'
-import AoLoader from '@permaweb/ao-loader'
-import { wasm, FORMAT, OWNER, PROCESS, env as baseEnv, evalMsg } from './helpers.js'
+import { FORMAT, OWNER, PROCESS, env as baseEnv, evalMsg, loader } from './helpers.js'
 
 const require = createRequire(import.meta.url)
 const weaveDrive = require('@permaweb/weavedrive')
@@ -103,14 +102,7 @@ const moduleTags = [
 const front = await rangeGateway(gateway.replace(/\/$/, ''))
 const env = { Process: { ...baseEnv.Process, Tags: spawnTags }, Module: { ...baseEnv.Module, Tags: moduleTags } }
 // What a CU passes the loader for WeaveDrive: the gateway, the spawn and module tags.
-const handle = await AoLoader(wasm, {
-  format: FORMAT,
-  inputEncoding: 'JSON-1',
-  outputEncoding: 'JSON-1',
-  memoryLimit: '1-gb',
-  computeLimit: 9e12,
-  extensions: [],
-  WeaveDrive: weaveDrive,
+const handle = await loader(weaveDrive, '1-gb', {
   ARWEAVE: front.url,
   spawn: { id: PROCESS, owner: OWNER, tags: spawnTags },
   module: { id: baseEnv.Module.Id, owner: OWNER, tags: moduleTags }
