@@ -119,10 +119,11 @@ impl GgufModel {
             )));
         }
         let seq_len = need_int(&header, "llama.context_length")?;
+        let n_layers = need_int(&header, "llama.block_count")?;
         let config = Config {
             dim,
             hidden_dim: need_int(&header, "llama.feed_forward_length")?,
-            n_layers: need_int(&header, "llama.block_count")?,
+            n_layers,
             n_heads,
             n_kv_heads: int(&header, "llama.attention.head_count_kv")?.unwrap_or(n_heads),
             vocab_size,
@@ -132,6 +133,7 @@ impl GgufModel {
             rope_theta: float_or(&header, "llama.rope.freq_base", 10000.0)?,
             rope_scale: 1.0,
             norm_eps: float_or(&header, "llama.attention.layer_norm_rms_epsilon", 1e-5)?,
+            blocks: llama::arch::Blocks::llama(n_layers),
         };
         config
             .validate()

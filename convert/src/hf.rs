@@ -120,10 +120,11 @@ pub fn parse_config(text: &str) -> Result<HfConfig> {
         )));
     }
     let seq_len = usize_key(&j, "max_position_embeddings")?;
+    let n_layers = usize_key(&j, "num_hidden_layers")?;
     let config = Config {
         dim,
         hidden_dim: usize_key(&j, "intermediate_size")?,
-        n_layers: usize_key(&j, "num_hidden_layers")?,
+        n_layers,
         n_heads,
         n_kv_heads,
         vocab_size: usize_key(&j, "vocab_size")?,
@@ -133,6 +134,7 @@ pub fn parse_config(text: &str) -> Result<HfConfig> {
         rope_theta: rope_theta as f32,
         rope_scale: 1.0,
         norm_eps: norm_eps as f32,
+        blocks: llama::arch::Blocks::llama(n_layers),
     };
     config
         .validate()

@@ -53,6 +53,7 @@ fn read_params(r: &mut Reader, first: Option<i32>) -> Result<(Config, bool)> {
         rope_theta: 10000.0,
         rope_scale: 1.0,
         norm_eps: 1e-5,
+        blocks: crate::arch::Blocks::llama(pos("n_layers", p[2])?),
     };
     config.validate()?;
     Ok((config, shared))
@@ -119,6 +120,7 @@ fn assemble(
             w1: it.4.next().unwrap(),
             w2: it.5.next().unwrap(),
             w3: it.6.next().unwrap(),
+            extra: Default::default(),
         })
         .collect()
 }
@@ -173,7 +175,7 @@ fn load_v0(r: &mut Reader, first: i32) -> Result<(Config, Format, Weights)> {
     r.skip(s * hs * 4, "RoPE tables")?;
     let classifier = if shared { None } else { Some(f32_matrix(r, c.vocab_size, dim, "classifier")?) };
     let layers = assemble(attn_norm, ffn_norm, [wq, wk, wv, wo, w1, w2, w3]);
-    Ok((c, Format::Llama2cV0, Weights { embed, layers, final_norm, classifier, rope_freqs: None }))
+    Ok((c, Format::Llama2cV0, Weights::plain(embed, layers, final_norm, classifier)))
 }
 
 /// v1/v2 header after magic and version: params, shared flag, [group size], padding.
@@ -218,7 +220,7 @@ fn load_v1(r: &mut Reader) -> Result<(Config, Format, Weights)> {
     let w3 = per_layer(n, |_| f32_matrix(r, hid, dim, "w3"))?;
     let classifier = if shared { None } else { Some(f32_matrix(r, c.vocab_size, dim, "classifier")?) };
     let layers = assemble(attn_norm, ffn_norm, [wq, wk, wv, wo, w1, w2, w3]);
-    Ok((c, Format::Llama2cV1, Weights { embed, layers, final_norm, classifier, rope_freqs: None }))
+    Ok((c, Format::Llama2cV1, Weights::plain(embed, layers, final_norm, classifier)))
 }
 
 fn load_v2(r: &mut Reader) -> Result<(Config, Format, Weights)> {
@@ -264,5 +266,5 @@ fn load_v2(r: &mut Reader) -> Result<(Config, Format, Weights)> {
     let w3 = per_layer(n, |_| q8_matrix(r, hid, dim, gs, "w3"))?;
     let classifier = if shared { None } else { Some(q8_matrix(r, c.vocab_size, dim, gs, "classifier")?) };
     let layers = assemble(attn_norm, ffn_norm, [wq, wk, wv, wo, w1, w2, w3]);
-    Ok((c, Format::Llama2cV2 { group_size: gs }, Weights { embed, layers, final_norm, classifier, rope_freqs: None }))
+    Ok((c, Format::Llama2cV2 { group_size: gs }, Weights::plain(embed, layers, final_norm, classifier)))
 }

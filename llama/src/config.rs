@@ -3,6 +3,7 @@
 
 use alloc::format;
 
+use crate::arch::Blocks;
 use crate::error::{Error, Result};
 
 #[derive(Clone, Debug, PartialEq)]
@@ -32,6 +33,8 @@ pub struct Config {
     pub rope_scale: f32,
     /// RMSNorm epsilon (llama2.c: 1e-5).
     pub norm_eps: f32,
+    /// The architecture and its switches (Llama: none).
+    pub blocks: Blocks,
 }
 
 /// Upper bounds that no real Llama-architecture model reaches: a header beyond them
@@ -99,6 +102,30 @@ impl Config {
         }
         if !(self.norm_eps.is_finite() && self.norm_eps >= 0.0) {
             return Err(Error::BadHeader(format!("norm epsilon {} is not a non-negative number", self.norm_eps)));
+        }
+        let b = &self.blocks;
+        if b.local_layers.len() != self.n_layers {
+            return Err(Error::BadHeader(format!(
+                "the sliding-window pattern has {} layers, the model {}",
+                b.local_layers.len(),
+                self.n_layers
+            )));
+        }
+        if b.window == Some(0) {
+            return Err(Error::BadHeader("sliding window of 0 positions".into()));
+        }
+        for (name, v) in [
+            ("embedding scale", b.embed_scale),
+            ("query scale", b.query_scale),
+            ("logit softcap", b.final_softcap),
+            ("local rope theta", Some(b.rope_theta_local)),
+            ("rope attention factor", Some(b.rope_attn_factor)),
+        ] {
+            if let Some(v) = v {
+                if !(v.is_finite() && v > 0.0) {
+                    return Err(Error::BadHeader(format!("{name} {v} is not a positive number")));
+                }
+            }
         }
         if self.kv_cache_bytes() > MAX_KV_CACHE_BYTES {
             return Err(Error::BadHeader(format!(

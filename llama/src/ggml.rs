@@ -255,8 +255,9 @@ fn half(b: &[u8], at: usize) -> f32 {
     f16_to_f32(u16::from_le_bytes([b[at], b[at + 1]]))
 }
 
+/// `x` rounded to the nearest half float (and back).
 #[inline(always)]
-fn round_f16(x: f32) -> f32 {
+pub(crate) fn round_f16(x: f32) -> f32 {
     f16_to_f32(f32_to_f16(x))
 }
 

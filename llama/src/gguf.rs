@@ -10,9 +10,11 @@ use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 
+use crate::arch::{Arch, Blocks};
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::model::{Format, Layer, Metadata, Weights};
+use crate::math;
+use crate::model::{Format, Layer, LayerExtras, Metadata, Weights};
 use crate::source::{try_vec_with_capacity, Reader};
 use crate::ggml::GgmlType;
 use crate::tensor::{Matrix, Storage};
@@ -62,8 +64,8 @@ pub fn tensor_bytes(t: u32, n: u64) -> Option<u64> {
     (n % bl == 0).then(|| n / bl * ty.block_bytes() as u64)
 }
 
-/// The architectures this engine runs (`general.architecture`).
-pub const ARCHITECTURES: &[&str] = &["llama"];
+/// The architectures this engine runs (`general.architecture`; see [`crate::arch`]).
+pub const ARCHITECTURES: &[&str] = &["llama", "qwen2", "phi3", "gemma3"];
 
 /// Without an explicit `context`, the KV cache holds at most this many positions: an
 /// 8k- or 128k-context model must not allocate gigabytes it will not use.
@@ -154,7 +156,15 @@ fn value(r: &mut Reader, t: u32, what: &str) -> Result<Value> {
             }
             Value::StrArray(v)
         }
-        7 | 12 => {
+        // Bools (Gemma's sliding-window pattern) as 0 / 1.
+        7 => {
+            let mut v = try_vec_with_capacity(count, what)?;
+            for _ in 0..n {
+                v.push((r.u8(what)? != 0) as i64);
+            }
+            Value::IntArray(v)
+        }
+        12 => {
             r.skip(n * min_size(et), what)?;
             Value::OtherArray(n)
         }
@@ -234,21 +244,24 @@ impl Header {
     }
 
     pub fn architecture(&self) -> Result<String> {
+        Ok(self.arch()?.name().into())
+    }
+
+    fn arch(&self) -> Result<Arch> {
         let arch = self.str("general.architecture").ok_or_else(|| {
             Error::BadHeader("missing metadata key general.architecture (not a model GGUF?)".into())
         })?;
-        if !ARCHITECTURES.contains(&arch.as_str()) {
-            return Err(Error::Unsupported(format!(
+        Arch::from_name(&arch).ok_or_else(|| {
+            Error::Unsupported(format!(
                 "GGUF architecture {arch:?}: this engine runs {}",
                 ARCHITECTURES.iter().map(|a| format!("{a:?}")).collect::<Vec<_>>().join(", ")
-            )));
-        }
-        Ok(arch)
+            ))
+        })
     }
 
     fn config(&self) -> Result<Config> {
-        let arch = self.architecture()?;
-        let key = |k: &str| format!("{arch}.{k}");
+        let arch = self.arch()?;
+        let key = |k: &str| format!("{}.{k}", arch.name());
         let n_heads = self.usize(&key("attention.head_count"))?;
         let n_kv_heads = match self.metadata.get(&key("attention.head_count_kv")) {
             None => n_heads,
@@ -276,13 +289,17 @@ impl Header {
             None | Some("none") => 1.0,
             // Llama 3.1's scaling lives in the rope_freqs tensor (llama.cpp's converter writes it).
             Some("llama3") => 1.0,
-            Some("linear") => 1.0 / self.float_or(&key("rope.scaling.factor"), 1.0)?,
-            Some(t) => return Err(Error::Unsupported(format!("rope scaling type {t:?} (this engine does linear and llama3)"))),
+            // Phi-3's longrope: the rope_factors_* tensors, a magnitude factor below.
+            Some("linear") | Some("longrope") => 1.0 / self.float_or(&key("rope.scaling.factor"), 1.0)?,
+            Some(t) => {
+                return Err(Error::Unsupported(format!("rope scaling type {t:?} (this engine does linear, llama3 and longrope)")))
+            }
         };
+        let n_layers = self.usize(&key("block_count"))?;
         let c = Config {
             dim,
             hidden_dim: self.usize(&key("feed_forward_length"))?,
-            n_layers: self.usize(&key("block_count"))?,
+            n_layers,
             n_heads,
             n_kv_heads,
             vocab_size,
@@ -292,6 +309,7 @@ impl Header {
             rope_theta: self.float_or(&key("rope.freq_base"), 10000.0)?,
             rope_scale,
             norm_eps: self.float_or(&key("attention.layer_norm_rms_epsilon"), 1e-5)?,
+            blocks: self.blocks(arch, n_layers, dim, n_heads, head_dim, train_context)?,
         };
         c.validate()?;
         if let Some(Value::Int(rd)) = self.metadata.get(&key("rope.dimension_count")) {
@@ -305,10 +323,58 @@ impl Header {
         Ok(c)
     }
 
+    /// The architecture's switches, from its hyperparameter keys as llama.cpp reads them.
+    fn blocks(&self, arch: Arch, n_layers: usize, dim: usize, n_heads: usize, head_dim: usize, train_context: usize) -> Result<Blocks> {
+        let key = |k: &str| format!("{}.{k}", arch.name());
+        let mut b = Blocks::llama(n_layers);
+        b.arch = arch;
+        b.rope_attn_factor = self.float_or(&key("rope.scaling.attn_factor"), 1.0)?;
+        b.rope_original_context = match self.metadata.get(&key("rope.scaling.original_context_length")) {
+            Some(_) => self.usize(&key("rope.scaling.original_context_length"))?,
+            None => train_context,
+        };
+        match arch {
+            Arch::Llama | Arch::Qwen2 => {}
+            // llama.cpp scales Phi-3's queries rather than the scores, and ignores its
+            // sliding-window key (its converters write a wrong one).
+            Arch::Phi3 => b.query_scale = Some(1.0 / math::sqrtf(head_dim as f32)),
+            Arch::Gemma3 => {
+                b.embed_scale = Some(math::sqrtf(dim as f32));
+                // gemma_pytorch's query_pre_attn_scalar: head size, but dim / heads for
+                // the 27B model (62 layers), as llama.cpp has it.
+                let scalar = if n_layers == 62 { dim / n_heads } else { head_dim };
+                b.query_scale = Some(1.0 / math::sqrtf(scalar as f32));
+                let window = match self.metadata.get(&key("attention.sliding_window")) {
+                    Some(Value::Int(w)) if *w > 0 => Some(self.usize(&key("attention.sliding_window"))?),
+                    _ => None,
+                };
+                if window.is_some() {
+                    b.window = window;
+                    b.local_layers = match self.metadata.get(&key("attention.sliding_window_pattern")) {
+                        Some(Value::IntArray(v)) if v.len() == n_layers => v.iter().map(|&x| x != 0).collect(),
+                        Some(Value::Int(n)) if *n >= 0 => local_pattern(n_layers, *n as usize),
+                        None => local_pattern(n_layers, 6),
+                        Some(v) => return Err(Error::BadHeader(format!("{} is {v:?}", key("attention.sliding_window_pattern")))),
+                    };
+                    b.rope_theta_local = self.float_or(&key("rope.freq_base_swa"), 10000.0)?;
+                }
+                let cap = self.float_or(&key("final_logit_softcapping"), 0.0)?;
+                b.final_softcap = (cap != 0.0).then_some(cap);
+            }
+        }
+        Ok(b)
+    }
+
     /// The vocabulary stored in the file (see [`crate::vocab`]).
     pub fn tokenizer(&self, vocab_size: usize) -> Result<Tokenizer> {
         crate::vocab::from_header(self, Some(vocab_size))
     }
+}
+
+/// Every `n`-th layer attends globally, the others through the sliding window
+/// (llama.cpp's `set_swa_pattern`: layer l is local when l % n < n - 1; n = 0: all).
+fn local_pattern(n_layers: usize, n: usize) -> Vec<bool> {
+    (0..n_layers).map(|l| n == 0 || l % n < n - 1).collect()
 }
 
 /// Read one tensor's data (the reader is at its offset): F32 as f32 values, every
@@ -347,37 +413,53 @@ pub fn load(r: &mut Reader) -> Result<(Config, Format, Weights, Tokenizer, Metad
     };
     let tokenizer = h.tokenizer(c.vocab_size);
 
-    // Where each tensor goes, with the shape it must have ([cols, rows] in GGUF order).
+    // Where each tensor goes, with the shape it must have ([cols, rows] in GGUF order)
+    // and whether the architecture needs it.
+    let arch = c.blocks.arch;
     let (d, hid, kv, v) = (c.dim as u64, c.hidden_dim as u64, c.kv_dim() as u64, c.vocab_size as u64);
-    let q = c.q_dim() as u64;
-    let mut expected: BTreeMap<String, [u64; 2]> = BTreeMap::new();
-    let has_rope_freqs = h.tensors.iter().any(|t| t.name == "rope_freqs.weight");
-    if has_rope_freqs {
-        expected.insert("rope_freqs.weight".into(), [c.head_size() as u64 / 2, 1]);
+    let (q, hd) = (c.q_dim() as u64, c.head_size() as u64);
+    let in_file = |name: &str| h.tensors.iter().any(|t| t.name == name);
+    let mut expected: BTreeMap<String, ([u64; 2], bool)> = BTreeMap::new();
+    let mut want = |name: String, shape: [u64; 2], required: bool| {
+        expected.insert(name, (shape, required));
+    };
+    for name in ["rope_freqs.weight", "rope_factors_short.weight", "rope_factors_long.weight"] {
+        want(name.into(), [hd / 2, 1], false);
     }
-    expected.insert("token_embd.weight".into(), [d, v]);
-    expected.insert("output_norm.weight".into(), [d, 1]);
-    expected.insert("output.weight".into(), [d, v]);
+    want("token_embd.weight".into(), [d, v], true);
+    want("output_norm.weight".into(), [d, 1], true);
+    want("output.weight".into(), [d, v], false);
+    want("output.bias".into(), [v, 1], false);
     for l in 0..c.n_layers {
-        for (name, shape) in [
-            ("attn_norm", [d, 1]),
-            ("attn_q", [d, q]),
-            ("attn_k", [d, kv]),
-            ("attn_v", [d, kv]),
-            ("attn_output", [q, d]),
-            ("ffn_norm", [d, 1]),
-            ("ffn_gate", [d, hid]),
-            ("ffn_down", [hid, d]),
-            ("ffn_up", [d, hid]),
-        ] {
-            expected.insert(format!("blk.{l}.{name}.weight"), shape);
+        let mut layer = |name: &str, shape: [u64; 2], required: bool| want(format!("blk.{l}.{name}"), shape, required);
+        layer("attn_norm.weight", [d, 1], true);
+        let fused_qkv = in_file(&format!("blk.{l}.attn_qkv.weight"));
+        layer("attn_qkv.weight", [d, q + 2 * kv], fused_qkv);
+        layer("attn_qkv.bias", [q + 2 * kv, 1], false);
+        for (name, rows) in [("attn_q", q), ("attn_k", kv), ("attn_v", kv)] {
+            layer(&format!("{name}.weight"), [d, rows], !fused_qkv);
+            layer(&format!("{name}.bias"), [rows, 1], false);
         }
+        layer("attn_output.weight", [q, d], true);
+        layer("ffn_norm.weight", [d, 1], true);
+        if arch.fused_gate_up() {
+            layer("ffn_up.weight", [d, 2 * hid], true);
+        } else {
+            layer("ffn_gate.weight", [d, hid], true);
+            layer("ffn_up.weight", [d, hid], true);
+        }
+        layer("ffn_down.weight", [hid, d], true);
+        let gemma = arch.gemma_norms();
+        layer("attn_q_norm.weight", [hd, 1], gemma);
+        layer("attn_k_norm.weight", [hd, 1], gemma);
+        layer("post_attention_norm.weight", [d, 1], gemma);
+        layer("post_ffw_norm.weight", [d, 1], gemma);
     }
 
     // Validate every tensor against its expected shape and the file size first.
     let mut order: Vec<&TensorInfo> = Vec::new();
     for t in &h.tensors {
-        let Some(shape) = expected.get(&t.name) else {
+        let Some((shape, _)) = expected.get(&t.name) else {
             continue; // a tensor this architecture does not use
         };
         let dims = [t.dims[0], t.dims.get(1).copied().unwrap_or(1)];
@@ -407,9 +489,9 @@ pub fn load(r: &mut Reader) -> Result<(Config, Format, Weights, Tokenizer, Metad
         }
         order.push(t);
     }
-    for name in expected.keys() {
-        if name != "output.weight" && !order.iter().any(|t| &t.name == name) {
-            return Err(Error::BadHeader(format!("missing tensor {name}")));
+    for (name, (_, required)) in &expected {
+        if *required && !order.iter().any(|t| &t.name == name) {
+            return Err(Error::BadHeader(format!("missing tensor {name} (a {} model has one)", arch.name())));
         }
     }
     order.sort_by_key(|t| t.offset);
@@ -445,35 +527,67 @@ pub fn load(r: &mut Reader) -> Result<(Config, Format, Weights, Tokenizer, Metad
         }
     };
     let final_norm = vector(take_matrix("output_norm.weight").unwrap())?;
-    let rope_freqs = match take_matrix("rope_freqs.weight") {
-        None => None,
-        Some(m) => {
-            let f = vector(m)?;
-            if f.iter().any(|v| !(v.is_finite() && *v > 0.0)) {
-                return Err(Error::BadHeader("rope_freqs.weight holds a value that is not a positive number".into()));
-            }
-            Some(f)
+    let mut factors = |name: &str| -> Result<Option<Vec<f32>>> {
+        let Some(m) = take_matrix(name) else { return Ok(None) };
+        let f = vector(m)?;
+        if f.iter().any(|v| !(v.is_finite() && *v > 0.0)) {
+            return Err(Error::BadHeader(format!("{name} holds a value that is not a positive number")));
         }
+        Ok(Some(f))
     };
+    // Llama 3.1's rope_freqs, or Phi-3's short factors (the long ones are chosen by
+    // context length in the forward pass).
+    let rope_freqs = match factors("rope_freqs.weight")? {
+        Some(f) => Some(f),
+        None => factors("rope_factors_short.weight")?,
+    };
+    let rope_factors_long = factors("rope_factors_long.weight")?;
+    let optional = |m: Option<Matrix>| m.map(vector).transpose();
+    let classifier_bias = optional(take_matrix("output.bias"))?;
+    let (qn, kvn) = (c.q_dim(), c.kv_dim());
     let mut layers = Vec::with_capacity(c.n_layers);
     for l in 0..c.n_layers {
-        let mut m = |n: &str| take_matrix(&format!("blk.{l}.{n}.weight")).unwrap();
-        let (an, wq, wk, wv, wo, fnm, w1, w2, w3) = (
-            m("attn_norm"),
-            m("attn_q"),
-            m("attn_k"),
-            m("attn_v"),
-            m("attn_output"),
-            m("ffn_norm"),
-            m("ffn_gate"),
-            m("ffn_down"),
-            m("ffn_up"),
-        );
-        layers.push(Layer { attn_norm: vector(an)?, wq, wk, wv, wo, ffn_norm: vector(fnm)?, w1, w2, w3 });
+        // `m("attn_q")` is the layer's attn_q.weight; `m("attn_q.bias")` its bias.
+        let mut m = |n: &str| {
+            let full = if n.contains('.') { format!("blk.{l}.{n}") } else { format!("blk.{l}.{n}.weight") };
+            take_matrix(&full)
+        };
+        let (wq, wk, wv, mut extra) = match m("attn_qkv") {
+            // A fused projection is split by rows: queries, then keys, then values.
+            Some(qkv) => {
+                let (wq, kv_rows) = qkv.split_rows(qn)?;
+                let (wk, wv) = kv_rows.split_rows(kvn)?;
+                let mut extra = LayerExtras::default();
+                if let Some(b) = optional(m("attn_qkv.bias"))? {
+                    extra.bq = Some(b[..qn].to_vec());
+                    extra.bk = Some(b[qn..qn + kvn].to_vec());
+                    extra.bv = Some(b[qn + kvn..].to_vec());
+                }
+                (wq, wk, wv, extra)
+            }
+            None => (m("attn_q").unwrap(), m("attn_k").unwrap(), m("attn_v").unwrap(), LayerExtras::default()),
+        };
+        let (wo, w2) = (m("attn_output").unwrap(), m("ffn_down").unwrap());
+        let (w1, w3) = if arch.fused_gate_up() {
+            m("ffn_up").unwrap().split_rows(c.hidden_dim)?
+        } else {
+            (m("ffn_gate").unwrap(), m("ffn_up").unwrap())
+        };
+        let (attn_norm, ffn_norm) = (vector(m("attn_norm").unwrap())?, vector(m("ffn_norm").unwrap())?);
+        for (slot, name) in [(&mut extra.bq, "attn_q.bias"), (&mut extra.bk, "attn_k.bias"), (&mut extra.bv, "attn_v.bias")] {
+            if let Some(b) = optional(m(name))? {
+                *slot = Some(b);
+            }
+        }
+        extra.q_norm = optional(m("attn_q_norm"))?;
+        extra.k_norm = optional(m("attn_k_norm"))?;
+        extra.post_attn_norm = optional(m("post_attention_norm"))?;
+        extra.post_ffn_norm = optional(m("post_ffw_norm"))?;
+        layers.push(Layer { attn_norm, wq, wk, wv, wo, ffn_norm, w1, w2, w3, extra });
     }
     let file_type = match h.metadata.get("general.file_type") {
         Some(Value::Int(t)) => Some(*t as u32),
         _ => None,
     };
-    Ok((c, Format::Gguf { version: h.version, file_type }, Weights { embed, layers, final_norm, classifier, rope_freqs }, tokenizer, metadata))
+    Ok((c, Format::Gguf { version: h.version, file_type }, Weights { embed, layers, final_norm, classifier, classifier_bias, rope_freqs, rope_factors_long }, tokenizer, metadata))
 }

@@ -18,6 +18,7 @@
 
 extern crate alloc;
 
+pub mod arch;
 pub mod bpe;
 mod checkpoint;
 pub mod config;

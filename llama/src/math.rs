@@ -23,3 +23,7 @@ pub fn sinf(x: f32) -> f32 {
 pub fn cosf(x: f32) -> f32 {
     libm::cosf(x)
 }
+#[inline]
+pub fn tanhf(x: f32) -> f32 {
+    libm::tanhf(x)
+}

@@ -5,9 +5,11 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 
+use crate::arch::{Activation, RopeStyle};
 use crate::config::Config;
 use crate::error::Result;
 use crate::kernels::Backend;
+use crate::ggml::round_f16;
 use crate::math;
 use crate::source::try_zeroed;
 use crate::tensor::{Matrix, QuantScratch};
@@ -50,6 +52,24 @@ pub struct Layer {
     pub w2: Matrix,
     /// up
     pub w3: Matrix,
+    /// What some architectures add; `None` in a plain Llama layer.
+    pub extra: LayerExtras,
+}
+
+/// The optional weights of a layer (see [`crate::arch`] for who has which).
+#[derive(Default)]
+pub struct LayerExtras {
+    /// Biases of the query, key and value projections (Qwen 2).
+    pub bq: Option<Vec<f32>>,
+    pub bk: Option<Vec<f32>>,
+    pub bv: Option<Vec<f32>>,
+    /// RMSNorm weights applied to every query / key head (`head_size` values; Gemma 3).
+    pub q_norm: Option<Vec<f32>>,
+    pub k_norm: Option<Vec<f32>>,
+    /// RMSNorm of the attention / feed-forward output before it joins the residual
+    /// stream (Gemma 3's `post_attention_norm`, `post_ffw_norm`).
+    pub post_attn_norm: Option<Vec<f32>>,
+    pub post_ffn_norm: Option<Vec<f32>>,
 }
 
 pub struct Weights {
@@ -59,14 +79,32 @@ pub struct Weights {
     pub final_norm: Vec<f32>,
     /// `vocab × dim`; `None` when tied to the embedding.
     pub classifier: Option<Matrix>,
-    /// Per-frequency divisors of the RoPE angles (`rope_freqs.weight`: Llama 3.1's
-    /// long-context scaling, as llama.cpp's converter writes it).
+    /// Bias added to the logits (`output.bias`, some Qwen 2 files).
+    pub classifier_bias: Option<Vec<f32>>,
+    /// Per-frequency divisors of the RoPE angles: `rope_freqs.weight` (Llama 3.1's
+    /// long-context scaling, as llama.cpp's converter writes it), or Phi-3's longrope
+    /// pair `rope_factors_short` / `rope_factors_long`, chosen by the context length.
     pub rope_freqs: Option<Vec<f32>>,
+    pub rope_factors_long: Option<Vec<f32>>,
 }
 
 impl Weights {
+    /// Weights of a llama2.c checkpoint (nothing beyond the Llama 2 layout).
+    pub fn plain(embed: Matrix, layers: Vec<Layer>, final_norm: Vec<f32>, classifier: Option<Matrix>) -> Weights {
+        Weights { embed, layers, final_norm, classifier, classifier_bias: None, rope_freqs: None, rope_factors_long: None }
+    }
+
     pub fn classifier(&self) -> &Matrix {
         self.classifier.as_ref().unwrap_or(&self.embed)
+    }
+
+    /// The RoPE frequency divisors for a context of `seq_len` positions: llama.cpp
+    /// takes Phi-3's long factors when the context exceeds the original one.
+    fn rope_factors(&self, c: &Config) -> Option<&[f32]> {
+        match &self.rope_factors_long {
+            Some(long) if c.seq_len > c.blocks.rope_original_context => Some(long),
+            _ => self.rope_freqs.as_deref(),
+        }
     }
 
     /// Every matrix, in forward order (for inspection and size figures).
@@ -134,7 +172,10 @@ pub struct State {
     /// Attention output, all heads (`q_dim`), before the output projection.
     att_out: Vec<f32>,
     att: Vec<f32>,
+    /// RoPE (cos, sin) per frequency at this position: global layers, and the
+    /// sliding-window layers' own base (Gemma 3).
     rope: Vec<(f32, f32)>,
+    rope_local: Vec<(f32, f32)>,
     quant: QuantScratch,
     pub(crate) logits: Vec<f32>,
     /// `n_layers × seq_len × kv_dim`
@@ -155,6 +196,7 @@ impl State {
             att_out: try_zeroed(c.q_dim(), "activations")?,
             att: try_zeroed(c.n_heads * c.seq_len, "attention scores")?,
             rope: try_zeroed(c.head_size() / 2, "rope table")?,
+            rope_local: try_zeroed(c.head_size() / 2, "rope table")?,
             quant: QuantScratch::new(c.dim.max(c.hidden_dim).max(c.q_dim())),
             logits: try_zeroed(c.vocab_size, "logits")?,
             key_cache: try_zeroed(kv, "key cache")?,
@@ -211,16 +253,77 @@ pub fn softmax(x: &mut [f32]) {
     }
 }
 
-/// Rotate consecutive pairs of `v` (one head after another) by the position's angles.
-fn rope(v: &mut [f32], table: &[(f32, f32)]) {
+/// Fill `table` with the (cos, sin) of every RoPE frequency at `position`. (With no
+/// scaling, no frequency factors and no magnitude factor the extra operations are
+/// exact: x*1, x/1.)
+fn rope_angles(table: &mut [(f32, f32)], position: f32, theta: f32, factors: Option<&[f32]>, magnitude: f32) {
+    let head_size = table.len() * 2;
+    for (i, slot) in table.iter_mut().enumerate() {
+        let freq = 1.0 / math::powf(theta, (2 * i) as f32 / head_size as f32);
+        let factor = factors.map_or(1.0, |f| f[i]);
+        let val = position * (freq / factor);
+        *slot = (math::cosf(val) * magnitude, math::sinf(val) * magnitude);
+    }
+}
+
+/// Rotate every head of `v` by the position's angles: consecutive pairs (Llama) or
+/// value i with value i + head/2 (NeoX style: Qwen 2, Phi-3, Gemma 3).
+fn rope(v: &mut [f32], table: &[(f32, f32)], style: RopeStyle) {
     let head = table.len() * 2;
+    let rotate = |a: &mut f32, b: &mut f32, (fcr, fci): (f32, f32)| {
+        let (v0, v1) = (*a, *b);
+        *a = v0 * fcr - v1 * fci;
+        *b = v0 * fci + v1 * fcr;
+    };
     for h in v.chunks_exact_mut(head) {
-        for (pair, &(fcr, fci)) in h.chunks_exact_mut(2).zip(table) {
-            let (v0, v1) = (pair[0], pair[1]);
-            pair[0] = v0 * fcr - v1 * fci;
-            pair[1] = v0 * fci + v1 * fcr;
+        match style {
+            RopeStyle::Pairs => {
+                for (pair, &t) in h.chunks_exact_mut(2).zip(table) {
+                    let (a, b) = pair.split_at_mut(1);
+                    rotate(&mut a[0], &mut b[0], t);
+                }
+            }
+            RopeStyle::Halves => {
+                let (lo, hi) = h.split_at_mut(head / 2);
+                for ((a, b), &t) in lo.iter_mut().zip(hi).zip(table) {
+                    rotate(a, b, t);
+                }
+            }
         }
     }
+}
+
+fn add_bias(v: &mut [f32], bias: Option<&Vec<f32>>) {
+    if let Some(b) = bias {
+        for (x, &b) in v.iter_mut().zip(b) {
+            *x = *x + b;
+        }
+    }
+}
+
+/// RMSNorm of every `head`-sized piece of `v` with the same weights.
+fn head_norm(v: &mut [f32], weight: Option<&Vec<f32>>, eps: f32) {
+    if let Some(w) = weight {
+        for h in v.chunks_exact_mut(w.len()) {
+            rmsnorm_in_place(h, w, eps);
+        }
+    }
+}
+
+/// The tanh GELU as ggml's CPU backend computes it for GeGLU: `x` rounded to f16,
+/// the GELU of that in f32, the result rounded to f16 (its precomputed table), and
+/// the same cut-offs at ±10.
+fn gelu_ggml(x: f32) -> f32 {
+    const SQRT_2_OVER_PI: f32 = 0.797_884_56;
+    const GELU_COEF_A: f32 = 0.044715;
+    if x <= -10.0 {
+        return 0.0;
+    }
+    if x >= 10.0 {
+        return x;
+    }
+    let x = round_f16(x);
+    round_f16(0.5 * x * (1.0 + math::tanhf(SQRT_2_OVER_PI * x * (1.0 + GELU_COEF_A * x * x))))
 }
 
 impl Model {
@@ -228,47 +331,68 @@ impl Model {
     /// `state.logits`. The caller guarantees `pos < seq_len` and `token < vocab_size`.
     pub fn forward(&self, state: &mut State, backend: Backend, token: u32, pos: usize, mut observer: Option<LayerObserver>) {
         let c = &self.config;
+        let b = &c.blocks;
         let w = &self.weights;
         let (dim, hidden, head_size, kv_dim) = (c.dim, c.hidden_dim, c.head_size(), c.kv_dim());
         let kv_mul = c.n_heads / c.n_kv_heads;
+        let style = b.arch.rope_style();
         let s = state;
 
         w.embed.row_into(token as usize, &mut s.x);
-
-        // RoPE angles for this position, shared by every layer and head. (With no
-        // scaling and no frequency factors the extra operations are exact: x*1, x/1.)
-        let position = pos as f32 * c.rope_scale;
-        for (i, slot) in s.rope.iter_mut().enumerate() {
-            let freq = 1.0 / math::powf(c.rope_theta, (2 * i) as f32 / head_size as f32);
-            let factor = w.rope_freqs.as_ref().map_or(1.0, |f| f[i]);
-            let val = position * (freq / factor);
-            *slot = (math::cosf(val), math::sinf(val));
+        if let Some(k) = b.embed_scale {
+            s.x.iter_mut().for_each(|v| *v = *v * k);
         }
-        let scale = math::sqrtf(head_size as f32);
+
+        // RoPE angles for this position, shared by every layer and head.
+        rope_angles(&mut s.rope, pos as f32 * c.rope_scale, c.rope_theta, w.rope_factors(c), b.rope_attn_factor);
+        if b.window.is_some() {
+            rope_angles(&mut s.rope_local, pos as f32, b.rope_theta_local, None, 1.0);
+        }
+        let score_divisor = math::sqrtf(head_size as f32);
 
         for (l, layer) in w.layers.iter().enumerate() {
+            let e = &layer.extra;
+            let local = b.is_local(l);
             // Attention.
             rmsnorm(&mut s.xb, &s.x, &layer.attn_norm, c.norm_eps);
             let cache_off = l * c.seq_len * kv_dim;
             let row = cache_off + pos * kv_dim;
+            let (k_row, v_row) = (row..row + kv_dim, row..row + kv_dim);
             layer.wq.matvec(backend, &mut s.q, &s.xb, &mut s.quant);
-            layer.wk.matvec(backend, &mut s.key_cache[row..row + kv_dim], &s.xb, &mut s.quant);
-            layer.wv.matvec(backend, &mut s.value_cache[row..row + kv_dim], &s.xb, &mut s.quant);
-            rope(&mut s.q, &s.rope);
-            rope(&mut s.key_cache[row..row + kv_dim], &s.rope);
+            layer.wk.matvec(backend, &mut s.key_cache[k_row.clone()], &s.xb, &mut s.quant);
+            layer.wv.matvec(backend, &mut s.value_cache[v_row.clone()], &s.xb, &mut s.quant);
+            add_bias(&mut s.q, e.bq.as_ref());
+            add_bias(&mut s.key_cache[k_row.clone()], e.bk.as_ref());
+            add_bias(&mut s.value_cache[v_row], e.bv.as_ref());
+            head_norm(&mut s.q, e.q_norm.as_ref(), c.norm_eps);
+            head_norm(&mut s.key_cache[k_row.clone()], e.k_norm.as_ref(), c.norm_eps);
+            let angles = if local { &s.rope_local } else { &s.rope };
+            rope(&mut s.q, angles, style);
+            rope(&mut s.key_cache[k_row], angles, style);
+            if let Some(k) = b.query_scale {
+                s.q.iter_mut().for_each(|v| *v = *v * k);
+            }
 
+            // A sliding-window layer sees the last `window` positions only.
+            let first = match (local, b.window) {
+                (true, Some(n)) => (pos + 1).saturating_sub(n),
+                _ => 0,
+            };
             for h in 0..c.n_heads {
                 let q = &s.q[h * head_size..(h + 1) * head_size];
-                let att = &mut s.att[h * c.seq_len..h * c.seq_len + pos + 1];
+                let att = &mut s.att[h * c.seq_len + first..h * c.seq_len + pos + 1];
                 let kv_off = cache_off + (h / kv_mul) * head_size;
-                for (t, a) in att.iter_mut().enumerate() {
+                for (t, a) in (first..).zip(att.iter_mut()) {
                     let k = &s.key_cache[kv_off + t * kv_dim..kv_off + t * kv_dim + head_size];
-                    *a = backend.dot_f32(q, k) / scale;
+                    *a = match b.query_scale {
+                        Some(_) => backend.dot_f32(q, k),
+                        None => backend.dot_f32(q, k) / score_divisor,
+                    };
                 }
                 softmax(att);
                 let xb = &mut s.att_out[h * head_size..(h + 1) * head_size];
                 xb.fill(0.0);
-                for (t, &a) in att.iter().enumerate() {
+                for (t, &a) in (first..).zip(att.iter()) {
                     let v = &s.value_cache[kv_off + t * kv_dim..kv_off + t * kv_dim + head_size];
                     for (o, &vi) in xb.iter_mut().zip(v) {
                         *o = *o + a * vi;
@@ -276,19 +400,34 @@ impl Model {
                 }
             }
             layer.wo.matvec(backend, &mut s.xb2, &s.att_out, &mut s.quant);
+            if let Some(n) = &e.post_attn_norm {
+                rmsnorm_in_place(&mut s.xb2, n, c.norm_eps);
+            }
             for (x, &d) in s.x.iter_mut().zip(&s.xb2) {
                 *x = *x + d;
             }
 
-            // Feed-forward (SwiGLU).
+            // Feed-forward: act(gate) * up, then down.
             rmsnorm(&mut s.xb, &s.x, &layer.ffn_norm, c.norm_eps);
             layer.w1.matvec(backend, &mut s.hb, &s.xb, &mut s.quant);
             layer.w3.matvec(backend, &mut s.hb2, &s.xb, &mut s.quant);
-            for (g, &u) in s.hb.iter_mut().zip(&s.hb2) {
-                let v = *g;
-                *g = v * (1.0 / (1.0 + math::expf(-v))) * u;
+            match b.arch.activation() {
+                Activation::Silu => {
+                    for (g, &u) in s.hb.iter_mut().zip(&s.hb2) {
+                        let v = *g;
+                        *g = v * (1.0 / (1.0 + math::expf(-v))) * u;
+                    }
+                }
+                Activation::GeluTanh => {
+                    for (g, &u) in s.hb.iter_mut().zip(&s.hb2) {
+                        *g = gelu_ggml(*g) * u;
+                    }
+                }
             }
             layer.w2.matvec(backend, &mut s.xb[..dim], &s.hb[..hidden], &mut s.quant);
+            if let Some(n) = &e.post_ffn_norm {
+                rmsnorm_in_place(&mut s.xb[..dim], n, c.norm_eps);
+            }
             for (x, &d) in s.x.iter_mut().zip(&s.xb) {
                 *x = *x + d;
             }
@@ -299,5 +438,11 @@ impl Model {
 
         rmsnorm_in_place(&mut s.x, &w.final_norm, c.norm_eps);
         w.classifier().matvec(backend, &mut s.logits, &s.x, &mut s.quant);
+        add_bias(&mut s.logits, w.classifier_bias.as_ref());
+        if let Some(cap) = b.final_softcap {
+            for v in s.logits.iter_mut() {
+                *v = math::tanhf(*v * (1.0 / cap)) * cap;
+            }
+        }
     }
 }

@@ -40,6 +40,36 @@ impl Matrix {
         }
     }
 
+    /// Split a fused matrix by rows: rows `0..at` and the rest (Phi-3's `attn_qkv`,
+    /// its gate ‖ up `ffn_up`). Rows are stored whole, so each part computes exactly
+    /// what the fused matrix computed for those rows.
+    pub fn split_rows(self, at: usize) -> crate::Result<(Matrix, Matrix)> {
+        debug_assert!(at <= self.rows);
+        fn tail<T: Copy>(v: &mut Vec<T>, from: usize) -> crate::Result<Vec<T>> {
+            let mut t = crate::source::try_vec_with_capacity(v.len() - from, "a fused matrix's part")?;
+            t.extend_from_slice(&v[from..]);
+            v.truncate(from);
+            Ok(t)
+        }
+        let (rows, cols) = (self.rows, self.cols);
+        let rest = match self.storage {
+            Storage::F32(mut w) => {
+                let t = tail(&mut w, at * cols)?;
+                (Storage::F32(w), Storage::F32(t))
+            }
+            Storage::Q8 { mut q, mut scales, group_size } => {
+                let (tq, ts) = (tail(&mut q, at * cols)?, tail(&mut scales, at * cols / group_size)?);
+                (Storage::Q8 { q, scales, group_size }, Storage::Q8 { q: tq, scales: ts, group_size })
+            }
+            Storage::Ggml { ty, mut data } => {
+                let rb = data.len() / rows;
+                let t = tail(&mut data, at * rb)?;
+                (Storage::Ggml { ty, data }, Storage::Ggml { ty, data: t })
+            }
+        };
+        Ok((Matrix { rows: at, cols, storage: rest.0 }, Matrix { rows: rows - at, cols, storage: rest.1 }))
+    }
+
     /// Copy row `r`, dequantized, into `out`.
     pub fn row_into(&self, r: usize, out: &mut [f32]) {
         let n = self.cols;
