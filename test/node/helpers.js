@@ -4,6 +4,7 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { execFileSync } from 'node:child_process'
 import AoLoader from '@permaweb/ao-loader'
 
 export const FORMAT = 'wasm64-unknown-emscripten-draft_2024_02_15'
@@ -105,3 +106,32 @@ export const loader = (WeaveDrive, memoryLimit = '4-gb', extra = {}) => AoLoader
   WeaveDrive,
   ...extra
 })
+
+const targetDir = process.env.CARGO_TARGET_DIR || path.join(os.homedir(), '.cache', 'aos-llama', 'target')
+/** The native CLI: AOS_LLAMA_BIN, or the debug / release build in the target directory. */
+export const cliBin = process.env.AOS_LLAMA_BIN || [path.join(targetDir, 'debug', 'aos-llama'), path.join(targetDir, 'release', 'aos-llama')]
+  .find((p) => fs.existsSync(p))
+
+/**
+ * A real model named by environment variable `name` (test/reference/fetch.sh's env.sh sets it):
+ * `{ file, skip }`, `skip` a note when it is missing. Under AOS_REQUIRE_REFERENCE=1 (test.sh)
+ * a missing model throws instead.
+ */
+export const referenceModel = (name, what) => {
+  const file = process.env[name]
+  const missing = !file || !fs.existsSync(file)
+  if (missing && process.env.AOS_REQUIRE_REFERENCE === '1') {
+    throw new Error(`${name}=${file}: ${what} is required (run test/reference/fetch.sh and source its env.sh)`)
+  }
+  return { file, skip: missing && `${name} is not set: run test/reference/fetch.sh, then \`source ~/.cache/aos-llama/reference/env.sh\`` }
+}
+
+/** `aos-llama run` natively, greedy: the continuation of `prompt` (the CLI prints prompt + text + "\n"). */
+export const nativeRun = (model, prompt, steps) => {
+  const out = execFileSync(cliBin, ['run', '--model', model, '--prompt', prompt, '--temperature', '0',
+    '--steps', String(steps)], { maxBuffer: 1 << 24, stdio: ['ignore', 'pipe', 'pipe'] })
+  const p = Buffer.from(prompt)
+  if (!out.subarray(0, p.length).equals(p)) throw new Error('aos-llama run did not print the prompt first')
+  if (out[out.length - 1] !== 10) throw new Error('aos-llama run did not end with a newline')
+  return out.subarray(p.length, out.length - 1).toString('utf8')
+}

@@ -14,17 +14,10 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { execFileSync } from 'node:child_process'
-import { OTHER, evalMsg, message, env, fileWeaveDrive, dataDir, loader } from './helpers.js'
+import { OTHER, evalMsg, message, env, fileWeaveDrive, dataDir, loader, cliBin as BIN, referenceModel, nativeRun as runNative } from './helpers.js'
 
-const MODEL_FILE = process.env.SMOLLM2
-const required = process.env.AOS_REQUIRE_REFERENCE === '1'
-const missing = !MODEL_FILE || !fs.existsSync(MODEL_FILE)
-if (missing && required) throw new Error(`SMOLLM2=${MODEL_FILE}: the SmolLM2 GGUF is required (run test/reference/fetch.sh and source its env.sh)`)
-const skip = missing && 'SMOLLM2 is not set: run test/reference/fetch.sh, then `source ~/.cache/aos-llama/reference/env.sh`'
-
-const targetDir = process.env.CARGO_TARGET_DIR || path.join(os.homedir(), '.cache', 'aos-llama', 'target')
-const BIN = process.env.AOS_LLAMA_BIN || [path.join(targetDir, 'debug', 'aos-llama'), path.join(targetDir, 'release', 'aos-llama')]
-  .find((p) => fs.existsSync(p))
+const { file: MODEL_FILE, skip } = referenceModel('SMOLLM2', 'the SmolLM2 GGUF')
+const missing = Boolean(skip)
 
 const QUESTION = 'What is the capital of France?'
 const CHAT_PROMPT = `<|im_start|>user\n${QUESTION}<|im_end|>\n<|im_start|>assistant\n`
@@ -35,15 +28,7 @@ const data = missing ? null : dataDir({ smollm2: MODEL_FILE })
 after(() => data?.cleanup())
 const ok = (r) => { assert.equal(r.Error, undefined, r.Error); return r.Output.data }
 
-/** `aos-llama run` natively: the continuation of `prompt` (the CLI prints prompt + text + "\n"). */
-const nativeRun = (prompt, steps) => {
-  const out = execFileSync(BIN, ['run', '--model', MODEL_FILE, '--prompt', prompt, '--temperature', '0',
-    '--steps', String(steps)], { maxBuffer: 1 << 24, stdio: ['ignore', 'pipe', 'pipe'] })
-  const p = Buffer.from(prompt)
-  assert.ok(out.subarray(0, p.length).equals(p), 'run prints the prompt first')
-  assert.equal(out[out.length - 1], 10, 'run ends with a newline')
-  return out.subarray(p.length, out.length - 1).toString('utf8')
-}
+const nativeRun = (prompt, steps) => runNative(MODEL_FILE, prompt, steps)
 
 let loaded
 const loadedMemory = async () => {

@@ -1,9 +1,12 @@
 #!/usr/bin/env python3
-"""Random-weight llama-architecture GGUFs for the llama.cpp comparison, written at test time.
+"""Random-weight GGUFs (llama, qwen2, phi3) for the llama.cpp comparison, written at test time.
 
 Each base model is F32, deterministic from its seed (numpy PCG64, pinned numpy), with a real
 vocabulary copied from a vocab-only GGUF in llama.cpp's models/ (ggml-vocab-llama-spm.gguf:
-SentencePiece, 32,000 tokens; ggml-vocab-llama-bpe.gguf: Llama 3 byte-level BPE, 128,256).
+SentencePiece, 32,000 tokens; ggml-vocab-llama-bpe.gguf: Llama 3 byte-level BPE, 128,256;
+ggml-vocab-qwen2.gguf: byte-level BPE with the qwen2 pre-tokenizer, 151,646; ggml-vocab-phi-3.gguf:
+SentencePiece, 32,064). The qwen2 and phi3 models carry their architectures' own tensors: Q/K/V
+biases (qwen2); a fused attn_qkv, a fused gate ‖ up ffn_up and longrope factors (phi3).
 Weights ~ N(0, 1/fan_in) so every matmul keeps unit-scale activations; norm weights 1 + N(0, 0.1²);
 the classifier scaled so logits have a standard deviation ~3, as trained small models do (a
 random model with unit-scale logits has top-2 gaps ~0.2 over 32k tokens: greedy would be all
@@ -52,6 +55,15 @@ BASES = {
     "bpe-d128": dict(vocab="llama-bpe", dim=128, layers=2, heads=4, kv_heads=2, hidden=384,
                      rope_base=5e5, llama3_rope=dict(factor=8.0, low=1.0, high=4.0, orig_ctx=8192),
                      tied=True, seed=4, pure_k=False),
+    # Qwen 2 (2.5) layout: Q/K/V biases, NeoX RoPE, base 1e6, tied, GQA 2, the qwen2 BPE vocabulary.
+    "qwen2-d128": dict(arch="qwen2", vocab="qwen2", dim=128, layers=2, heads=4, kv_heads=2, hidden=384,
+                       rope_base=1e6, eps=1e-6, tied=True, seed=7, pure_k=False),
+    # Phi-3 layout: fused attn_qkv, fused gate ‖ up, MHA, separate output, longrope short/long
+    # factors with an attention factor and an original context (256) below the context llama.cpp
+    # runs at (512), so both engines use the long factors.
+    "phi3-d256": dict(arch="phi3", vocab="phi-3", dim=256, layers=3, heads=4, kv_heads=4, hidden=512,
+                      rope_base=10000.0, longrope=dict(orig_ctx=256, attn_factor=1.19), tied=False,
+                      seed=8, pure_k=True),
 }
 # `--big`: the Llama-3.2-1B shape (1.24 B parameters, 128,256-token Llama 3 vocabulary, tied,
 # llama3 rope factor 32), for the memory test under ao-loader. Its base is F16 (2.5 GB; F32 would
@@ -77,6 +89,8 @@ PLAN = {
     "spm-d512-tied": (QUANTS_FULL, PURE_FULL),
     "spm-d256-rope3": (QUANTS_FEW, PURE_FEW + ["Q4_K_M"]),
     "bpe-d128": (QUANTS_FEW, PURE_FEW),
+    "qwen2-d128": (["Q8_0", "Q4_K_M"], []),
+    "phi3-d256": (["Q8_0", "Q4_K_M"], []),
     "llama32-1b": (["Q4_K_M"], []),
     "llama3-8b": (["Q4_K_M"], []),
 }
@@ -139,7 +153,8 @@ def write_base(path, name, c, vocab_path):
     def norm_w():
         return (1.0 + normal((dim,), 0.1)).astype(np.float32)
 
-    w = GGUFWriter(path, "llama")
+    arch = c.get("arch", "llama")
+    w = GGUFWriter(path, arch)
     w.add_name(f"aos-llama random {name}")
     w.add_file_type(gguf.LlamaFileType.MOSTLY_F16 if f16 else gguf.LlamaFileType.ALL_F32)
     w.add_context_length(CONTEXT_LENGTH)
@@ -151,6 +166,10 @@ def write_base(path, name, c, vocab_path):
     w.add_rope_dimension_count(hd)
     w.add_rope_freq_base(c["rope_base"])
     w.add_layer_norm_rms_eps(c.get("eps", 1e-5))
+    if c.get("longrope"):
+        w.add_rope_scaling_type(gguf.RopeScalingType.LONGROPE)
+        w.add_rope_scaling_attn_factors(c["longrope"]["attn_factor"])
+        w.add_rope_scaling_orig_ctx_len(c["longrope"]["orig_ctx"])
     n_vocab = copy_vocab(w, vocab_path)
     w.add_vocab_size(n_vocab)
 
@@ -164,16 +183,30 @@ def write_base(path, name, c, vocab_path):
     tensor("token_embd.weight", (n_vocab, dim), 3.0 / math.sqrt(dim) if c["tied"] else 1.0)
     if c.get("llama3_rope"):
         tensor("rope_freqs.weight", (hd // 2,), make=lambda: llama3_rope_factors(hd, c["rope_base"], c["llama3_rope"]))
+    if c.get("longrope"):
+        # Factors near 1 (short) and 1..8 rising with the wavelength (long), as Phi-3's are.
+        ramp = np.linspace(0.0, 1.0, hd // 2, dtype=np.float32)
+        tensor("rope_factors_short.weight", (hd // 2,), make=lambda: (1.0 + 0.05 * ramp).astype(np.float32))
+        tensor("rope_factors_long.weight", (hd // 2,), make=lambda: (1.0 + 7.0 * ramp ** 2).astype(np.float32))
     for l in range(c["layers"]):
         p = f"blk.{l}."
         tensor(p + "attn_norm.weight", (dim,), make=norm_w)
-        tensor(p + "attn_q.weight", (dim, dim), 1 / math.sqrt(dim))
-        tensor(p + "attn_k.weight", (kv_dim, dim), 1 / math.sqrt(dim))
-        tensor(p + "attn_v.weight", (kv_dim, dim), 1 / math.sqrt(dim))
+        if arch == "phi3":
+            tensor(p + "attn_qkv.weight", (dim + 2 * kv_dim, dim), 1 / math.sqrt(dim))
+        else:
+            tensor(p + "attn_q.weight", (dim, dim), 1 / math.sqrt(dim))
+            tensor(p + "attn_k.weight", (kv_dim, dim), 1 / math.sqrt(dim))
+            tensor(p + "attn_v.weight", (kv_dim, dim), 1 / math.sqrt(dim))
+        if arch == "qwen2":
+            for n, rows in (("attn_q", dim), ("attn_k", kv_dim), ("attn_v", kv_dim)):
+                tensor(p + n + ".bias", (rows,), make=lambda rows=rows: normal((rows,), 0.5))
         tensor(p + "attn_output.weight", (dim, dim), 1 / math.sqrt(dim))
         tensor(p + "ffn_norm.weight", (dim,), make=norm_w)
-        tensor(p + "ffn_gate.weight", (hidden, dim), 1 / math.sqrt(dim))
-        tensor(p + "ffn_up.weight", (hidden, dim), 1 / math.sqrt(dim))
+        if arch == "phi3":
+            tensor(p + "ffn_up.weight", (2 * hidden, dim), 1 / math.sqrt(dim))
+        else:
+            tensor(p + "ffn_gate.weight", (hidden, dim), 1 / math.sqrt(dim))
+            tensor(p + "ffn_up.weight", (hidden, dim), 1 / math.sqrt(dim))
         tensor(p + "ffn_down.weight", (dim, hidden), 1 / math.sqrt(hidden))
     tensor("output_norm.weight", (dim,), make=norm_w)
     if not c["tied"]:
@@ -234,6 +267,9 @@ def main():
         features = []
         if c.get("llama3_rope"):
             features.append("rope_freqs")
+        if c.get("longrope"):
+            features.append("longrope")
+        features.append(c.get("arch", "llama"))
         features.append("tied" if c["tied"] else "separate-output")
         if c["kv_heads"] != c["heads"]:
             features.append("gqa")
