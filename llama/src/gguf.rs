@@ -279,6 +279,14 @@ impl Header {
             None if dim % n_heads == 0 => dim / n_heads,
             None => return Err(Error::BadHeader(format!("dim {dim} is not a multiple of n_heads {n_heads}"))),
         };
+        // Gemma 4's sliding-window layers have heads of another size: not this engine's layout.
+        for k in ["attention.key_length_swa", "attention.value_length_swa"] {
+            if let Some(Value::Int(v)) = self.metadata.get(&key(k)) {
+                if *v as usize != head_dim {
+                    return Err(Error::Unsupported(format!("{} = {v}: sliding-window heads of another size", key(k))));
+                }
+            }
+        }
         if let Some(Value::Int(v)) = self.metadata.get(&key("attention.value_length")) {
             if *v as usize != head_dim {
                 return Err(Error::Unsupported(format!("value heads of {v} values but key heads of {head_dim}")));

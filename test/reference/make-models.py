@@ -64,6 +64,14 @@ BASES = {
     "phi3-d256": dict(arch="phi3", vocab="phi-3", dim=256, layers=3, heads=4, kv_heads=4, hidden=512,
                       rope_base=10000.0, longrope=dict(orig_ctx=256, attn_factor=1.19), tied=False,
                       seed=8, pure_k=True),
+    # Gemma 3 layout (the real 270M file checks a trained model; this one its switches at small
+    # size): head size 128 from attention.key_length (not dim / heads = 64), Q/K head norms,
+    # post-attention and post-FFN norms, GeGLU, a sliding window of 8 positions on the layers the
+    # bool-array pattern marks (so the window matters within the 24 compared positions), local
+    # RoPE base 1e4 and global 1e6, final logit softcapping 30, tied; the llama-spm vocabulary.
+    "gemma3-d256": dict(arch="gemma3", vocab="llama-spm", dim=256, layers=4, heads=4, kv_heads=1, hidden=512,
+                        head_dim=128, rope_base=1e6, eps=1e-6, tied=True, seed=9, pure_k=True,
+                        gemma=dict(window=8, pattern=[True, True, False, True], rope_base_local=1e4, softcap=30.0)),
 }
 # `--big`: the Llama-3.2-1B shape (1.24 B parameters, 128,256-token Llama 3 vocabulary, tied,
 # llama3 rope factor 32), for the memory test under ao-loader. Its base is F16 (2.5 GB; F32 would
@@ -91,6 +99,7 @@ PLAN = {
     "bpe-d128": (QUANTS_FEW, PURE_FEW),
     "qwen2-d128": (["Q8_0", "Q4_K_M"], []),
     "phi3-d256": (["Q8_0", "Q4_K_M"], []),
+    "gemma3-d256": (["Q8_0", "Q4_K_M"], []),
     "llama32-1b": (["Q4_K_M"], []),
     "llama3-8b": (["Q4_K_M"], []),
 }
@@ -140,8 +149,8 @@ def llama3_rope_factors(head_dim, base, p):
 
 def write_base(path, name, c, vocab_path):
     rng = np.random.Generator(np.random.PCG64(c["seed"]))
-    dim, hidden, hd = c["dim"], c["hidden"], c["dim"] // c["heads"]
-    kv_dim = c["kv_heads"] * hd
+    dim, hidden, hd = c["dim"], c["hidden"], c.get("head_dim", c["dim"] // c["heads"])
+    kv_dim, q_dim = c["kv_heads"] * hd, c["heads"] * hd
 
     f16 = c.get("base_type") == "F16"
 
@@ -166,6 +175,15 @@ def write_base(path, name, c, vocab_path):
     w.add_rope_dimension_count(hd)
     w.add_rope_freq_base(c["rope_base"])
     w.add_layer_norm_rms_eps(c.get("eps", 1e-5))
+    if c.get("head_dim"):
+        w.add_key_length(hd)
+        w.add_value_length(hd)
+    if c.get("gemma"):
+        g = c["gemma"]
+        w.add_sliding_window(g["window"])
+        w.add_sliding_window_pattern(g["pattern"])
+        w.add_rope_freq_base_swa(g["rope_base_local"])
+        w.add_final_logit_softcapping(g["softcap"])
     if c.get("longrope"):
         w.add_rope_scaling_type(gguf.RopeScalingType.LONGROPE)
         w.add_rope_scaling_attn_factors(c["longrope"]["attn_factor"])
@@ -192,15 +210,21 @@ def write_base(path, name, c, vocab_path):
         p = f"blk.{l}."
         tensor(p + "attn_norm.weight", (dim,), make=norm_w)
         if arch == "phi3":
-            tensor(p + "attn_qkv.weight", (dim + 2 * kv_dim, dim), 1 / math.sqrt(dim))
+            tensor(p + "attn_qkv.weight", (q_dim + 2 * kv_dim, dim), 1 / math.sqrt(dim))
         else:
-            tensor(p + "attn_q.weight", (dim, dim), 1 / math.sqrt(dim))
+            tensor(p + "attn_q.weight", (q_dim, dim), 1 / math.sqrt(dim))
             tensor(p + "attn_k.weight", (kv_dim, dim), 1 / math.sqrt(dim))
             tensor(p + "attn_v.weight", (kv_dim, dim), 1 / math.sqrt(dim))
         if arch == "qwen2":
             for n, rows in (("attn_q", dim), ("attn_k", kv_dim), ("attn_v", kv_dim)):
                 tensor(p + n + ".bias", (rows,), make=lambda rows=rows: normal((rows,), 0.5))
-        tensor(p + "attn_output.weight", (dim, dim), 1 / math.sqrt(dim))
+        tensor(p + "attn_output.weight", (dim, q_dim), 1 / math.sqrt(q_dim))
+        if arch == "gemma3":
+            head_norm = lambda: (1.0 + normal((hd,), 0.1)).astype(np.float32)  # noqa: E731
+            tensor(p + "attn_q_norm.weight", (hd,), make=head_norm)
+            tensor(p + "attn_k_norm.weight", (hd,), make=head_norm)
+            tensor(p + "post_attention_norm.weight", (dim,), make=norm_w)
+            tensor(p + "post_ffw_norm.weight", (dim,), make=norm_w)
         tensor(p + "ffn_norm.weight", (dim,), make=norm_w)
         if arch == "phi3":
             tensor(p + "ffn_up.weight", (2 * hidden, dim), 1 / math.sqrt(dim))
@@ -269,6 +293,8 @@ def main():
             features.append("rope_freqs")
         if c.get("longrope"):
             features.append("longrope")
+        if c.get("gemma"):
+            features.append("sliding-window")
         features.append(c.get("arch", "llama"))
         features.append("tied" if c["tied"] else "separate-output")
         if c["kv_heads"] != c["heads"]:

@@ -57,6 +57,17 @@ pub fn inspect(a: InspectArgs) -> Result<ExitCode, AnyError> {
         *types.entry(m.type_name().to_string()).or_default() += 1;
     }
     let tied = model.weights.classifier.is_none();
+    // What the architecture adds to the Llama layout (config switches and optional weights).
+    let mut blocks = c.blocks.describe();
+    let w = &model.weights;
+    if w.layers.first().is_some_and(|l| l.extra.bq.is_some()) {
+        blocks.push("Q/K/V biases".into());
+    }
+    if w.rope_factors_long.is_some() {
+        blocks.push("rope factors short/long".into());
+    } else if w.rope_freqs.is_some() {
+        blocks.push("rope frequency factors".into());
+    }
     let info = serde_json::json!({
         "file": a.model.display().to_string(),
         "format": model.format.describe(),
@@ -70,6 +81,7 @@ pub fn inspect(a: InspectArgs) -> Result<ExitCode, AnyError> {
             "n_kv_heads": c.n_kv_heads, "vocab_size": c.vocab_size, "seq_len": c.seq_len,
             "head_size": c.head_size(), "rope_theta": c.rope_theta, "norm_eps": c.norm_eps,
         },
+        "blocks": blocks,
         "tied_embeddings": tied,
         "tensor_types": types,
         "weight_bytes_per_token": model.weights.bytes_per_token(),
@@ -91,6 +103,9 @@ pub fn inspect(a: InspectArgs) -> Result<ExitCode, AnyError> {
             c.dim, c.hidden_dim, c.n_layers, c.n_heads, c.n_kv_heads, c.vocab_size, c.seq_len
         );
         println!("rope theta:  {}   rms eps: {:e}   head size: {}", c.rope_theta, c.norm_eps, c.head_size());
+        if !blocks.is_empty() {
+            println!("blocks:      {}", blocks.join(", "));
+        }
         println!("classifier:  {}", if tied { "tied to the embeddings" } else { "separate" });
         let t: Vec<String> = types.iter().map(|(k, v)| format!("{k} x{v}")).collect();
         println!("matrices:    {}", t.join(", "));
@@ -98,6 +113,9 @@ pub fn inspect(a: InspectArgs) -> Result<ExitCode, AnyError> {
         println!("tokenizer:   {}", tokenizer.as_deref().unwrap_or("none (pass --tokenizer)"));
         match &model.metadata.chat_template {
             Some(t) => println!("chat:        template present ({} bytes; `aos-llama chat`, Llama.chat)", t.len()),
+            None if chat::builtin_template(&model.metadata.architecture).is_some() => {
+                println!("chat:        no template ({}'s turn format)", model.metadata.architecture)
+            }
             None => println!("chat:        no template"),
         }
     }

@@ -1,5 +1,7 @@
 //! The `aos-llama` binary as users and their scripts call it.
 
+mod common;
+
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
@@ -100,16 +102,19 @@ fn inspect_describes_format_config_types_size_sha256() {
     assert_eq!(info["sha256"].as_str().unwrap().len(), 64);
     assert_eq!(info["architecture"], "llama");
     assert_eq!(info["chat_template"], false);
-    // A real published GGUF (test/reference/fetch.sh's SMOLLM2): its chat template is reported.
-    match std::env::var("SMOLLM2") {
-        Ok(smol) => {
-            let text = stdout_ok(&aos_llama(&["inspect", &smol]));
-            for line in ["arch:        llama", "matrices:    Q4_1 x210, Q8_0 x1", "tokenizer:   gpt2/smollm", "chat:        template present"] {
-                assert!(text.contains(line), "{line:?} not in {text}");
-            }
+    // Real published GGUFs (test/reference/fetch.sh's SMOLLM2, GEMMA3): architecture, types,
+    // vocabulary and chat template are reported.
+    if let Some(smol) = common::reference_file("SMOLLM2") {
+        let text = stdout_ok(&aos_llama(&["inspect", smol.to_str().unwrap()]));
+        for line in ["arch:        llama", "matrices:    Q4_1 x210, Q8_0 x1", "tokenizer:   gpt2/smollm", "chat:        template present"] {
+            assert!(text.contains(line), "{line:?} not in {text}");
         }
-        Err(_) if std::env::var("AOS_REQUIRE_REFERENCE").as_deref() == Ok("1") => panic!("SMOLLM2 is not set"),
-        Err(_) => eprintln!("*** SKIPPED the SmolLM2 part: SMOLLM2 is not set (test/reference/fetch.sh's env.sh)"),
+    }
+    if let Some(gemma) = common::reference_file("GEMMA3") {
+        let text = stdout_ok(&aos_llama(&["inspect", gemma.to_str().unwrap()]));
+        for line in ["arch:        gemma3", "Gemma 3 270m"] {
+            assert!(text.contains(line), "{line:?} not in {text}");
+        }
     }
     // A llama2.c checkpoint can be inspected without its tokenizer.
     let text = stdout_ok(&aos_llama(&["inspect", &path("stories260K/stories260K_q80.bin")]));

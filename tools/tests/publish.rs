@@ -11,6 +11,8 @@
 
 #[path = "../../arweave/tests/support/mod.rs"]
 mod arlocal;
+mod common;
+use common::reference_file;
 
 use tempfile::tempdir;
 
@@ -378,20 +380,6 @@ fn wallet_publish_read_back_query_and_eval_by_txid_on_arlocal() {
 
     drop(arlocal);
     eprintln!("whole test: {:.1?}", started.elapsed());
-}
-
-/// A file named by an environment variable (test/reference/fetch.sh's env.sh sets them), or
-/// `None` with a note; under AOS_REQUIRE_REFERENCE=1 (test.sh) a missing file fails.
-fn reference_file(var: &str) -> Option<PathBuf> {
-    let path = std::env::var_os(var).map(PathBuf::from).filter(|p| p.is_file());
-    if path.is_none() {
-        let msg = format!("{var} is not set: run test/reference/fetch.sh and `source ~/.cache/aos-llama/reference/env.sh`");
-        if std::env::var("AOS_REQUIRE_REFERENCE").as_deref() == Ok("1") {
-            panic!("{msg}");
-        }
-        eprintln!("\n*** SKIPPED: {msg}\n");
-    }
-    path
 }
 
 /// The path a real compute unit takes (issue 9): SmolLM2 published with `publish --kind model`

@@ -2,9 +2,12 @@
 //! (digests of every step's logits and of every layer's output) is the same in wasm
 //! (simd128 kernels, under the compute unit) as natively (scalar, SSE2, AVX2), on
 //! models whose shapes exercise every kernel path: int8 group sizes 8/16/32, lane
-//! tails, row remainders, grouped-query attention, a separate classifier.
+//! tails, row remainders, grouped-query attention, a separate classifier; and on a GGUF of
+//! every architecture (make-models.py's random-weight qwen2, phi3 and gemma3 files).
 
-use std::path::PathBuf;
+mod common;
+
+use std::path::{Path, PathBuf};
 
 use ao_cu::{ComputeUnit, CuOptions, Message};
 use llama::export::Checkpoint;
@@ -119,5 +122,67 @@ fn wasm_and_every_native_backend_give_the_same_trace_root() {
             let sha: String = llama::trace::sha256(&text).iter().map(|b| format!("{b:02x}")).collect();
             assert_eq!(get("Output-SHA256").unwrap(), sha, "{name}: Output-SHA256 commits to the raw bytes");
         }
+    }
+}
+
+/// The trace root of a sampled generation, natively on every backend.
+fn native_roots(model: &Path, prompt: &str, n: usize) -> Vec<(&'static str, String)> {
+    Backend::available()
+        .into_iter()
+        .map(|b| {
+            let mut src = llama::IoSource::open(model).unwrap();
+            let mut s = Session::new(llama::load(&mut src, None, &mut |_, _| {}).unwrap()).unwrap();
+            s.set_backend(b);
+            s.enable_trace();
+            s.set_sampler(SamplerConfig { temperature: 0.9, topp: 0.9, seed: 3 }).unwrap();
+            s.set_prompt(prompt.as_bytes()).unwrap();
+            s.run(n).unwrap();
+            (b.name(), hex(&s.trace_root()))
+        })
+        .collect()
+}
+
+#[test]
+fn every_architecture_gives_the_same_trace_root_in_wasm_and_natively() {
+    // Quantized and F32 files of each architecture's own blocks: qwen2's biases, phi3's fused
+    // matrices and longrope factors, gemma3's norms, GeGLU, softcap and an 8-position sliding
+    // window (60 tokens pass it).
+    let names = ["qwen2-d128-Q4_K_M.gguf", "phi3-d256-Q8_0.gguf", "phi3-d256-F32.gguf", "gemma3-d256-Q4_K_M.gguf", "gemma3-d256-F32.gguf"];
+    let Some(files) = names.iter().map(|n| common::random_model(n)).collect::<Option<Vec<_>>>() else { return };
+    let module = repo().join("AOS.wasm");
+    assert!(module.exists(), "AOS.wasm is missing: build it with ./build.sh (test.sh does)");
+    let dir = tempfile::tempdir().unwrap();
+    let cu = ComputeUnit::from_file(&module, CuOptions { data_dir: Some(dir.path().to_path_buf()), ..CuOptions::default() }).unwrap();
+    let mut p = cu.spawn(&ao_cu::txid_from("wasm-bits-arch"), "owner-bits-000000000000000000000000000000000").unwrap();
+    let prompt = "Once upon a time";
+    for (i, (name, file)) in names.iter().zip(&files).enumerate() {
+        let id = format!("arch{i}{}", "a".repeat(38));
+        std::os::unix::fs::symlink(file, dir.path().join(&id)).unwrap();
+        let msg = Message::action("Inference")
+            .from("asker-0000000000000000000000000000000000000")
+            .data(prompt)
+            .tag("Model", &id)
+            .tag("Max-Tokens", "60")
+            .tag("Temperature", "0.9")
+            .tag("Seed", "3");
+        let out = p.send(msg).unwrap();
+        let reply = &out.messages[0];
+        let tags = ao_cu::Outcome::message_tags(reply);
+        let get = |n: &str| tags.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
+        assert_eq!(get("Action").as_deref(), Some("Inference-Response"), "{name}: {reply}");
+        let wasm_root = get("Trace-Root").unwrap();
+        for (backend, root) in native_roots(file, prompt, 60) {
+            assert_eq!(root, wasm_root, "{name}: {backend} differs from AOS.wasm");
+        }
+        let claim = dir.path().join(format!("claim{i}.json"));
+        std::fs::write(&claim, serde_json::to_vec(reply).unwrap()).unwrap();
+        let v = std::process::Command::new(env!("CARGO_BIN_EXE_aos-llama"))
+            .args(["verify", "--prompt", prompt, "--claim"])
+            .arg(&claim)
+            .arg("--model")
+            .arg(file)
+            .output()
+            .unwrap();
+        assert!(v.status.success(), "{name}: {}{}", String::from_utf8_lossy(&v.stdout), String::from_utf8_lossy(&v.stderr));
     }
 }
