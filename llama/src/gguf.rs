@@ -1,5 +1,6 @@
-//! GGUF (v2 and v3) of the llama family (`general.architecture = llama`: Llama 2/3,
-//! TinyLlama, SmolLM2, Mistral): metadata, the vocabulary in `tokenizer.ggml.*`
+//! GGUF (v2 and v3) of the architectures in [`crate::arch`] (llama: Llama 2/3, TinyLlama,
+//! SmolLM2, Mistral; qwen2; phi3; gemma3): metadata, each architecture's hyperparameter
+//! keys, the vocabulary in `tokenizer.ggml.*`
 //! (read by [`crate::vocab`]), and
 //! tensors in every type of [`GgmlType`], kept packed.
 //! Tensors are read in file order (sorted by offset), in one pass, so the file never

@@ -1,7 +1,8 @@
-//! A pure, I/O-free, deterministic inference engine for Llama-architecture models.
+//! A pure, I/O-free, deterministic inference engine for Llama-family transformers.
 //!
 //! - Formats: llama2.c checkpoints (v0 legacy, v1 fp32, v2 int8) and GGUF v2/v3
-//!   (`general.architecture = llama`; F32, F16, BF16, Q8_0, Q4_0).
+//!   (`general.architecture` llama, qwen2, phi3 or gemma3, see [`arch`]; every ggml
+//!   tensor type of [`ggml::GgmlType`]).
 //! - Tokenizers: llama2.c's `tokenizer.bin`, or the vocabulary inside a GGUF
 //!   (SentencePiece or byte-level BPE, tokenized as llama.cpp does).
 //! - Sampling: greedy, temperature, top-p, with llama2.c's seeded xorshift RNG.

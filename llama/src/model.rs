@@ -24,7 +24,7 @@ pub enum Format {
     Llama2cV1,
     /// llama2.c version 2 (int8 Q8_0 groups, as runq.c reads).
     Llama2cV2 { group_size: usize },
-    /// GGUF (`general.architecture = llama`); `file_type` is `general.file_type`.
+    /// GGUF (any architecture of [`crate::arch`]); `file_type` is `general.file_type`.
     Gguf { version: u32, file_type: Option<u32> },
 }
 
