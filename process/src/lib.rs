@@ -16,7 +16,7 @@ pub mod weavedrive;
 use std::cell::UnsafeCell;
 use std::ffi::{c_char, CStr};
 
-use mlua::{Function, Lua, LuaOptions, StdLib};
+use mlua::{Function, Lua};
 
 #[global_allocator]
 static GLOBAL: alloc::LibcMalloc = alloc::LibcMalloc;
@@ -48,6 +48,9 @@ static RESULT: Global<Vec<u8>> = Global(UnsafeCell::new(Vec::new()));
 pub unsafe extern "C" fn handle(msg: *const c_char, env: *const c_char) -> *const c_char {
     // SAFETY: the caller passes NUL-terminated strings (or null, treated as empty).
     let (msg, env) = unsafe { (c_bytes(msg), c_bytes(env)) };
+    // Rust's allocations (results, errors, the engine's buffers) have an emergency
+    // reserve, so a message that filled the heap from Lua still gets its answer out.
+    alloc::arm_reserve();
     let out = RESULT.get();
     out.clear();
     match call_handle(msg, env) {
@@ -77,15 +80,37 @@ fn call_handle(msg: &[u8], env: &[u8]) -> mlua::Result<Vec<u8>> {
     }
     let lua = state.as_ref().expect("state was just created");
     let handle: Function = lua.globals().get("handle")?;
-    let result: mlua::String = handle.call((lua.create_string(msg)?, lua.create_string(env)?))?;
-    Ok(result.as_bytes().to_vec())
+    let result = handle
+        .call::<mlua::String>((lua.create_string(msg)?, lua.create_string(env)?))
+        .map(|r| r.as_bytes().to_vec());
+    // A message that ran out of memory leaves its garbage collectable now, not later.
+    // (A finalizer failing in that collection is not this message's result.)
+    if alloc::take_lua_alloc_failed() {
+        let _ = lua.gc_collect();
+    }
+    result
 }
 
 /// A fresh Lua state with every standard library, the native modules and the runtime.
+///
+/// The state is made here rather than by `Lua::new`: mlua's allocator calls Rust's
+/// `handle_alloc_error` (an abort: a wasm trap that kills the process) when the heap is
+/// exhausted, where Lua's own contract is an allocator that returns NULL, after which Lua
+/// collects garbage, retries and raises a catchable "not enough memory" error. So Lua
+/// allocates straight from the C heap through `lua_alloc`.
 fn new_state() -> mlua::Result<Lua> {
-    // SAFETY: `unsafe_new_with` only differs from `new_with` by allowing the debug
-    // library (the runtime uses debug.getinfo) and C modules (none can be loaded here).
-    let lua = unsafe { Lua::unsafe_new_with(StdLib::ALL, LuaOptions::new()) };
+    // SAFETY: lua_newstate with a valid allocator (lua_alloc below, no userdata); the
+    // state is checked for NULL, opened with every standard library (the runtime uses
+    // debug.getinfo; no C modules can be loaded here), then handed to mlua, which from
+    // then on owns all access to it. It is never closed (the process lives in memory).
+    let lua = unsafe {
+        let state = mlua::ffi::lua_newstate(alloc::lua_alloc, std::ptr::null_mut());
+        if state.is_null() {
+            return Err(mlua::Error::MemoryError("cannot create the Lua state".into()));
+        }
+        mlua::ffi::luaL_openlibs(state);
+        Lua::init_from_ptr(state)
+    };
     register_natives(&lua)?;
     for (name, source) in runtime::RUNTIME {
         lua.load(*source).set_name(*name).exec()?;

@@ -231,3 +231,26 @@ fn aos_big_messages_and_deep_recursion() {
     );
     assert_eq!(ok(&p.eval("return 'still alive'").unwrap()), "still alive");
 }
+
+/// Running out of memory in Lua is a Lua error ("not enough memory"), catchable by pcall,
+/// never a trap: the process answers and keeps its state. (mlua's own allocator aborts
+/// when the heap is exhausted; AOS.wasm gives Lua a NULL-returning one, and Rust an
+/// emergency reserve for the result.)
+#[test]
+fn aos_out_of_memory_is_a_lua_error_not_a_trap() {
+    let opts = CuOptions { memory_limit: 1 << 30, ..Default::default() };
+    let cu = ComputeUnit::new(module_bytes(), opts).expect("AOS.wasm loads");
+    let mut p = cu.spawn(PID, OWNER).expect("spawn");
+    ok(&p.eval("keep = 'state'").unwrap());
+    // 64 MiB strings until the 1 GiB limit, inside pcall: false + Lua's memory error.
+    let fill = "local t = {} for i = 1, 100 do t[i] = string.rep('x', 64 << 20) .. i end";
+    let out = p.eval(&format!("local ok, e = pcall(function() {fill} end) return tostring(ok) .. ': ' .. tostring(e)")).unwrap();
+    assert_eq!(ok(&out), "false: not enough memory");
+    // Without pcall: the Eval fails with the same message, as any Lua error does.
+    let out = p.eval(&format!("{fill} return 'unreachable'")).unwrap();
+    let error = out.error.clone().unwrap_or_default();
+    assert!(error.contains("not enough memory"), "error={error:?} output={:?}", out.output_data);
+    // Nothing lost: the process answers, its state is there, and memory is usable again.
+    assert_eq!(ok(&p.eval("return keep").unwrap()), "state");
+    assert_eq!(ok(&p.eval("return #string.rep('z', 256 << 20)").unwrap()), (256u64 << 20).to_string());
+}
