@@ -134,9 +134,11 @@ pub fn prompt_for(model: &llama::Model, messages: &[Message]) -> Result<String, 
     let special = SpecialTokens { bos: text(t.bos), eos: text(t.eos) };
     let prompt = render(template, messages, &special, true)?;
     // The prompt is tokenized with the vocabulary's BOS added; a template that prints
-    // BOS itself would make two.
+    // BOS itself would make two. (Only a template that prints it: a user's text that
+    // happens to start with "<s>" stays.)
+    let prints_bos = template.contains("bos_token");
     Ok(match prompt.strip_prefix(special.bos.as_str()) {
-        Some(rest) if t.add_bos() && !special.bos.is_empty() => rest.to_string(),
+        Some(rest) if prints_bos && t.add_bos() && !special.bos.is_empty() => rest.to_string(),
         _ => prompt,
     })
 }

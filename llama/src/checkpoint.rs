@@ -53,7 +53,7 @@ fn read_params(r: &mut Reader, first: Option<i32>) -> Result<(Config, bool)> {
         rope_theta: 10000.0,
         rope_scale: 1.0,
         norm_eps: 1e-5,
-        blocks: crate::arch::Blocks::llama(pos("n_layers", p[2])?),
+        blocks: crate::arch::Blocks::llama(pos("n_layers", p[2])?.min(crate::config::MAX_LAYERS + 1)),
     };
     config.validate()?;
     Ok((config, shared))

@@ -42,7 +42,7 @@ pub struct Config {
 /// allocations.
 const MAX_DIM: usize = 1 << 16;
 const MAX_HIDDEN: usize = 1 << 18;
-const MAX_LAYERS: usize = 1 << 10;
+pub(crate) const MAX_LAYERS: usize = 1 << 10;
 const MAX_HEADS: usize = 1 << 10;
 const MAX_VOCAB: usize = 1 << 22;
 const MAX_SEQ: usize = 1 << 20;

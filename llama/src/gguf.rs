@@ -305,6 +305,10 @@ impl Header {
             }
         };
         let n_layers = self.usize(&key("block_count"))?;
+        // Checked before anything sized by it is allocated (the per-layer pattern).
+        if n_layers > crate::config::MAX_LAYERS {
+            return Err(Error::BadHeader(format!("n_layers = {n_layers} is out of range (1..={})", crate::config::MAX_LAYERS)));
+        }
         let c = Config {
             dim,
             hidden_dim: self.usize(&key("feed_forward_length"))?,
@@ -432,13 +436,22 @@ pub fn load(r: &mut Reader) -> Result<(Config, Format, Weights, Tokenizer, Metad
     let mut want = |name: String, shape: [u64; 2], required: bool| {
         expected.insert(name, (shape, required));
     };
-    for name in ["rope_freqs.weight", "rope_factors_short.weight", "rope_factors_long.weight"] {
-        want(name.into(), [hd / 2, 1], false);
+    // Only the tensors llama.cpp's graph of this architecture uses (others are ignored):
+    // Llama 3.1's rope_freqs for llama, the longrope pair for phi3, an output bias for qwen2.
+    let rope_tensors: &[&str] = match arch {
+        Arch::Llama => &["rope_freqs.weight"],
+        Arch::Phi3 => &["rope_factors_short.weight", "rope_factors_long.weight"],
+        Arch::Qwen2 | Arch::Gemma3 => &[],
+    };
+    for name in rope_tensors {
+        want((*name).into(), [hd / 2, 1], false);
     }
     want("token_embd.weight".into(), [d, v], true);
     want("output_norm.weight".into(), [d, 1], true);
     want("output.weight".into(), [d, v], false);
-    want("output.bias".into(), [v, 1], false);
+    if arch == Arch::Qwen2 {
+        want("output.bias".into(), [v, 1], false);
+    }
     for l in 0..c.n_layers {
         let mut layer = |name: &str, shape: [u64; 2], required: bool| want(format!("blk.{l}.{name}"), shape, required);
         layer("attn_norm.weight", [d, 1], true);
@@ -458,11 +471,12 @@ pub fn load(r: &mut Reader) -> Result<(Config, Format, Weights, Tokenizer, Metad
             layer("ffn_up.weight", [d, hid], true);
         }
         layer("ffn_down.weight", [hid, d], true);
-        let gemma = arch.gemma_norms();
-        layer("attn_q_norm.weight", [hd, 1], gemma);
-        layer("attn_k_norm.weight", [hd, 1], gemma);
-        layer("post_attention_norm.weight", [d, 1], gemma);
-        layer("post_ffw_norm.weight", [d, 1], gemma);
+        if arch.gemma_norms() {
+            layer("attn_q_norm.weight", [hd, 1], true);
+            layer("attn_k_norm.weight", [hd, 1], true);
+            layer("post_attention_norm.weight", [d, 1], true);
+            layer("post_ffw_norm.weight", [d, 1], true);
+        }
     }
 
     // Validate every tensor against its expected shape and the file size first.
@@ -561,7 +575,9 @@ pub fn load(r: &mut Reader) -> Result<(Config, Format, Weights, Tokenizer, Metad
             let full = if n.contains('.') { format!("blk.{l}.{n}") } else { format!("blk.{l}.{n}.weight") };
             take_matrix(&full)
         };
-        let (wq, wk, wv, mut extra) = match m("attn_qkv") {
+        let fused = m("attn_qkv");
+        let has_fused = fused.is_some();
+        let (wq, wk, wv, mut extra) = match fused {
             // A fused projection is split by rows: queries, then keys, then values.
             Some(qkv) => {
                 let (wq, kv_rows) = qkv.split_rows(qn)?;
@@ -583,9 +599,13 @@ pub fn load(r: &mut Reader) -> Result<(Config, Format, Weights, Tokenizer, Metad
             (m("ffn_gate").unwrap(), m("ffn_up").unwrap())
         };
         let (attn_norm, ffn_norm) = (vector(m("attn_norm").unwrap())?, vector(m("ffn_norm").unwrap())?);
-        for (slot, name) in [(&mut extra.bq, "attn_q.bias"), (&mut extra.bk, "attn_k.bias"), (&mut extra.bv, "attn_v.bias")] {
-            if let Some(b) = optional(m(name))? {
-                *slot = Some(b);
+        // Separate biases, as llama.cpp: with a fused projection only when it has no
+        // fused bias, and then only all three together.
+        let (bq, bk, bv) = (optional(m("attn_q.bias"))?, optional(m("attn_k.bias"))?, optional(m("attn_v.bias"))?);
+        if extra.bq.is_none() {
+            let all_three = bq.is_some() && bk.is_some() && bv.is_some();
+            if !has_fused || all_three {
+                (extra.bq, extra.bk, extra.bv) = (bq, bk, bv);
             }
         }
         extra.q_norm = optional(m("attn_q_norm"))?;

@@ -346,7 +346,7 @@ impl Model {
         // RoPE angles for this position, shared by every layer and head.
         rope_angles(&mut s.rope, pos as f32 * c.rope_scale, c.rope_theta, w.rope_factors(c), b.rope_attn_factor);
         if b.window.is_some() {
-            rope_angles(&mut s.rope_local, pos as f32, b.rope_theta_local, None, 1.0);
+            rope_angles(&mut s.rope_local, pos as f32, b.rope_theta_local, None, b.rope_attn_factor);
         }
         let score_divisor = math::sqrtf(head_size as f32);
 

@@ -49,6 +49,8 @@ impl Matrix {
             let mut t = crate::source::try_vec_with_capacity(v.len() - from, "a fused matrix's part")?;
             t.extend_from_slice(&v[from..]);
             v.truncate(from);
+            // Give the tail's bytes back (dlmalloc and glibc shrink in place).
+            v.shrink_to_fit();
             Ok(t)
         }
         let (rows, cols) = (self.rows, self.cols);

@@ -127,6 +127,12 @@ fn gguf_bad_version_counts_arch_and_tensor_type() {
     arch[at..at + 5].copy_from_slice(b"gpt2x");
     assert_contains(&err(&arch, None), "GGUF architecture \"gpt2x\"");
 
+    // A layer count no model has is refused before anything per layer is allocated.
+    let mut layers = g.clone();
+    let at = after(&layers, b"llama.block_count") + 4; // the value type, then the value
+    layers[at..at + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+    assert_contains(&err(&layers, None), "n_layers = 4294967295 is out of range");
+
     // token_embd.weight: name, rank u32, two u64 dims, then the type.
     let mut ty = g.clone();
     let at = after(&ty, b"token_embd.weight") + 4 + 16;

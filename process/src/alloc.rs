@@ -36,6 +36,9 @@ pub fn arm_reserve() {
     }
 }
 
+/// Set when the reserve was spent in this message (see [`reserve_spent`]).
+static SPENT: crate::Global<bool> = crate::Global(std::cell::UnsafeCell::new(false));
+
 /// Free the reserve for a failed allocation of `size` bytes that it could satisfy;
 /// whether there was one to free.
 fn release_reserve(size: usize) -> bool {
@@ -46,7 +49,14 @@ fn release_reserve(size: usize) -> bool {
     // SAFETY: the block came from malloc in `arm_reserve` and is freed once (nulled).
     unsafe { free(*r) };
     *r = std::ptr::null_mut();
+    *SPENT.get() = true;
     true
+}
+
+/// Whether the reserve was spent since the last call (the heap was full: worth a
+/// collection at the end of the message).
+pub fn reserve_spent() -> bool {
+    std::mem::take(SPENT.get())
 }
 
 /// Set when a Lua allocation failed during this message (see [`take_lua_alloc_failed`]).
@@ -55,16 +65,28 @@ static LUA_ALLOC_FAILED: crate::Global<bool> = crate::Global(std::cell::UnsafeCe
 /// Lua's allocator (`lua_Alloc`), as lauxlib's own: realloc / free, and NULL when the
 /// heap is exhausted, which Lua answers with a full collection, a retry and then a
 /// "not enough memory" error (never the Rust reserve: that is for after the error).
-pub unsafe extern "C-unwind" fn lua_alloc(_ud: *mut c_void, ptr: *mut c_void, _osize: usize, nsize: usize) -> *mut c_void {
+pub unsafe extern "C-unwind" fn lua_alloc(_ud: *mut c_void, ptr: *mut c_void, osize: usize, nsize: usize) -> *mut c_void {
     if nsize == 0 {
         // SAFETY: ptr is NULL or a block this allocator returned.
         unsafe { free(ptr) };
+        return std::ptr::null_mut();
+    }
+    // (For a new object Lua passes its type in `osize`, so only an existing block can shrink.)
+    let shrinks = !ptr.is_null() && nsize <= osize;
+    // Once the reserve went to a Rust allocation the heap is full: Lua must fail now,
+    // not take the freed reserve that the message's result will need.
+    if RESERVE.get().is_null() && *SPENT.get() && !shrinks {
+        *LUA_ALLOC_FAILED.get() = true;
         return std::ptr::null_mut();
     }
     // SAFETY: as above; realloc(NULL, n) allocates. Lua needs no more than malloc's alignment.
     let p = unsafe { realloc(ptr, nsize) };
     if p.is_null() {
         *LUA_ALLOC_FAILED.get() = true;
+        // Lua assumes shrinking never fails: the old, larger block still serves.
+        if shrinks {
+            return ptr;
+        }
     }
     p
 }

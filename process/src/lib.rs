@@ -16,7 +16,7 @@ pub mod weavedrive;
 use std::cell::UnsafeCell;
 use std::ffi::{c_char, CStr};
 
-use mlua::{Function, Lua};
+use mlua::{Function, Lua, StdLib};
 
 #[global_allocator]
 static GLOBAL: alloc::LibcMalloc = alloc::LibcMalloc;
@@ -85,7 +85,7 @@ fn call_handle(msg: &[u8], env: &[u8]) -> mlua::Result<Vec<u8>> {
         .map(|r| r.as_bytes().to_vec());
     // A message that ran out of memory leaves its garbage collectable now, not later.
     // (A finalizer failing in that collection is not this message's result.)
-    if alloc::take_lua_alloc_failed() {
+    if alloc::take_lua_alloc_failed() | alloc::reserve_spent() {
         let _ = lua.gc_collect();
     }
     result
@@ -100,20 +100,32 @@ fn call_handle(msg: &[u8], env: &[u8]) -> mlua::Result<Vec<u8>> {
 /// allocates straight from the C heap through `lua_alloc`.
 fn new_state() -> mlua::Result<Lua> {
     // SAFETY: lua_newstate with a valid allocator (lua_alloc below, no userdata); the
-    // state is checked for NULL, opened with every standard library (the runtime uses
-    // debug.getinfo; no C modules can be loaded here), then handed to mlua, which from
-    // then on owns all access to it. It is never closed (the process lives in memory).
-    let lua = unsafe {
+    // state is checked for NULL and given its base library as mlua's own constructor
+    // does, then handed to mlua, which from then on owns all access to it.
+    let (state, lua) = unsafe {
         let state = mlua::ffi::lua_newstate(alloc::lua_alloc, std::ptr::null_mut());
         if state.is_null() {
             return Err(mlua::Error::MemoryError("cannot create the Lua state".into()));
         }
-        mlua::ffi::luaL_openlibs(state);
-        Lua::init_from_ptr(state)
+        mlua::ffi::luaL_requiref(state, c"_G".as_ptr(), mlua::ffi::luaopen_base, 1);
+        mlua::ffi::lua_pop(state, 1);
+        (state, Lua::init_from_ptr(state))
     };
-    register_natives(&lua)?;
-    for (name, source) in runtime::RUNTIME {
-        lua.load(*source).set_name(*name).exec()?;
+    // mlua's standard set (the runtime uses debug.getinfo; no C modules can be loaded
+    // here), loaded in protected mode; then the natives and the runtime.
+    let ready = lua.load_std_libs(StdLib::ALL).and_then(|()| register_natives(&lua)).and_then(|()| {
+        for (name, source) in runtime::RUNTIME {
+            lua.load(*source).set_name(*name).exec()?;
+        }
+        Ok(())
+    });
+    if let Err(e) = ready {
+        drop(lua);
+        // SAFETY: the state is not owned by mlua (init_from_ptr), nothing else refers to
+        // it, and it is closed once: a failed start (out of memory) does not leak a state
+        // per message.
+        unsafe { mlua::ffi::lua_close(state) };
+        return Err(e);
     }
     Ok(lua)
 }

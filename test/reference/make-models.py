@@ -18,6 +18,7 @@ wild are: output.weight stays Q6_K, ...) and `--pure` files of one type througho
                               Llama-3.2-1B-shaped Q4_K_M) or llama3-8b (~4.9 GB; README, not CI)
   AOS_REF_QUANTIZE=bindings   quantize through libllama's llama_model_quantize (what llama-quantize
                               calls) instead of the llama-quantize tool
+  AOS_REF_BASES=a,b,...       only these BASES (test.sh leaves out what its subset never reads)
 
 Writes OUT_DIR/manifest.json: [{file, base, quant, pure, vocab, features}]. Skips the work when
 OUT_DIR/manifest.json was written by this same script and llama.cpp build.
@@ -270,6 +271,12 @@ def main():
     if len(args) != 1:
         sys.exit(__doc__)
     bases = {big: BIG_BASES[big]} if big else BASES
+    if not big and os.environ.get("AOS_REF_BASES"):
+        wanted = os.environ["AOS_REF_BASES"].split(",")
+        unknown = [b for b in wanted if b not in BASES]
+        if unknown:
+            sys.exit(f"make-models: AOS_REF_BASES names unknown bases {unknown} (known: {', '.join(BASES)})")
+        bases = {b: BASES[b] for b in wanted}
     out = os.path.abspath(args[0])
     llama_dir, llama_bin = os.environ["LLAMA_CPP_DIR"], os.environ["LLAMA_CPP_BIN"]
     quantize = os.path.join(llama_bin, "llama-quantize")
