@@ -265,7 +265,7 @@ pub(crate) fn round_f16(x: f32) -> f32 {
 
 /// An activation vector prepared for one kind of weight: reused buffers, so a forward
 /// pass allocates nothing.
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub struct Activations {
     kind: Option<ActKind>,
     len: usize,

@@ -207,6 +207,12 @@ impl State {
     pub fn logits(&self) -> &[f32] {
         &self.logits
     }
+
+    /// Split each matrix-vector product's rows across `n` threads (natively, with the
+    /// `std` feature; without it, one). The bits are those of one thread.
+    pub fn set_threads(&mut self, n: usize) {
+        self.quant.threads = if cfg!(feature = "std") { n.max(1) } else { 1 };
+    }
 }
 
 fn rmsnorm(out: &mut [f32], x: &[f32], weight: &[f32], eps: f32) {

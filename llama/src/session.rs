@@ -81,6 +81,10 @@ impl Session {
     pub fn set_backend(&mut self, b: Backend) {
         self.backend = b;
     }
+    /// Threads per matrix-vector product (natively; identical bits for every count).
+    pub fn set_threads(&mut self, n: usize) {
+        self.state.set_threads(n);
+    }
     pub fn sampler_config(&self) -> SamplerConfig {
         self.sampler.config
     }

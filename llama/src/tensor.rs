@@ -92,37 +92,80 @@ impl Matrix {
         }
     }
 
-    /// `out = W · x`. `scratch` holds the quantized activation for int8 weights.
+    /// `out = W · x`. `scratch` holds the quantized activation for int8 weights, and
+    /// the thread count: with more than one thread the rows are split between them,
+    /// each row computed exactly as with one (so the bits do not depend on it).
     pub fn matvec(&self, backend: Backend, out: &mut [f32], x: &[f32], scratch: &mut QuantScratch) {
         debug_assert_eq!(x.len(), self.cols);
         debug_assert_eq!(out.len(), self.rows);
+        // The activation is prepared once, as for one thread.
         match &self.storage {
-            Storage::F32(w) => backend.matmul_f32(out, w, x),
+            Storage::F32(_) => {}
+            Storage::Q8 { group_size, .. } => {
+                let n = x.len();
+                quantize_q8(x, *group_size, &mut scratch.q[..n], &mut scratch.s[..n / group_size]);
+            }
+            Storage::Ggml { ty, .. } => scratch.act.prepare(ty.activation(), x),
+        }
+        let threads = scratch.threads.min(self.rows / 2).max(1);
+        if threads == 1 {
+            self.rows_into(backend, 0, out, x, scratch);
+            return;
+        }
+        self.matvec_threaded(backend, threads, out, x, scratch);
+    }
+
+    #[cfg(feature = "std")]
+    fn matvec_threaded(&self, backend: Backend, threads: usize, out: &mut [f32], x: &[f32], scratch: &mut QuantScratch) {
+        let per = self.rows.div_ceil(threads);
+        let shared: &QuantScratch = scratch;
+        std::thread::scope(|s| {
+            for (i, part) in out.chunks_mut(per).enumerate() {
+                // Each worker has its own copy of the (small) activation buffers.
+                let mut own = shared.clone();
+                s.spawn(move || self.rows_into(backend, i * per, part, x, &mut own));
+            }
+        });
+    }
+
+    #[cfg(not(feature = "std"))]
+    fn matvec_threaded(&self, backend: Backend, _threads: usize, out: &mut [f32], x: &[f32], scratch: &mut QuantScratch) {
+        self.rows_into(backend, 0, out, x, scratch);
+    }
+
+    /// Rows `first .. first + out.len()` of `W · x`, the activation already prepared.
+    fn rows_into(&self, backend: Backend, first: usize, out: &mut [f32], x: &[f32], scratch: &mut QuantScratch) {
+        let (n, rows) = (self.cols, first..first + out.len());
+        match &self.storage {
+            Storage::F32(w) => backend.matmul_f32(out, &w[rows.start * n..rows.end * n], x),
             Storage::Q8 { q, scales, group_size } => {
                 let gs = *group_size;
-                let n = x.len();
-                let (xq, xs) = (&mut scratch.q[..n], &mut scratch.s[..n / gs]);
-                quantize_q8(x, gs, xq, xs);
-                backend.matmul_q8(out, q, scales, xq, xs, gs);
+                let (xq, xs) = (&scratch.q[..n], &scratch.s[..n / gs]);
+                let g = n / gs;
+                backend.matmul_q8(out, &q[rows.start * n..rows.end * n], &scales[rows.start * g..rows.end * g], xq, xs, gs);
             }
             Storage::Ggml { ty, data } => {
-                scratch.act.prepare(ty.activation(), x);
-                backend.matmul_ggml(*ty, out, data, data.len() / self.rows, &mut scratch.act);
+                let rb = data.len() / self.rows;
+                backend.matmul_ggml(*ty, out, &data[rows.start * rb..rows.end * rb], rb, &mut scratch.act);
             }
         }
     }
 }
 
-/// Reusable buffers for quantized activations (no allocation per token).
+/// Reusable buffers for quantized activations (no allocation per token), and how many
+/// threads a matrix-vector product may use.
+#[derive(Clone)]
 pub struct QuantScratch {
     pub q: Vec<i16>,
     pub s: Vec<f32>,
     /// The activation prepared for ggml weight types.
     pub act: Activations,
+    /// Threads per matrix-vector product (1 without the `std` feature).
+    pub threads: usize,
 }
 
 impl QuantScratch {
     pub fn new(max_cols: usize) -> Self {
-        QuantScratch { q: alloc::vec![0; max_cols], s: alloc::vec![0.0; max_cols], act: Activations::new() }
+        QuantScratch { q: alloc::vec![0; max_cols], s: alloc::vec![0.0; max_cols], act: Activations::new(), threads: 1 }
     }
 }

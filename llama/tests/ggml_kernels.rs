@@ -354,11 +354,16 @@ fn gguf_model(ty: GgmlType, dim: usize, hidden: usize, rng: &mut XorShift) -> Ve
 const QK: usize = 256;
 
 fn gguf_logits_bits(bytes: &[u8], backend: Backend) -> Vec<u32> {
+    gguf_logits_bits_threaded(bytes, backend, 1)
+}
+
+fn gguf_logits_bits_threaded(bytes: &[u8], backend: Backend, threads: usize) -> Vec<u32> {
     let mut src = bytes;
     let model = llama::load(&mut src, None, &mut |_, _| {}).unwrap();
     let vocab = model.config.vocab_size as u32;
     let mut s = llama::Session::new(model).unwrap();
     s.set_backend(backend);
+    s.set_threads(threads);
     let mut bits = Vec::new();
     for t in 0..6u32 {
         s.add_tokens(&[(t * 37 + 5) % vocab]).unwrap();
@@ -383,6 +388,16 @@ fn every_backend_gives_identical_logits_on_a_gguf_model_of_every_type() {
         assert!(reference.iter().all(|b| f32::from_bits(*b).is_finite()), "{}: non-finite logits", ty.name());
         for b in Backend::available() {
             assert!(gguf_logits_bits(&bytes, b) == reference, "{}: backend {} differs from scalar", ty.name(), b.name());
+        }
+        // Rows split across threads (uneven parts: 3 and 7 threads) give one thread's bits.
+        let best = Backend::best();
+        for threads in [2, 3, 7] {
+            assert!(
+                gguf_logits_bits_threaded(&bytes, best, threads) == reference,
+                "{}: {threads} threads ({}) differ from one",
+                ty.name(),
+                best.name()
+            );
         }
     }
 }

@@ -51,3 +51,28 @@ fn bisection_finds_the_tampered_token_in_log_comparisons() {
     let d = first_divergence(&leaves, &leaves[..40]).unwrap();
     assert_eq!(d.index, 40);
 }
+
+/// The same trace root with the rows of every matrix split across threads, for fp32 and
+/// int8 llama2.c checkpoints (the GGUF types: ggml_kernels.rs).
+#[test]
+fn same_root_for_every_thread_count() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/models/stories260K");
+    let t = std::fs::read(dir.join("tok512.bin")).unwrap();
+    for file in ["stories260K.bin", "stories260K_q80.bin"] {
+        let m = std::fs::read(dir.join(file)).unwrap();
+        let root = |threads: usize| {
+            let (mut ms, mut ts) = (&m[..], &t[..]);
+            let mut s = Session::new(llama::load(&mut ms, Some(&mut ts), &mut |_, _| {}).unwrap()).unwrap();
+            s.set_threads(threads);
+            s.enable_trace();
+            s.set_sampler(SamplerConfig { temperature: 0.8, topp: 0.9, seed: 9 }).unwrap();
+            s.set_prompt(b"Once upon a time").unwrap();
+            s.run(48).unwrap();
+            s.trace_root()
+        };
+        let one = root(1);
+        for threads in [2, 3, 5] {
+            assert_eq!(root(threads), one, "{file}: {threads} threads");
+        }
+    }
+}

@@ -14,7 +14,9 @@ neither engine always runs on a warmer machine):
 Prints the medians and the ratios aos-llama / llama.cpp, and peak RSS (native) from
 /usr/bin/time. Needs a quiet machine: the figures are only comparable within one run.
 
-  bench.py [--rounds 3] [--tg 64] [--pp 64] [--no-wasm] FILE.gguf ...
+  bench.py [--rounds 3] [--tg 64] [--pp 64] [--threads N] [--no-wasm] FILE.gguf ...
+  --threads N: llama-bench -t N against aos-llama run --threads N natively (AOS.wasm has one
+  thread either way)
   env: AOS_LLAMA_BIN, LLAMA_CPP_BIN (fetch.sh's env.sh); AOS.wasm at the repository root
 """
 import argparse
@@ -31,9 +33,9 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 PROMPT_WORD = "Once upon a time, in a land far away, there lived a"
 
 
-def llama_bench(path, pp, tg):
+def llama_bench(path, pp, tg, threads):
     exe = os.path.join(os.environ["LLAMA_CPP_BIN"], "llama-bench")
-    r = subprocess.run([exe, "-m", path, "-t", "1", "-p", str(pp), "-n", str(tg), "-r", "1", "--repack", "0",
+    r = subprocess.run([exe, "-m", path, "-t", str(threads), "-p", str(pp), "-n", str(tg), "-r", "1", "--repack", "0",
                         "-o", "json"], capture_output=True, text=True, timeout=3600)
     if r.returncode != 0:
         raise RuntimeError(f"llama-bench failed: {r.stderr[-1500:]}")
@@ -47,10 +49,10 @@ def llama_bench(path, pp, tg):
     return out
 
 
-def aos_native(path, prompt, steps):
+def aos_native(path, prompt, steps, threads):
     exe = os.environ["AOS_LLAMA_BIN"]
     r = subprocess.run(["/usr/bin/time", "-f", "%M", exe, "run", "--model", path, "--prompt", prompt, "--temperature",
-                        "0", "--steps", str(steps), "--context", "2048"], capture_output=True, text=True, timeout=3600)
+                        "0", "--steps", str(steps), "--context", "2048", "--threads", str(threads)], capture_output=True, text=True, timeout=3600)
     if r.returncode != 0:
         raise RuntimeError(f"aos-llama run failed: {r.stderr[-1500:]}")
     m = re.search(r"achieved tok/s: ([\d.]+) \((\d+) tokens in [\d.]+ s; prompt (\d+) tokens in ([\d.]+) s", r.stderr)
@@ -87,6 +89,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--tg", type=int, default=64)
     ap.add_argument("--pp", type=int, default=64)
+    ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--no-wasm", action="store_true")
     a = ap.parse_args()
     # A prompt of about --pp tokens for aos-llama (llama-bench uses random ids).
@@ -98,12 +101,12 @@ def main():
             order = ["lc", "aos", "wasm"] if r % 2 == 0 else ["wasm", "aos", "lc"]
             for who in order:
                 if who == "lc":
-                    x = llama_bench(f, a.pp, a.tg)
+                    x = llama_bench(f, a.pp, a.tg, a.threads)
                     s["lc_tg"].append(x["tg"])
                     s["lc_pp"].append(x["pp"])
                 elif who == "aos":
                     # --steps counts positions: prompt tokens - 1 + generated (about)
-                    x = aos_native(f, prompt, a.pp + a.tg)
+                    x = aos_native(f, prompt, a.pp + a.tg, a.threads)
                     s["aos_tg"].append(x["tg"])
                     s["aos_pp"].append(x["pp"])
                     s["rss"].append(x["rss"])
@@ -116,7 +119,7 @@ def main():
         med["size"] = os.path.getsize(f)
         results.append(med)
 
-    print(f"\nmedians of {a.rounds} interleaved rounds, one thread; tg = generation, pp = prompt tokens/s")
+    print(f"\nmedians of {a.rounds} interleaved rounds, {a.threads} thread(s) natively; tg = generation, pp = prompt tokens/s")
     print(f"{'file':<36} {'MB':>6} {'llama.cpp tg':>12} {'aos tg':>8} {'ratio':>6} {'wasm tg':>8} {'ratio':>6} "
           f"{'llama.cpp pp':>12} {'aos pp':>8} {'ratio':>6} {'RSS MB':>7}")
     for m in results:

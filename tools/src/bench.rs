@@ -32,6 +32,9 @@ pub struct BenchArgs {
     /// Kernels (scalar, sse2, avx2; default: fastest).
     #[arg(long)]
     pub backend: Option<String>,
+    /// Threads per matrix-vector product (rows split between them; the same bits as one).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub threads: u16,
     /// Print one JSON object per line instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -159,7 +162,7 @@ pub fn bench(a: BenchArgs) -> Result<ExitCode, AnyError> {
             let model = llama::load(&mut src, Some(&mut tok), &mut |_, _| {})?;
             let load_mbs = bytes.len() as f64 / t.elapsed().as_secs_f64() / 1e6;
             let n = a.tokens.min(seq_len);
-            let (tps, per_token) = time_generation(&model, backend, n)?;
+            let (tps, per_token) = time_generation(&model, backend, a.threads.into(), n)?;
             drop(model);
             let gbs = per_token as f64 * tps / 1e9;
             let bound = bw * 1e9 / per_token as f64;
@@ -203,8 +206,9 @@ pub fn bench(a: BenchArgs) -> Result<ExitCode, AnyError> {
 }
 
 /// Greedy generation from BOS, `n` tokens, timing the forward passes only.
-pub fn time_generation(model: &Model, backend: Backend, n: usize) -> Result<(f64, u64), AnyError> {
+pub fn time_generation(model: &Model, backend: Backend, threads: usize, n: usize) -> Result<(f64, u64), AnyError> {
     let mut state = State::new(&model.config)?;
+    state.set_threads(threads);
     let mut token = model.tokenizer.bos;
     // Warm up (page in the weights).
     model.forward(&mut state, backend, token, 0, None);

@@ -40,6 +40,9 @@ pub struct ChatArgs {
     /// Kernels to use: scalar, sse2, avx2 (all give identical bits; default: fastest).
     #[arg(long)]
     pub backend: Option<String>,
+    /// Threads per matrix-vector product (rows split between them; the same bits as one).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub threads: u16,
 }
 
 pub fn chat(a: ChatArgs) -> Result<ExitCode, AnyError> {
@@ -53,6 +56,7 @@ pub fn chat(a: ChatArgs) -> Result<ExitCode, AnyError> {
 
     let mut session = Session::new(model)?;
     session.set_backend(parse_backend(a.backend.as_deref())?);
+    session.set_threads(a.threads.into());
     session.set_sampler(SamplerConfig { temperature: a.temperature, topp: a.top_p, seed: a.seed })?;
     session.set_prompt(prompt.as_bytes())?;
     let stdout = std::io::stdout();

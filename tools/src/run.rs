@@ -36,6 +36,9 @@ pub struct RunArgs {
     /// Kernels to use: scalar, sse2, avx2 (all give identical bits; default: fastest).
     #[arg(long)]
     pub backend: Option<String>,
+    /// Threads per matrix-vector product (rows split between them; the same bits as one).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub threads: u16,
     /// KV cache positions (default: the model's context, at most 4096).
     #[arg(long)]
     pub context: Option<usize>,
@@ -69,6 +72,7 @@ pub fn run(a: RunArgs) -> Result<ExitCode, AnyError> {
 
     let mut session = Session::new(model)?;
     session.set_backend(parse_backend(a.backend.as_deref())?);
+    session.set_threads(a.threads.into());
     session.set_sampler(SamplerConfig { temperature: a.temperature, topp: a.top_p, seed: a.seed })?;
     let t1 = Instant::now();
     session.set_prompt(a.prompt.as_bytes())?;
@@ -138,12 +142,16 @@ pub struct LogitsArgs {
     /// Kernels to use (scalar, sse2, avx2).
     #[arg(long)]
     pub backend: Option<String>,
+    /// Threads per matrix-vector product (rows split between them; the same bits as one).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub threads: u16,
 }
 
 pub fn logits(a: LogitsArgs) -> Result<ExitCode, AnyError> {
     let model = load_model(&a.model, a.tokenizer.as_ref())?;
     let mut session = Session::new(model)?;
     session.set_backend(parse_backend(a.backend.as_deref())?);
+    session.set_threads(a.threads.into());
     let mut rows = Vec::with_capacity(a.ids.len());
     for &id in &a.ids {
         session.add_tokens(&[id])?;

@@ -43,6 +43,9 @@ pub struct Generation {
     /// llama2.c tokenizer.bin (needed for llama2.c checkpoints).
     #[arg(long)]
     pub tokenizer: Option<PathBuf>,
+    /// Threads per matrix-vector product (rows split between them; the same bits as one).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub threads: u16,
 }
 
 #[derive(Args)]
@@ -82,6 +85,7 @@ struct Run {
 fn generate(gen: &Generation, prompt: &[u8], max_tokens: usize, sampler: SamplerConfig) -> Result<Run, AnyError> {
     let model = load_model(&gen.model, gen.tokenizer.as_ref())?;
     let mut s = Session::new(model)?;
+    s.set_threads(gen.threads.into());
     s.enable_trace();
     s.set_sampler(sampler)?;
     let t = Instant::now();

@@ -192,3 +192,34 @@ fn tokenize_prints_ids_for_gguf_and_llama2c_vocabularies() {
         serde_json::from_str(&stdout_ok(&aos_llama(&["tokenize", "--model", &qwen2, "--json", "--no-special", prompt]))).unwrap();
     assert!(!text.contains(&151644), "{text:?}");
 }
+
+/// `--threads N` splits every matrix's rows between N threads and changes no bit: the same
+/// sampled story (`run`), logits (`logits`) and trace root (`trace`) as one thread.
+#[test]
+fn threads_give_the_same_bits() {
+    let (model, tok) = (path("stories260K/stories260K_q80.bin"), path("stories260K/tok512.bin"));
+    let run = |threads: &str| {
+        stdout_ok(&aos_llama(&[
+            "run", "--model", &model, "--tokenizer", &tok, "--temperature", "0.8", "--seed", "7", "--steps", "120",
+            "--threads", threads,
+        ]))
+    };
+    let one = run("1");
+    assert!(one.len() > 100, "{one}");
+    assert_eq!(run("3"), one);
+    let gguf = path("stories260K/stories260K-f32.gguf");
+    let logits = |threads: &str| stdout_ok(&aos_llama(&["logits", "--model", &gguf, "--ids", "1,403,407,261", "--threads", threads]));
+    assert_eq!(logits("4"), logits("1"));
+    let dir = tempfile::tempdir().unwrap();
+    let trace = |threads: &str| {
+        let out = dir.path().join(format!("trace{threads}.json"));
+        let claim = stdout_ok(&aos_llama(&[
+            "trace", "--model", &model, "--tokenizer", &tok, "--prompt", "Once", "--steps", "40", "--temperature", "0.9",
+            "--seed", "3", "--out", out.to_str().unwrap(), "--threads", threads,
+        ]));
+        serde_json::from_str::<serde_json::Value>(&claim).unwrap()["Trace-Root"].clone()
+    };
+    let root = trace("1");
+    assert_eq!(root.as_str().map(str::len), Some(64), "{root}");
+    assert_eq!(trace("2"), root);
+}
