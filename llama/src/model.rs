@@ -363,18 +363,18 @@ impl Model {
             rmsnorm(&mut s.xb, &s.x, &layer.attn_norm, c.norm_eps);
             let cache_off = l * c.seq_len * kv_dim;
             let row = cache_off + pos * kv_dim;
-            let (k_row, v_row) = (row..row + kv_dim, row..row + kv_dim);
+            let (k, v) = (&mut s.key_cache[row..row + kv_dim], &mut s.value_cache[row..row + kv_dim]);
             layer.wq.matvec(backend, &mut s.q, &s.xb, &mut s.quant);
-            layer.wk.matvec(backend, &mut s.key_cache[k_row.clone()], &s.xb, &mut s.quant);
-            layer.wv.matvec(backend, &mut s.value_cache[v_row.clone()], &s.xb, &mut s.quant);
+            layer.wk.matvec(backend, k, &s.xb, &mut s.quant);
+            layer.wv.matvec(backend, v, &s.xb, &mut s.quant);
             add_bias(&mut s.q, e.bq.as_ref());
-            add_bias(&mut s.key_cache[k_row.clone()], e.bk.as_ref());
-            add_bias(&mut s.value_cache[v_row], e.bv.as_ref());
+            add_bias(k, e.bk.as_ref());
+            add_bias(v, e.bv.as_ref());
             head_norm(&mut s.q, e.q_norm.as_ref(), c.norm_eps);
-            head_norm(&mut s.key_cache[k_row.clone()], e.k_norm.as_ref(), c.norm_eps);
+            head_norm(k, e.k_norm.as_ref(), c.norm_eps);
             let angles = if local { &s.rope_local } else { &s.rope };
             rope(&mut s.q, angles, style);
-            rope(&mut s.key_cache[k_row], angles, style);
+            rope(k, angles, style);
             if let Some(k) = b.query_scale {
                 s.q.iter_mut().for_each(|v| *v = *v * k);
             }

@@ -107,12 +107,11 @@ impl Matrix {
             }
             Storage::Ggml { ty, .. } => scratch.act.prepare(ty.activation(), x),
         }
-        let threads = scratch.threads.min(self.rows / 2).max(1);
-        if threads == 1 {
-            self.rows_into(backend, 0, out, x, scratch);
-            return;
+        #[cfg(feature = "std")]
+        if scratch.threads > 1 && self.rows >= 2 * scratch.threads {
+            return self.matvec_threaded(backend, scratch.threads, out, x, scratch);
         }
-        self.matvec_threaded(backend, threads, out, x, scratch);
+        self.rows_into(backend, 0, out, x, scratch);
     }
 
     #[cfg(feature = "std")]
@@ -126,11 +125,6 @@ impl Matrix {
                 s.spawn(move || self.rows_into(backend, i * per, part, x, &mut own));
             }
         });
-    }
-
-    #[cfg(not(feature = "std"))]
-    fn matvec_threaded(&self, backend: Backend, _threads: usize, out: &mut [f32], x: &[f32], scratch: &mut QuantScratch) {
-        self.rows_into(backend, 0, out, x, scratch);
     }
 
     /// Rows `first .. first + out.len()` of `W · x`, the activation already prepared.

@@ -81,34 +81,12 @@ fn wasm_and_every_native_backend_give_the_same_trace_root() {
     for (i, (name, bytes)) in models.iter().enumerate() {
         let id = format!("model{i}{}", "m".repeat(37));
         std::fs::write(dir.path().join(&id), bytes).unwrap();
-        let msg = Message::action("Inference")
-            .from("asker-0000000000000000000000000000000000000")
-            .data("Once upon a time")
-            .tag("Model", &id)
-            .tag("Tokenizer", &tok_id)
-            .tag("Max-Tokens", "60")
-            .tag("Temperature", "0.9")
-            .tag("Seed", "3");
-        let out = p.send(msg).unwrap();
-        let reply = &out.messages[0];
-        let tags = ao_cu::Outcome::message_tags(reply);
-        let get = |n: &str| tags.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
-        assert_eq!(get("Action").as_deref(), Some("Inference-Response"), "{name}: {reply}");
+        let reply = infer(&mut p, name, "Once upon a time", &id, Some(&tok_id));
+        let get = |n: &str| tag(&reply, n);
         let wasm_root = get("Trace-Root").unwrap();
         // The reply verifies natively as it is, even where the text holds partial UTF-8
         // (random weights emit byte tokens; JSON carries U+FFFD, Output-SHA256 the bytes).
-        let claim = dir.path().join(format!("claim{i}.json"));
-        std::fs::write(&claim, serde_json::to_vec(reply).unwrap()).unwrap();
-        let v = std::process::Command::new(env!("CARGO_BIN_EXE_aos-llama"))
-            .args(["verify", "--prompt", "Once upon a time", "--claim"])
-            .arg(&claim)
-            .arg("--model")
-            .arg(dir.path().join(&id))
-            .arg("--tokenizer")
-            .arg(dir.path().join(&tok_id))
-            .output()
-            .unwrap();
-        assert!(v.status.success(), "{name}: {}{}", String::from_utf8_lossy(&v.stdout), String::from_utf8_lossy(&v.stderr));
+        verify(dir.path(), name, &reply, "Once upon a time", &dir.path().join(&id), Some(&dir.path().join(&tok_id)));
 
         for b in Backend::available() {
             let (mut m, mut t) = (&bytes[..], &tok[..]);
@@ -158,31 +136,45 @@ fn every_architecture_gives_the_same_trace_root_in_wasm_and_natively() {
     for (i, (name, file)) in names.iter().zip(&files).enumerate() {
         let id = format!("arch{i}{}", "a".repeat(38));
         std::os::unix::fs::symlink(file, dir.path().join(&id)).unwrap();
-        let msg = Message::action("Inference")
-            .from("asker-0000000000000000000000000000000000000")
-            .data(prompt)
-            .tag("Model", &id)
-            .tag("Max-Tokens", "60")
-            .tag("Temperature", "0.9")
-            .tag("Seed", "3");
-        let out = p.send(msg).unwrap();
-        let reply = &out.messages[0];
-        let tags = ao_cu::Outcome::message_tags(reply);
-        let get = |n: &str| tags.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
-        assert_eq!(get("Action").as_deref(), Some("Inference-Response"), "{name}: {reply}");
-        let wasm_root = get("Trace-Root").unwrap();
+        let reply = infer(&mut p, name, prompt, &id, None);
+        let wasm_root = tag(&reply, "Trace-Root").unwrap();
         for (backend, root) in native_roots(file, prompt, 60) {
             assert_eq!(root, wasm_root, "{name}: {backend} differs from AOS.wasm");
         }
-        let claim = dir.path().join(format!("claim{i}.json"));
-        std::fs::write(&claim, serde_json::to_vec(reply).unwrap()).unwrap();
-        let v = std::process::Command::new(env!("CARGO_BIN_EXE_aos-llama"))
-            .args(["verify", "--prompt", prompt, "--claim"])
-            .arg(&claim)
-            .arg("--model")
-            .arg(file)
-            .output()
-            .unwrap();
-        assert!(v.status.success(), "{name}: {}{}", String::from_utf8_lossy(&v.stdout), String::from_utf8_lossy(&v.stderr));
+        verify(dir.path(), name, &reply, prompt, file, None);
     }
+}
+
+/// An Inference request (60 tokens, temperature 0.9, seed 3) to the process: its reply.
+fn infer(p: &mut ao_cu::Process, name: &str, prompt: &str, model_id: &str, tokenizer_id: Option<&str>) -> serde_json::Value {
+    let mut msg = Message::action("Inference")
+        .from("asker-0000000000000000000000000000000000000")
+        .data(prompt)
+        .tag("Model", model_id)
+        .tag("Max-Tokens", "60")
+        .tag("Temperature", "0.9")
+        .tag("Seed", "3");
+    if let Some(t) = tokenizer_id {
+        msg = msg.tag("Tokenizer", t);
+    }
+    let reply = p.send(msg).unwrap().messages.remove(0);
+    assert_eq!(tag(&reply, "Action").as_deref(), Some("Inference-Response"), "{name}: {reply}");
+    reply
+}
+
+fn tag(reply: &serde_json::Value, name: &str) -> Option<String> {
+    ao_cu::Outcome::message_tags(reply).into_iter().find(|(k, _)| k == name).map(|(_, v)| v)
+}
+
+/// `aos-llama verify` confirms the reply natively, as it came.
+fn verify(dir: &Path, name: &str, reply: &serde_json::Value, prompt: &str, model: &Path, tokenizer: Option<&Path>) {
+    let claim = dir.join(format!("claim-{}.json", tag(reply, "Trace-Root").unwrap()));
+    std::fs::write(&claim, serde_json::to_vec(reply).unwrap()).unwrap();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_aos-llama"));
+    cmd.args(["verify", "--prompt", prompt, "--claim"]).arg(&claim).arg("--model").arg(model);
+    if let Some(t) = tokenizer {
+        cmd.arg("--tokenizer").arg(t);
+    }
+    let v = cmd.output().unwrap();
+    assert!(v.status.success(), "{name}: {}{}", String::from_utf8_lossy(&v.stdout), String::from_utf8_lossy(&v.stderr));
 }
