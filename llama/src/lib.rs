@@ -23,6 +23,7 @@ pub mod arch;
 pub mod bpe;
 mod checkpoint;
 pub mod config;
+pub mod dispute;
 pub mod error;
 pub mod export;
 pub mod ggml;

@@ -181,11 +181,26 @@ pub struct State {
     /// `n_layers × seq_len × kv_dim`
     pub(crate) key_cache: Vec<f32>,
     pub(crate) value_cache: Vec<f32>,
+    /// `seq_len × kv_dim`: one layer's part of each cache.
+    layer_stride: usize,
+    kv_dim: usize,
+    /// The caches hold every layer (`false`), or one layer, whichever is asked for
+    /// (`true`: the arbiter's single-layer recomputation).
+    one_layer: bool,
 }
 
 impl State {
     pub fn new(c: &Config) -> Result<State> {
-        let kv = c.n_layers * c.seq_len * c.kv_dim();
+        State::with_cache_layers(c, c.n_layers)
+    }
+
+    /// A state whose caches hold one layer: enough to recompute any single layer.
+    pub fn one_layer(c: &Config) -> Result<State> {
+        State::with_cache_layers(c, 1)
+    }
+
+    fn with_cache_layers(c: &Config, layers: usize) -> Result<State> {
+        let kv = layers * c.seq_len * c.kv_dim();
         Ok(State {
             x: try_zeroed(c.dim, "activations")?,
             xb: try_zeroed(c.dim, "activations")?,
@@ -201,11 +216,40 @@ impl State {
             logits: try_zeroed(c.vocab_size, "logits")?,
             key_cache: try_zeroed(kv, "key cache")?,
             value_cache: try_zeroed(kv, "value cache")?,
+            layer_stride: c.seq_len * c.kv_dim(),
+            kv_dim: c.kv_dim(),
+            one_layer: layers == 1 && c.n_layers > 1,
         })
     }
 
     pub fn logits(&self) -> &[f32] {
         &self.logits
+    }
+
+    /// The residual stream (after [`Model::forward_layer`]: that layer's output).
+    pub fn residual(&self) -> &[f32] {
+        &self.x
+    }
+    pub fn residual_mut(&mut self) -> &mut [f32] {
+        &mut self.x
+    }
+
+    /// Where layer `l`'s rows start in the caches.
+    fn cache_offset(&self, l: usize) -> usize {
+        if self.one_layer { 0 } else { l * self.layer_stride }
+    }
+
+    /// Layer `l`'s key and value rows at position `pos` (`kv_dim` values each).
+    pub fn kv_rows(&self, l: usize, pos: usize) -> (&[f32], &[f32]) {
+        let row = self.cache_offset(l) + pos * self.kv_dim;
+        (&self.key_cache[row..row + self.kv_dim], &self.value_cache[row..row + self.kv_dim])
+    }
+
+    /// Write layer `l`'s cached key and value rows at `pos` (the arbiter's committed inputs).
+    pub fn set_kv_rows(&mut self, l: usize, pos: usize, k: &[f32], v: &[f32]) {
+        let row = self.cache_offset(l) + pos * self.kv_dim;
+        self.key_cache[row..row + self.kv_dim].copy_from_slice(k);
+        self.value_cache[row..row + self.kv_dim].copy_from_slice(v);
     }
 
     /// Split each matrix-vector product's rows across `n` threads (natively, with the
@@ -336,116 +380,141 @@ impl Model {
     /// Run one token at position `pos` through the network; the logits land in
     /// `state.logits`. The caller guarantees `pos < seq_len` and `token < vocab_size`.
     pub fn forward(&self, state: &mut State, backend: Backend, token: u32, pos: usize, mut observer: Option<LayerObserver>) {
+        self.embed(state, token);
+        self.prepare_position(state, pos);
+        for l in 0..self.config.n_layers {
+            self.forward_layer(state, backend, l, pos);
+            if let Some(obs) = observer.as_mut() {
+                obs(l, &state.x);
+            }
+        }
+        self.forward_head(state, backend);
+    }
+
+    /// The residual stream's start: the token's embedding row (scaled, for Gemma).
+    pub fn embed(&self, state: &mut State, token: u32) {
+        self.weights.embed.row_into(token as usize, &mut state.x);
+        if let Some(k) = self.config.blocks.embed_scale {
+            state.x.iter_mut().for_each(|v| *v = *v * k);
+        }
+    }
+
+    /// RoPE angles for `pos`, shared by every layer and head.
+    pub fn prepare_position(&self, state: &mut State, pos: usize) {
+        let (c, b) = (&self.config, &self.config.blocks);
+        rope_angles(&mut state.rope, pos as f32 * c.rope_scale, c.rope_theta, self.weights.rope_factors(c), b.rope_attn_factor);
+        if b.window.is_some() {
+            rope_angles(&mut state.rope_local, pos as f32, b.rope_theta_local, None, b.rope_attn_factor);
+        }
+    }
+
+    /// Layer `l` at position `pos`: reads the residual stream `state.x` and the layer's
+    /// cached keys and values of earlier positions, writes this position's key and
+    /// value rows and the updated residual stream. The arbiter of a dispute runs
+    /// exactly this function on committed inputs (see [`crate::dispute`]).
+    pub fn forward_layer(&self, s: &mut State, backend: Backend, l: usize, pos: usize) {
         let c = &self.config;
         let b = &c.blocks;
-        let w = &self.weights;
         let (dim, hidden, head_size, kv_dim) = (c.dim, c.hidden_dim, c.head_size(), c.kv_dim());
         let kv_mul = c.n_heads / c.n_kv_heads;
         let style = b.arch.rope_style();
-        let s = state;
-
-        w.embed.row_into(token as usize, &mut s.x);
-        if let Some(k) = b.embed_scale {
-            s.x.iter_mut().for_each(|v| *v = *v * k);
-        }
-
-        // RoPE angles for this position, shared by every layer and head.
-        rope_angles(&mut s.rope, pos as f32 * c.rope_scale, c.rope_theta, w.rope_factors(c), b.rope_attn_factor);
-        if b.window.is_some() {
-            rope_angles(&mut s.rope_local, pos as f32, b.rope_theta_local, None, b.rope_attn_factor);
-        }
         let score_divisor = math::sqrtf(head_size as f32);
-
-        for (l, layer) in w.layers.iter().enumerate() {
-            let e = &layer.extra;
-            let local = b.is_local(l);
-            // Attention.
-            rmsnorm(&mut s.xb, &s.x, &layer.attn_norm, c.norm_eps);
-            let cache_off = l * c.seq_len * kv_dim;
-            let row = cache_off + pos * kv_dim;
-            let (k, v) = (&mut s.key_cache[row..row + kv_dim], &mut s.value_cache[row..row + kv_dim]);
-            layer.wq.matvec(backend, &mut s.q, &s.xb, &mut s.quant);
-            layer.wk.matvec(backend, k, &s.xb, &mut s.quant);
-            layer.wv.matvec(backend, v, &s.xb, &mut s.quant);
-            add_bias(&mut s.q, e.bq.as_ref());
-            add_bias(k, e.bk.as_ref());
-            add_bias(v, e.bv.as_ref());
-            head_norm(&mut s.q, e.q_norm.as_ref(), c.norm_eps);
-            head_norm(k, e.k_norm.as_ref(), c.norm_eps);
-            let angles = if local { &s.rope_local } else { &s.rope };
-            rope(&mut s.q, angles, style);
-            rope(k, angles, style);
-            if let Some(k) = b.query_scale {
-                s.q.iter_mut().for_each(|v| *v = *v * k);
-            }
-
-            // A sliding-window layer sees the last `window` positions only.
-            let first = match (local, b.window) {
-                (true, Some(n)) => (pos + 1).saturating_sub(n),
-                _ => 0,
-            };
-            for h in 0..c.n_heads {
-                let q = &s.q[h * head_size..(h + 1) * head_size];
-                let att = &mut s.att[h * c.seq_len + first..h * c.seq_len + pos + 1];
-                let kv_off = cache_off + (h / kv_mul) * head_size;
-                for (t, a) in (first..).zip(att.iter_mut()) {
-                    let k = &s.key_cache[kv_off + t * kv_dim..kv_off + t * kv_dim + head_size];
-                    *a = match b.query_scale {
-                        Some(_) => backend.dot_f32(q, k),
-                        None => backend.dot_f32(q, k) / score_divisor,
-                    };
-                }
-                softmax(att);
-                let xb = &mut s.att_out[h * head_size..(h + 1) * head_size];
-                xb.fill(0.0);
-                for (t, &a) in (first..).zip(att.iter()) {
-                    let v = &s.value_cache[kv_off + t * kv_dim..kv_off + t * kv_dim + head_size];
-                    for (o, &vi) in xb.iter_mut().zip(v) {
-                        *o = *o + a * vi;
-                    }
-                }
-            }
-            layer.wo.matvec(backend, &mut s.xb2, &s.att_out, &mut s.quant);
-            if let Some(n) = &e.post_attn_norm {
-                rmsnorm_in_place(&mut s.xb2, n, c.norm_eps);
-            }
-            for (x, &d) in s.x.iter_mut().zip(&s.xb2) {
-                *x = *x + d;
-            }
-
-            // Feed-forward: act(gate) * up, then down.
-            rmsnorm(&mut s.xb, &s.x, &layer.ffn_norm, c.norm_eps);
-            layer.w1.matvec(backend, &mut s.hb, &s.xb, &mut s.quant);
-            layer.w3.matvec(backend, &mut s.hb2, &s.xb, &mut s.quant);
-            match b.arch.activation() {
-                Activation::Silu => {
-                    for (g, &u) in s.hb.iter_mut().zip(&s.hb2) {
-                        let v = *g;
-                        *g = v * (1.0 / (1.0 + math::expf(-v))) * u;
-                    }
-                }
-                Activation::GeluTanh => {
-                    for (g, &u) in s.hb.iter_mut().zip(&s.hb2) {
-                        *g = gelu_ggml(*g) * u;
-                    }
-                }
-            }
-            layer.w2.matvec(backend, &mut s.xb[..dim], &s.hb[..hidden], &mut s.quant);
-            if let Some(n) = &e.post_ffn_norm {
-                rmsnorm_in_place(&mut s.xb[..dim], n, c.norm_eps);
-            }
-            for (x, &d) in s.x.iter_mut().zip(&s.xb) {
-                *x = *x + d;
-            }
-            if let Some(obs) = observer.as_mut() {
-                obs(l, &s.x);
-            }
+        let layer = &self.weights.layers[l];
+        let e = &layer.extra;
+        let local = b.is_local(l);
+        // Attention.
+        rmsnorm(&mut s.xb, &s.x, &layer.attn_norm, c.norm_eps);
+        let cache_off = s.cache_offset(l);
+        let row = cache_off + pos * kv_dim;
+        let (k, v) = (&mut s.key_cache[row..row + kv_dim], &mut s.value_cache[row..row + kv_dim]);
+        layer.wq.matvec(backend, &mut s.q, &s.xb, &mut s.quant);
+        layer.wk.matvec(backend, k, &s.xb, &mut s.quant);
+        layer.wv.matvec(backend, v, &s.xb, &mut s.quant);
+        add_bias(&mut s.q, e.bq.as_ref());
+        add_bias(k, e.bk.as_ref());
+        add_bias(v, e.bv.as_ref());
+        head_norm(&mut s.q, e.q_norm.as_ref(), c.norm_eps);
+        head_norm(k, e.k_norm.as_ref(), c.norm_eps);
+        let angles = if local { &s.rope_local } else { &s.rope };
+        rope(&mut s.q, angles, style);
+        rope(k, angles, style);
+        if let Some(k) = b.query_scale {
+            s.q.iter_mut().for_each(|v| *v = *v * k);
         }
 
+        let first = self.first_attended(l, pos);
+        for h in 0..c.n_heads {
+            let q = &s.q[h * head_size..(h + 1) * head_size];
+            let att = &mut s.att[h * c.seq_len + first..h * c.seq_len + pos + 1];
+            let kv_off = cache_off + (h / kv_mul) * head_size;
+            for (t, a) in (first..).zip(att.iter_mut()) {
+                let k = &s.key_cache[kv_off + t * kv_dim..kv_off + t * kv_dim + head_size];
+                *a = match b.query_scale {
+                    Some(_) => backend.dot_f32(q, k),
+                    None => backend.dot_f32(q, k) / score_divisor,
+                };
+            }
+            softmax(att);
+            let xb = &mut s.att_out[h * head_size..(h + 1) * head_size];
+            xb.fill(0.0);
+            for (t, &a) in (first..).zip(att.iter()) {
+                let v = &s.value_cache[kv_off + t * kv_dim..kv_off + t * kv_dim + head_size];
+                for (o, &vi) in xb.iter_mut().zip(v) {
+                    *o = *o + a * vi;
+                }
+            }
+        }
+        layer.wo.matvec(backend, &mut s.xb2, &s.att_out, &mut s.quant);
+        if let Some(n) = &e.post_attn_norm {
+            rmsnorm_in_place(&mut s.xb2, n, c.norm_eps);
+        }
+        for (x, &d) in s.x.iter_mut().zip(&s.xb2) {
+            *x = *x + d;
+        }
+
+        // Feed-forward: act(gate) * up, then down.
+        rmsnorm(&mut s.xb, &s.x, &layer.ffn_norm, c.norm_eps);
+        layer.w1.matvec(backend, &mut s.hb, &s.xb, &mut s.quant);
+        layer.w3.matvec(backend, &mut s.hb2, &s.xb, &mut s.quant);
+        match b.arch.activation() {
+            Activation::Silu => {
+                for (g, &u) in s.hb.iter_mut().zip(&s.hb2) {
+                    let v = *g;
+                    *g = v * (1.0 / (1.0 + math::expf(-v))) * u;
+                }
+            }
+            Activation::GeluTanh => {
+                for (g, &u) in s.hb.iter_mut().zip(&s.hb2) {
+                    *g = gelu_ggml(*g) * u;
+                }
+            }
+        }
+        layer.w2.matvec(backend, &mut s.xb[..dim], &s.hb[..hidden], &mut s.quant);
+        if let Some(n) = &e.post_ffn_norm {
+            rmsnorm_in_place(&mut s.xb[..dim], n, c.norm_eps);
+        }
+        for (x, &d) in s.x.iter_mut().zip(&s.xb) {
+            *x = *x + d;
+        }
+    }
+
+    /// The first position layer `l` attends to from `pos`: a sliding-window layer
+    /// sees the last `window` positions only.
+    pub fn first_attended(&self, l: usize, pos: usize) -> usize {
+        let b = &self.config.blocks;
+        match (b.is_local(l), b.window) {
+            (true, Some(n)) => (pos + 1).saturating_sub(n),
+            _ => 0,
+        }
+    }
+
+    /// Final norm and classifier: the residual stream `state.x` to `state.logits`.
+    pub fn forward_head(&self, s: &mut State, backend: Backend) {
+        let (c, w) = (&self.config, &self.weights);
         rmsnorm_in_place(&mut s.x, &w.final_norm, c.norm_eps);
         w.classifier().matvec(backend, &mut s.logits, &s.x, &mut s.quant);
         add_bias(&mut s.logits, w.classifier_bias.as_ref());
-        if let Some(cap) = b.final_softcap {
+        if let Some(cap) = c.blocks.final_softcap {
             for v in s.logits.iter_mut() {
                 *v = math::tanhf(*v * (1.0 / cap)) * cap;
             }

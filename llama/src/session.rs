@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::kernels::Backend;
 use crate::model::{Model, State};
 use crate::sampler::{Rng, Sampler, SamplerConfig};
-use crate::trace::{digest_f32, merkle_root, Hash, StepRecord};
+use crate::trace::{digest_f32, merkle_root, Entry, Hash, StepRecord};
 
 pub struct Session {
     model: Model,
@@ -28,6 +28,9 @@ pub struct Session {
     finished: bool,
     /// Trace commitments, when enabled.
     trace: Option<Tracer>,
+    /// Stop at an end token (`false`: sample on, as a challenger rebuilding a claim
+    /// that went past one must).
+    stop_at_end: bool,
 }
 
 #[derive(Default)]
@@ -35,6 +38,19 @@ struct Tracer {
     steps: Vec<StepRecord>,
     /// Per-layer digests of the last forward pass.
     layers: Vec<Hash>,
+    /// Version 2 entries (see [`crate::trace`]) since the prompt.
+    entries: Vec<Entry>,
+    /// With [`Session::enable_step_vectors`]: each entry's vectors (`None` for heads),
+    /// what a party to a dispute opens to the arbiter.
+    vectors: Option<Vec<Option<LayerVectors>>>,
+}
+
+/// The values a layer entry commits to.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LayerVectors {
+    pub out: Vec<f32>,
+    pub key: Vec<f32>,
+    pub value: Vec<f32>,
 }
 
 impl Session {
@@ -49,12 +65,43 @@ impl Session {
             pending: None,
             finished: false,
             trace: None,
+            stop_at_end: true,
         })
     }
 
     /// Record a [`StepRecord`] for every sampled token from now on (see [`crate::trace`]).
     pub fn enable_trace(&mut self) {
         self.trace.get_or_insert_with(Tracer::default);
+    }
+
+    /// Also keep every layer entry's vectors (natively, for `aos-llama trace`: they
+    /// are what a dispute opens; an AO process keeps only the digests).
+    pub fn enable_step_vectors(&mut self) {
+        self.enable_trace();
+        if let Some(t) = self.trace.as_mut() {
+            t.vectors.get_or_insert_with(Vec::new);
+        }
+    }
+
+    /// Whether an end token ends generation (default `true`).
+    pub fn set_stop_at_end(&mut self, stop: bool) {
+        self.stop_at_end = stop;
+    }
+
+    /// Version 2 entries since the last prompt (empty if tracing is off).
+    pub fn step_entries(&self) -> &[Entry] {
+        self.trace.as_ref().map_or(&[], |t| &t.entries)
+    }
+
+    /// The vectors of [`Session::step_entries`], if kept.
+    pub fn step_vectors(&self) -> Option<&[Option<LayerVectors>]> {
+        self.trace.as_ref().and_then(|t| t.vectors.as_deref())
+    }
+
+    /// Merkle root over the version 2 entries.
+    pub fn step_root(&self) -> Hash {
+        let leaves: Vec<Hash> = self.step_entries().iter().map(Entry::leaf).collect();
+        merkle_root(&leaves)
     }
 
     /// The steps recorded since the last prompt (empty if tracing is off).
@@ -118,6 +165,10 @@ impl Session {
         self.sampler = Sampler::new(self.sampler.config);
         if let Some(t) = self.trace.as_mut() {
             t.steps.clear();
+            t.entries.clear();
+            if let Some(v) = t.vectors.as_mut() {
+                v.clear();
+            }
         }
     }
 
@@ -128,8 +179,25 @@ impl Session {
             Some(tr) => {
                 tr.layers.clear();
                 let layers = &mut tr.layers;
-                let mut observe = |_: usize, x: &[f32]| layers.push(digest_f32(x));
+                let mut outs = Vec::new();
+                let keep = tr.vectors.is_some();
+                let mut observe = |_: usize, x: &[f32]| {
+                    layers.push(digest_f32(x));
+                    if keep {
+                        outs.push(x.to_vec());
+                    }
+                };
                 self.model.forward(&mut self.state, self.backend, token, pos, Some(&mut observe));
+                let mut outs = outs.into_iter();
+                for (l, out) in tr.layers.iter().enumerate() {
+                    let (k, v) = self.state.kv_rows(l, pos);
+                    let entry = Entry::Layer { position: pos as u32, layer: l as u32, out: *out, key: digest_f32(k), value: digest_f32(v) };
+                    tr.entries.push(entry);
+                    if let Some(vs) = tr.vectors.as_mut() {
+                        let out = outs.next().unwrap_or_default();
+                        vs.push(Some(LayerVectors { out, key: k.to_vec(), value: v.to_vec() }));
+                    }
+                }
             }
             None => self.model.forward(&mut self.state, self.backend, token, pos, None),
         }
@@ -149,8 +217,7 @@ impl Session {
     /// special tokens written in the prompt (`<|im_start|>`) become their ids.
     /// Fails without changing anything if the prompt does not fit.
     pub fn set_prompt(&mut self, text: &[u8]) -> Result<()> {
-        let t = &self.model.tokenizer;
-        let toks = if t.is_gguf() { t.tokenize(text, true, true) } else { t.encode(text, true, true) };
+        let toks = prompt_tokens(&self.model, text);
         if toks.len() > self.context_length() {
             return Err(Error::ContextFull { needed: toks.len(), context_length: self.context_length() });
         }
@@ -207,11 +274,16 @@ impl Session {
                 logits_digest: digest_f32(self.state.logits()),
                 layer_digests: tr.layers.clone(),
             });
+            let position = self.tokens.len() as u32 - 1;
+            tr.entries.push(Entry::Head { position, token, logits: digest_f32(self.state.logits()) });
+            if let Some(vs) = tr.vectors.as_mut() {
+                vs.push(None);
+            }
         }
         // The vocabulary's end-of-generation tokens, and BOS as llama2.c stops there
         // (a model that starts a new document has finished this one).
         let t = &self.model.tokenizer;
-        if t.is_eog(token) || token == t.bos {
+        if self.stop_at_end && (t.is_eog(token) || token == t.bos) {
             self.finished = true;
             return Ok(None);
         }
@@ -350,6 +422,16 @@ impl Session {
         self.sampler = Sampler::new(cfg);
         self.sampler.rng = Rng(rng);
         Ok(())
+    }
+}
+
+/// The tokens [`Session::set_prompt`] feeds for `text`.
+pub fn prompt_tokens(model: &Model, text: &[u8]) -> Vec<u32> {
+    let t = &model.tokenizer;
+    if t.is_gguf() {
+        t.tokenize(text, true, true)
+    } else {
+        t.encode(text, true, true)
     }
 }
 
