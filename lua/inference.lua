@@ -7,12 +7,13 @@
 --
 -- Reply (to msg.From): Action = "Inference-Response", Data = the generated text, tags
 -- Model, Tokenizer, Module, Prompt-SHA256, Output-SHA256, Trace-Root, Trace-Version,
+-- Step-Root, Step-Leaves, Step-Version (the version 2 commitment a Dispute settles),
 -- Tokens (tokens generated), Engine-Version, Max-Tokens, Temperature, Top-P, Seed,
 -- X-Reference (the request's Reference) and ao.send's own Reference.
 -- A bad request gets `Action = "Inference-Error"` with an `Error` tag: never silence,
 -- and never a Lua error (which would roll the reply back with the message).
 
-local Inference = { Version = "aos-llama-trace-v1" }
+local Inference = { Version = "aos-llama-trace-v1", StepVersion = "aos-llama-trace-v2" }
 
 local function number(msg, name, default, lo, hi, integer)
   local raw = msg[name]
@@ -56,6 +57,7 @@ function Inference.run(msg)
   Llama.setSampler { temperature = temperature, topp = topp, seed = seed }
   local text = Llama.run(prompt, maxTokens)
   local root, _, generated = Llama.traceRoot()
+  local stepRoot, stepLeaves = Llama.stepRoot()
   local info = Llama.info()
   return {
     Data = text,
@@ -66,6 +68,9 @@ function Inference.run(msg)
     ["Output-SHA256"] = Llama.sha256(text),
     ["Trace-Root"] = root,
     ["Trace-Version"] = Inference.Version,
+    ["Step-Root"] = stepRoot,
+    ["Step-Leaves"] = tostring(stepLeaves),
+    ["Step-Version"] = Inference.StepVersion,
     Tokens = tostring(generated),
     ["Engine-Version"] = info.version,
     ["Max-Tokens"] = tostring(maxTokens),

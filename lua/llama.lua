@@ -262,6 +262,41 @@ function Llama.traceRoot()
   return native("traceRoot", e.trace_root)
 end
 
+-- Version 2 step commitments (llama/src/trace.rs): Llama.stepRoot() -> hex Merkle root
+-- over every layer of every position and every sampling step since the prompt, and the
+-- number of entries (nil, 0 when tracing is off).
+function Llama.stepRoot()
+  local e = engine("stepRoot")
+  return native("stepRoot", e.step_root)
+end
+
+-- What an arbiter needs (llama/src/dispute.rs), on the loaded model:
+--   Llama.dispute.layout(prompt, leaves) -> prompt tokens, sampled tokens, layers
+--   Llama.dispute.needs(prompt, leaves, index) -> { entry indexes to open }, index
+--     whose residual stream is needed (or nil), "position p, layer l" text
+--   Llama.dispute.check(prompt, sampler, leaves, index, rootHex, openings) ->
+--     { leaf = hex, slot =, position =, layer = | sample =, token = } (raises when
+--     the openings do not prove what is needed)
+--   Llama.dispute.node(leftHex, rightHex) -> the Merkle node over two hex hashes
+Llama.dispute = {}
+function Llama.dispute.layout(prompt, leaves)
+  local e = requireLoaded("dispute.layout")
+  return native("dispute.layout", e.dispute_layout, checkText("dispute.layout", prompt), leaves)
+end
+function Llama.dispute.needs(prompt, leaves, index)
+  local e = requireLoaded("dispute.needs")
+  return native("dispute.needs", e.dispute_needs, checkText("dispute.needs", prompt), leaves, index)
+end
+function Llama.dispute.check(prompt, sampler, leaves, index, root, openings)
+  local e = requireLoaded("dispute.check")
+  return native("dispute.check", e.dispute_check, checkText("dispute.check", prompt), sampler,
+    leaves, index, root, openings)
+end
+function Llama.dispute.node(left, right)
+  local e = engine("dispute.node")
+  return native("dispute.node", e.trace_node, left, right)
+end
+
 -- SHA-256 of a string, as lowercase hex.
 function Llama.sha256(data)
   local e = engine("sha256")

@@ -217,6 +217,76 @@ pub fn register(lua: &Lua) -> mlua::Result<()> {
         })?,
     )?;
     raw.set(
+        "step_root",
+        native(lua, |_, ()| -> NResult<(Option<String>, i64)> {
+            let mut e = engine()?;
+            if !e.tracing {
+                return Ok((None, 0));
+            }
+            let s = session(&mut e)?;
+            Ok((Some(hex(&s.step_root())), s.step_entries().len() as i64))
+        })?,
+    )?;
+    raw.set(
+        "trace_node",
+        native(lua, |_, (l, r): (String, String)| -> NResult<String> {
+            Ok(hex(&llama::trace::node(&hash_arg(&l)?, &hash_arg(&r)?)))
+        })?,
+    )?;
+    raw.set(
+        "dispute_layout",
+        native(lua, |_, (prompt, leaves): (mlua::String, i64)| -> NResult<(i64, i64, i64)> {
+            let mut e = engine()?;
+            let model = session(&mut e)?.model();
+            let layout = llama::dispute::layout(model, &prompt.as_bytes(), count_arg(leaves)?)?;
+            Ok((layout.prompt_tokens as i64, layout.samples() as i64, layout.layers as i64))
+        })?,
+    )?;
+    raw.set(
+        "dispute_needs",
+        native(lua, |lua, (prompt, leaves, index): (mlua::String, i64, i64)| -> NResult<(Table, Option<i64>, String)> {
+            let mut e = engine()?;
+            let model = session(&mut e)?.model();
+            let layout = llama::dispute::layout(model, &prompt.as_bytes(), count_arg(leaves)?)?;
+            let index = count_arg(index)?;
+            let needs = llama::dispute::needs(model, &layout, index)?;
+            let slot = layout.slot(index).map(|s| s.to_string()).unwrap_or_default();
+            let list = lua.create_sequence_from(needs.entries.iter().map(|&i| i as i64))?;
+            Ok((list, needs.vector.map(|v| v as i64), slot))
+        })?,
+    )?;
+    raw.set(
+        "dispute_check",
+        native(lua, |lua, args: (mlua::String, Table, i64, i64, String, mlua::String)| -> NResult<Table> {
+            let (prompt, sampler, leaves, index, root, openings) = args;
+            let cfg = SamplerConfig {
+                temperature: sampler.get::<f64>("temperature")? as f32,
+                topp: sampler.get::<f64>("topp")? as f32,
+                seed: sampler.get::<u64>("seed")?,
+            };
+            let mut e = engine()?;
+            let model = session(&mut e)?.model();
+            let prompt = prompt.as_bytes();
+            let request = llama::dispute::Request { prompt: &prompt, sampler: cfg };
+            let got = llama::dispute::check(model, &request, count_arg(leaves)?, count_arg(index)?, &hash_arg(&root)?, &openings.as_bytes())?;
+            let out = lua.create_table()?;
+            out.set("leaf", hex(&got.leaf))?;
+            out.set("slot", got.slot.to_string())?;
+            match got.slot {
+                llama::dispute::Slot::Layer { position, layer } => {
+                    out.set("position", position as i64)?;
+                    out.set("layer", layer as i64)?;
+                }
+                llama::dispute::Slot::Head { position, sample } => {
+                    out.set("position", position as i64)?;
+                    out.set("sample", sample as i64)?;
+                }
+            }
+            out.set("token", got.token.map(i64::from))?;
+            Ok(out)
+        })?,
+    )?;
+    raw.set(
         "sha256",
         native(lua, |_, data: mlua::String| -> NResult<String> { Ok(hex(&llama::trace::sha256(&data.as_bytes()))) })?,
     )?;
@@ -486,6 +556,24 @@ fn info(lua: &Lua) -> NResult<Table> {
         }
     }
     Ok(t)
+}
+
+/// A 64-digit hex hash from Lua.
+fn hash_arg(s: &str) -> NResult<llama::trace::Hash> {
+    let bad = || Fail(format!("expected a 64-digit hex hash, got {s:?}"));
+    if s.len() != 64 || !s.is_ascii() {
+        return Err(bad());
+    }
+    let mut h = [0u8; 32];
+    for (i, b) in h.iter_mut().enumerate() {
+        *b = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).map_err(|_| bad())?;
+    }
+    Ok(h)
+}
+
+/// A non-negative count or index from Lua.
+fn count_arg(v: i64) -> NResult<usize> {
+    usize::try_from(v).map_err(|_| Fail(format!("expected a non-negative integer, got {v}")))
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -16,5 +16,6 @@ pub const RUNTIME: &[(&str, &str)] = &[
     ("=lua/ao.lua", include_str!("../../lua/ao.lua")),
     ("=lua/llama.lua", include_str!("../../lua/llama.lua")),
     ("=lua/inference.lua", include_str!("../../lua/inference.lua")),
+    ("=lua/dispute.lua", include_str!("../../lua/dispute.lua")),
     ("=lua/process.lua", include_str!("../../lua/process.lua")),
 ];

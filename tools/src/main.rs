@@ -9,6 +9,7 @@ mod ao;
 mod bench;
 mod chat;
 mod convert;
+mod dispute;
 mod inspect;
 mod model_files;
 mod progress;
@@ -49,6 +50,9 @@ enum Command {
     Trace(verify::TraceArgs),
     /// Check an inference claim by re-running it natively (exit 0 confirmed, 1 refuted, 2 bad input).
     Verify(verify::VerifyArgs),
+    /// Be a party to a Dispute settled by an AO process: open one, answer the arbiter's rounds.
+    #[command(subcommand)]
+    Dispute(dispute::DisputeCommand),
     /// Publish a file (a model, AOS.wasm) to Arweave, in chunks, resumable.
     Publish(publish::PublishArgs),
     /// Create an Arweave wallet or print its address.
@@ -70,6 +74,7 @@ fn main() -> ExitCode {
         Command::Convert(c) => convert::convert(c),
         Command::Trace(a) => verify::trace(a),
         Command::Verify(a) => verify::verify(a),
+        Command::Dispute(c) => dispute::dispute(c),
         Command::Publish(a) => publish::publish(a),
         Command::Wallet(c) => publish::wallet(c),
     };

@@ -13,17 +13,18 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::Args;
-use llama::trace::{first_divergence, sha256, Hash, StepRecord, TRACE_VERSION};
+use llama::session::LayerVectors;
+use llama::trace::{first_divergence, sha256, Entry, Hash, StepRecord, STEP_TRACE_VERSION, TRACE_VERSION};
 use llama::{SamplerConfig, Session};
 use serde_json::{json, Value};
 
 use crate::model_files::{load_model, AnyError};
 
-fn hex(b: &[u8]) -> String {
+pub fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-fn unhex(s: &str) -> Option<Hash> {
+pub fn unhex(s: &str) -> Option<Hash> {
     if s.len() != 64 {
         return None;
     }
@@ -70,6 +71,10 @@ pub struct TraceArgs {
     /// The Model value of the claim (default: the model file's name, a txid when it came from Arweave).
     #[arg(long)]
     pub model_id: Option<String>,
+    /// Sample on past end tokens up to --steps (a challenger rebuilding a claim that
+    /// did not stop where the model would have).
+    #[arg(long)]
+    pub no_stop: bool,
 }
 
 struct Run {
@@ -80,13 +85,28 @@ struct Run {
     pieces: Vec<std::ops::Range<usize>>,
     generated: usize,
     secs: f64,
+    /// Version 2: every step's entry, its vectors, the root.
+    entries: Vec<Entry>,
+    vectors: Vec<Option<LayerVectors>>,
+    step_root: Hash,
 }
 
-fn generate(gen: &Generation, prompt: &[u8], max_tokens: usize, sampler: SamplerConfig) -> Result<Run, AnyError> {
+/// How `generate` records: `vectors` keeps every layer entry's values (what a party
+/// to a dispute opens); `stop_at_end: false` samples on past end tokens.
+struct Recording {
+    vectors: bool,
+    stop_at_end: bool,
+}
+
+fn generate(gen: &Generation, prompt: &[u8], max_tokens: usize, sampler: SamplerConfig, rec: Recording) -> Result<Run, AnyError> {
     let model = load_model(&gen.model, gen.tokenizer.as_ref())?;
     let mut s = Session::new(model)?;
     s.set_threads(gen.threads.into());
     s.enable_trace();
+    if rec.vectors {
+        s.enable_step_vectors();
+    }
+    s.set_stop_at_end(rec.stop_at_end);
     s.set_sampler(sampler)?;
     let t = Instant::now();
     s.set_prompt(prompt)?;
@@ -103,7 +123,17 @@ fn generate(gen: &Generation, prompt: &[u8], max_tokens: usize, sampler: Sampler
     }
     let secs = t.elapsed().as_secs_f64();
     let generated = pieces.len();
-    Ok(Run { text, steps: s.trace_steps().to_vec(), root: s.trace_root(), pieces, generated, secs })
+    Ok(Run {
+        text,
+        steps: s.trace_steps().to_vec(),
+        root: s.trace_root(),
+        pieces,
+        generated,
+        secs,
+        entries: s.step_entries().to_vec(),
+        vectors: s.step_vectors().unwrap_or_default().to_vec(),
+        step_root: s.step_root(),
+    })
 }
 
 fn steps_json(steps: &[StepRecord]) -> Value {
@@ -149,8 +179,13 @@ fn steps_from_json(v: &Value) -> Result<Vec<StepRecord>, AnyError> {
 
 pub fn trace(a: TraceArgs) -> Result<ExitCode, AnyError> {
     let sampler = SamplerConfig { temperature: a.temperature, topp: a.top_p, seed: a.seed };
-    let run = generate(&a.gen, a.prompt.as_bytes(), a.steps, sampler)?;
-    let file = json!({ "version": TRACE_VERSION, "root": hex(&run.root), "steps": steps_json(&run.steps) });
+    let run = generate(&a.gen, a.prompt.as_bytes(), a.steps, sampler, Recording { vectors: true, stop_at_end: !a.no_stop })?;
+    let file = json!({
+        "version": TRACE_VERSION,
+        "root": hex(&run.root),
+        "steps": steps_json(&run.steps),
+        "v2": crate::dispute::step_trace_json(&run.entries, &run.vectors),
+    });
     std::fs::write(&a.out, serde_json::to_vec(&file)?).map_err(|e| format!("{}: {e}", a.out.display()))?;
     let model_id = a.model_id.unwrap_or_else(|| a.gen.model.file_name().unwrap_or_default().to_string_lossy().into_owned());
     let claim = json!({
@@ -161,6 +196,9 @@ pub fn trace(a: TraceArgs) -> Result<ExitCode, AnyError> {
         "Output-SHA256": hex(&sha256(&run.text)),
         "Trace-Root": hex(&run.root),
         "Trace-Version": TRACE_VERSION,
+        "Step-Root": hex(&run.step_root),
+        "Step-Leaves": run.entries.len().to_string(),
+        "Step-Version": STEP_TRACE_VERSION,
         "Tokens": run.generated.to_string(),
         "Engine-Version": llama::VERSION,
         "Reference": "",
@@ -208,7 +246,7 @@ pub struct VerifyArgs {
 }
 
 /// A claim's fields by tag name, whichever form it came in.
-fn claim_fields(v: &Value) -> BTreeMap<String, String> {
+pub fn claim_fields(v: &Value) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     let text = |v: &Value| match v {
         Value::String(s) => s.clone(),
@@ -305,7 +343,7 @@ fn verify_inner(a: &VerifyArgs) -> Result<Verdict, AnyError> {
         None => None,
     };
 
-    let run = generate(&a.gen, prompt.as_bytes(), max_tokens, SamplerConfig { temperature, topp, seed })?;
+    let run = generate(&a.gen, prompt.as_bytes(), max_tokens, SamplerConfig { temperature, topp, seed }, Recording { vectors: false, stop_at_end: true })?;
     let base = json!({
         "recomputed_root": hex(&run.root),
         "claimed_root": root_text,
