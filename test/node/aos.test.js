@@ -63,8 +63,9 @@ const spawn = async ({ data: bootData = '', tags = [] } = {}) => {
 test('the spawn message goes through Handlers (_boot runs On-Boot Data); a later message with the process id is handled', async () => {
   const p = await spawn({ data: 'Booted = "yes" print("booting")', tags: [T('On-Boot', 'Data')] })
   assert.equal(p.boot.Output.data, 'booting')
-  // _boot ran once and is gone; only the module's own Inference handler is left
-  assert.equal(await p.value('return Booted .. " " .. #Inbox .. " " .. table.concat(Handlers.names(), ",")'), 'yes 0 Inference')
+  // _boot ran once and is gone; only the module's own Inference and Dispute handlers are left
+  assert.equal(await p.value('return Booted .. " " .. #Inbox .. " " .. table.concat(Handlers.names(), ",")'),
+    'yes 0 Dispute-Clock,Inference,Dispute-Open,Bisect-Answer,Step-Inputs-Answer')
   // aos's own tests send every Eval with one Id; the process id as Id is not special later
   const r = await p.send(msg({ id: PROCESS, action: 'Eval', data: '1 + 41' }))
   assert.equal(r.Output.data, '42')
