@@ -124,9 +124,6 @@ pub fn needs(model: &Model, layout: &Layout, index: usize) -> Result<Needs> {
             } else if position >= layout.prompt_tokens {
                 entries.push(index - 1); // the head entry that sampled this position's token
             }
-            if let Some(v) = vector {
-                entries.retain(|&e| e != v);
-            }
             Needs { entries, vector }
         }
         Slot::Head { .. } => Needs { entries: Vec::new(), vector: Some(index - 1) },
@@ -312,7 +309,10 @@ pub struct Request<'a> {
 
 /// The layout of a request's trace of `leaves` entries on `model`.
 pub fn layout(model: &Model, prompt: &[u8], leaves: usize) -> Result<Layout> {
-    let tokens = prompt_tokens(model, prompt);
+    layout_of(model, &prompt_tokens(model, prompt), leaves)
+}
+
+fn layout_of(model: &Model, tokens: &[u32], leaves: usize) -> Result<Layout> {
     let layout = Layout::new(tokens.len(), model.config.n_layers, leaves)?;
     if tokens.len() + layout.samples() - 1 > model.config.seq_len {
         return Err(Error::Usage(format!("a trace of {leaves} entries runs past the context ({} positions)", model.config.seq_len)));
@@ -325,7 +325,8 @@ pub fn layout(model: &Model, prompt: &[u8], leaves: usize) -> Result<Layout> {
 /// openings do not prove what is needed: the party that sent them loses.
 pub fn check(model: &Model, request: &Request, leaves: usize, index: usize, root: &Hash, openings: &[u8]) -> Result<Recomputed> {
     request.sampler.validate()?;
-    let layout = layout(model, request.prompt, leaves)?;
+    let tokens = prompt_tokens(model, request.prompt);
+    let layout = layout_of(model, &tokens, leaves)?;
     let needs = needs(model, &layout, index)?;
     let slot = layout.slot(index).expect("needs checked the index");
     let c = &model.config;
@@ -363,7 +364,7 @@ pub fn check(model: &Model, request: &Request, leaves: usize, index: usize, root
                 Some(x) => state.residual_mut().copy_from_slice(&x),
                 None => {
                     let token = if position < layout.prompt_tokens {
-                        prompt_tokens(model, request.prompt)[position]
+                        tokens[position]
                     } else {
                         match &get(index - 1)?.content {
                             Content::Head { token, .. } => *token,
