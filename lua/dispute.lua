@@ -5,7 +5,7 @@
 --    (tags Claimant, Model, optional Tokenizer, Temperature, Top-P, Seed, Prompt-SHA256,
 --    Step-Root, Step-Leaves), its own root over the same number of entries
 --    (Challenger-Root), optional Timeout (messages, default 16); Data = the prompt.
--- 2. The arbiter sends both parties `Action = "Bisect"` (Dispute-Id, Lo, Hi, Split):
+-- 2. The arbiter sends both parties `Action = "Bisect"` (Dispute-Id, Lo, Hi, Split, Step-Leaves):
 --    each answers `Action = "Bisect-Answer"` (Dispute-Id, Lo, Hi, Left, Right), the roots
 --    of entries [Lo, Split) and [Split, Hi) in its tree; an answer must hash to the node
 --    the party committed to before. The arbiter goes on where the two differ.
@@ -16,6 +16,12 @@
 --    layer (or sampling step) with the claim's model and sends both parties, and the
 --    challenger, `Action = "Dispute-Resolved"`: Winner, Loser, Winner-Role, Reason,
 --    Index, Slot, Recomputed-Leaf, Rounds.
+-- A length challenge (`Challenge = "Length"` on Dispute-Open, with the claim's Max-Tokens and
+-- no Challenger-Root) disputes where the claim stopped, not a step: that it goes on past
+-- an end token (End-Index = the head entry holding it) or stops early (no End-Index: its
+-- last entry is not an end token, though Max-Tokens and the context had room). The
+-- arbiter asks the claimant alone to open that entry (Step-Inputs as above) and reads its
+-- token (llama/src/dispute.rs, check_length); a claimant that does not answer loses.
 -- Timeouts count the messages this process receives: a party asked for an answer that has
 -- not come within Timeout messages loses (if both are silent, the dispute is abandoned
 -- and the claim stands). Openings that do not prove the inputs lose for their sender.
@@ -87,11 +93,11 @@ local function resolve(d, winnerRole, reason, extra)
   end
 end
 
-local function ask(d, fields)
+local function ask(d, fields, parties)
   d.Asked = DisputeClock
   d.Answers = {}
-  for _, to in ipairs({ d.Claimant, d.Challenger }) do
-    local copy = {}
+  for _, to in ipairs(parties or { d.Claimant, d.Challenger }) do
+    local copy = { ["Step-Leaves"] = tostring(d.Leaves) } -- a longer trace argues over its prefix
     for k, v in pairs(fields) do copy[k] = v end
     send(d, to, copy)
   end
@@ -117,6 +123,14 @@ local function askInputs(d)
     ["Open-Entries"] = table.concat(list, ","),
     ["Open-Vector"] = vector and tostring(vector) or "",
   })
+end
+
+local function askLengthInputs(d, index)
+  d.Phase = "step"
+  d.Index = index
+  d.Slot = select(3, Llama.dispute.needs(d.Prompt, d.Leaves, index))
+  ask(d, { Action = "Step-Inputs", Index = tostring(index), Slot = d.Slot,
+           ["Open-Entries"] = tostring(index), ["Open-Vector"] = "" }, { d.Claimant })
 end
 
 local function ensureModel(d)
@@ -160,8 +174,18 @@ function Dispute.open(msg)
     error("Temperature, Top-P and Seed must be numbers as in the claim", 0)
   end
   d.Sampler = { temperature = temperature + 0.0, topp = topp + 0.0, seed = seed }
+  d.Kind = msg.Challenge or "Step"
+  if d.Kind ~= "Step" and d.Kind ~= "Length" then
+    error("Challenge must be Step or Length, got " .. tostring(d.Kind), 0)
+  end
   local claimRoot, challengerRoot = msg["Step-Root"], msg["Challenger-Root"]
-  if not isHash(claimRoot) or not isHash(challengerRoot) then
+  if d.Kind == "Length" then
+    d.MaxTokens = integer(msg, "Max-Tokens", nil, 1)
+    d.EndIndex = integer(msg, "End-Index", false, 0) or nil
+    if challengerRoot ~= nil then error("a Length challenge takes no Challenger-Root", 0) end
+    challengerRoot = ""
+    if not isHash(claimRoot) then error("Step-Root must be a 64-digit lowercase hex root", 0) end
+  elseif not isHash(claimRoot) or not isHash(challengerRoot) then
     error("Step-Root and Challenger-Root must be 64-digit lowercase hex roots", 0)
   end
   local promptHash = msg[ao.normalizeTagName("Prompt-SHA256")] or msg["Prompt-SHA256"]
@@ -183,7 +207,18 @@ function Dispute.open(msg)
     resolve(d, "challenger", "the claim's Step-Leaves fits no generation of this prompt: " .. tostring(err))
     return
   end
-  if d.Hi - d.Lo == 1 then askInputs(d) else askBisect(d) end
+  if d.Kind == "Length" then
+    local ok, index, malformed = pcall(Llama.dispute.lengthNeeds, prompt, d.Leaves, d.MaxTokens, d.EndIndex)
+    if not ok then
+      Disputes[d.Id] = nil -- a bad End-Index: nothing was opened
+      error(index, 0)
+    end
+    if malformed then resolve(d, "challenger", malformed) else askLengthInputs(d, index) end
+  elseif d.Hi - d.Lo == 1 then
+    askInputs(d)
+  else
+    askBisect(d)
+  end
 end
 
 function Dispute.bisectAnswer(msg, d, role)
@@ -215,6 +250,7 @@ end
 
 function Dispute.inputsAnswer(msg, d, role)
   if d.Phase ~= "step" then error("this dispute is not asking for step inputs", 0) end
+  if d.Kind == "Length" then return Dispute.lengthAnswer(msg, d, role) end
   local okDecode, openings = pcall(base64.decode, msg.Data or "")
   local result, err
   if okDecode then
@@ -248,6 +284,22 @@ function Dispute.inputsAnswer(msg, d, role)
   end
 end
 
+function Dispute.lengthAnswer(msg, d, role)
+  if role ~= "claimant" then error("in a Length challenge only the claimant opens entries", 0) end
+  local extra = { Index = tostring(d.Index), Slot = d.Slot }
+  local okDecode, openings = pcall(base64.decode, msg.Data or "")
+  local ok, v = false, openings
+  if okDecode then
+    ok, v = pcall(Llama.dispute.checkLength, d.Prompt, d.Leaves, d.MaxTokens, d.Index, d.Roots.claimant, openings)
+  end
+  if not ok then
+    resolve(d, "challenger", "the claimant's openings do not prove entry " .. d.Index .. ": " .. tostring(v), extra)
+    return
+  end
+  extra.Position, extra.Token = tostring(v.position), tostring(v.token)
+  resolve(d, v.holds and "claimant" or "challenger", "entry " .. d.Index .. " (" .. v.slot .. "): " .. v.reason, extra)
+end
+
 -- Every message advances the clock; a party asked for an answer and silent past its
 -- dispute's Timeout loses.
 function Dispute.tick()
@@ -256,7 +308,9 @@ function Dispute.tick()
     if d.Status == "open" and DisputeClock - d.Asked > d.Timeout then
       local a, b = d.Answers.claimant, d.Answers.challenger
       local reason = "timed out after " .. d.Timeout .. " messages"
-      if d.Phase == "step" or (not a and not b) then
+      if d.Kind == "Length" then
+        resolve(d, "challenger", "the claimant did not open entry " .. tostring(d.Index) .. " (" .. reason .. ")")
+      elseif d.Phase == "step" or (not a and not b) then
         resolve(d, "claimant", "no answer from either party (" .. reason .. "): the dispute is abandoned and the claim stands")
       elseif not a then
         resolve(d, "challenger", "the claimant stopped answering (" .. reason .. ")")

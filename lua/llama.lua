@@ -277,6 +277,11 @@ end
 --   Llama.dispute.check(prompt, sampler, leaves, index, rootHex, openings) ->
 --     { leaf = hex, slot =, position =, layer = | sample =, token = } (raises when
 --     the openings do not prove what is needed)
+--   Llama.dispute.lengthNeeds(prompt, leaves, maxTokens, index | nil) -> the head
+--     entry to open for a length challenge, or nil and why the claim is malformed
+--   Llama.dispute.checkLength(prompt, leaves, maxTokens, index, rootHex, openings) ->
+--     { holds = bool, reason =, slot =, position =, token = } (raises when the
+--     openings do not prove the entry)
 --   Llama.dispute.node(leftHex, rightHex) -> the Merkle node over two hex hashes
 Llama.dispute = {}
 function Llama.dispute.layout(prompt, leaves)
@@ -291,6 +296,16 @@ function Llama.dispute.check(prompt, sampler, leaves, index, root, openings)
   local e = requireLoaded("dispute.check")
   return native("dispute.check", e.dispute_check, checkText("dispute.check", prompt), sampler,
     leaves, index, root, openings)
+end
+function Llama.dispute.lengthNeeds(prompt, leaves, maxTokens, index)
+  local e = requireLoaded("dispute.lengthNeeds")
+  return native("dispute.lengthNeeds", e.dispute_length_needs, checkText("dispute.lengthNeeds", prompt),
+    leaves, maxTokens, index)
+end
+function Llama.dispute.checkLength(prompt, leaves, maxTokens, index, root, openings)
+  local e = requireLoaded("dispute.checkLength")
+  return native("dispute.checkLength", e.dispute_check_length, checkText("dispute.checkLength", prompt),
+    leaves, maxTokens, index, root, openings)
 end
 function Llama.dispute.node(left, right)
   local e = engine("dispute.node")

@@ -17,6 +17,7 @@
 
 use alloc::collections::BTreeMap;
 use alloc::format;
+use alloc::string::String;
 use alloc::vec::Vec;
 
 use crate::error::{Error, Result};
@@ -409,4 +410,82 @@ pub fn check(model: &Model, request: &Request, leaves: usize, index: usize, root
             Ok(Recomputed { slot, leaf: entry.leaf(), token: Some(token) })
         }
     }
+}
+
+/// A length challenge: every entry of a claim may be computed right and the claim still
+/// be wrong, because it went on past an end token or stopped before one. Generation
+/// samples up to `max_tokens` tokens and stops after sampling an end token
+/// ([`crate::tokenizer::Tokenizer::ends_generation`], recorded as the last head entry)
+/// or when the context is full. So a claim of `T` samples is well formed when
+/// `T ≤ max_tokens`, no head entry but the last holds an end token, and the last holds
+/// one unless `T = max_tokens` or the context is full. Which head entry to open
+/// decides it: the one the challenger names, or the last.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LengthNeeds {
+    /// Decided from the claim's tags alone: the reason it is malformed.
+    Malformed(String),
+    /// Open this head entry (against the claimant's root).
+    Open(usize),
+}
+
+/// What a length challenge needs: `at` is the head entry the challenger says holds an
+/// end token before the claim's last, or `None` to challenge the last (the claim
+/// stopped early).
+pub fn length_needs(model: &Model, prompt: &[u8], leaves: usize, max_tokens: usize, at: Option<usize>) -> Result<LengthNeeds> {
+    let layout = layout(model, prompt, leaves)?;
+    if layout.samples() > max_tokens {
+        return Ok(LengthNeeds::Malformed(format!("the claim samples {} tokens where Max-Tokens is {max_tokens}", layout.samples())));
+    }
+    let index = at.unwrap_or(leaves - 1);
+    match layout.slot(index) {
+        Some(Slot::Head { .. }) => Ok(LengthNeeds::Open(index)),
+        Some(s) => Err(Error::Usage(format!("entry {index} ({s}) is not a sampling step"))),
+        None => Err(Error::Usage(format!("entry {index} is past the claim's {leaves} entries"))),
+    }
+}
+
+/// The arbiter's reading of a length challenge from the opened head entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LengthVerdict {
+    /// Whether the claim's length stands.
+    pub holds: bool,
+    pub reason: String,
+    pub slot: Slot,
+    pub token: u32,
+}
+
+/// Read entry `index` of the claim (root `root`) from the claimant's `openings` and
+/// decide the length challenge. An error means the openings do not prove the entry.
+pub fn check_length(model: &Model, prompt: &[u8], leaves: usize, max_tokens: usize, index: usize, root: &Hash, openings: &[u8]) -> Result<LengthVerdict> {
+    let layout = layout(model, prompt, leaves)?;
+    let slot = match layout.slot(index) {
+        Some(s @ Slot::Head { .. }) => s,
+        _ => return Err(Error::Usage(format!("entry {index} is not a sampling step of the claim"))),
+    };
+    let opened = parse_openings(openings)?;
+    let o = opened.iter().find(|o| o.index == index).ok_or_else(|| Error::Usage(format!("entry {index} was not opened")))?;
+    let entry = o.entry(slot).ok_or_else(|| Error::Usage(format!("opened entry {index} is not a sampling step")))?;
+    if root_from_proof(entry.leaf(), index, leaves, &o.proof).as_ref() != Some(root) {
+        return Err(Error::Usage(format!("the proof of opened entry {index} ({slot}) does not lead to the root")));
+    }
+    let Content::Head { token, .. } = o.content else { unreachable!("entry() matched a head") };
+    let ends = model.tokenizer.ends_generation(token);
+    let samples = layout.samples();
+    let Slot::Head { position, sample } = slot else { unreachable!() };
+    let (holds, reason) = if sample + 1 < samples {
+        if ends {
+            (false, format!("the claim samples end token {token} at position {position} (sample {sample}) and goes on for {} more", samples - sample - 1))
+        } else {
+            (true, format!("token {token} sampled at position {position} is not an end token"))
+        }
+    } else if ends {
+        (true, format!("the claim ends with end token {token} at position {position}"))
+    } else if samples >= max_tokens {
+        (true, format!("the claim stops at Max-Tokens ({max_tokens})"))
+    } else if position + 1 >= model.config.seq_len {
+        (true, format!("the claim stops where the context ({} positions) is full", model.config.seq_len))
+    } else {
+        (false, format!("the claim stops after {samples} of Max-Tokens {max_tokens} with token {token}, not an end token, and room left in the context"))
+    };
+    Ok(LengthVerdict { holds, reason, slot, token })
 }

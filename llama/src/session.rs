@@ -280,10 +280,7 @@ impl Session {
                 vs.push(None);
             }
         }
-        // The vocabulary's end-of-generation tokens, and BOS as llama2.c stops there
-        // (a model that starts a new document has finished this one).
-        let t = &self.model.tokenizer;
-        if self.stop_at_end && (t.is_eog(token) || token == t.bos) {
+        if self.stop_at_end && self.model.tokenizer.ends_generation(token) {
             self.finished = true;
             return Ok(None);
         }

@@ -271,6 +271,12 @@ impl Tokenizer {
         self.eog.binary_search(&id).is_ok()
     }
 
+    /// Whether a generation ends when it samples `id`: an end-of-generation token, or
+    /// BOS (llama2.c stops there: a model that starts a new document has finished this one).
+    pub fn ends_generation(&self, id: u32) -> bool {
+        self.is_eog(id) || id == self.bos
+    }
+
     /// The end-of-generation tokens, sorted.
     pub fn eog_tokens(&self) -> &[u32] {
         &self.eog

@@ -287,6 +287,44 @@ pub fn register(lua: &Lua) -> mlua::Result<()> {
         })?,
     )?;
     raw.set(
+        "dispute_length_needs",
+        native(lua, |_, (prompt, leaves, max_tokens, at): (mlua::String, i64, i64, Option<i64>)| -> NResult<(Option<i64>, Option<String>)> {
+            let mut e = engine()?;
+            let model = session(&mut e)?.model();
+            let at = at.map(count_arg).transpose()?;
+            Ok(match llama::dispute::length_needs(model, &prompt.as_bytes(), count_arg(leaves)?, count_arg(max_tokens)?, at)? {
+                llama::dispute::LengthNeeds::Open(index) => (Some(index as i64), None),
+                llama::dispute::LengthNeeds::Malformed(reason) => (None, Some(reason)),
+            })
+        })?,
+    )?;
+    raw.set(
+        "dispute_check_length",
+        native(lua, |lua, args: (mlua::String, i64, i64, i64, String, mlua::String)| -> NResult<Table> {
+            let (prompt, leaves, max_tokens, index, root, openings) = args;
+            let mut e = engine()?;
+            let model = session(&mut e)?.model();
+            let v = llama::dispute::check_length(
+                model,
+                &prompt.as_bytes(),
+                count_arg(leaves)?,
+                count_arg(max_tokens)?,
+                count_arg(index)?,
+                &hash_arg(&root)?,
+                &openings.as_bytes(),
+            )?;
+            let out = lua.create_table()?;
+            out.set("holds", v.holds)?;
+            out.set("reason", v.reason)?;
+            out.set("slot", v.slot.to_string())?;
+            if let llama::dispute::Slot::Head { position, .. } = v.slot {
+                out.set("position", position as i64)?;
+            }
+            out.set("token", i64::from(v.token))?;
+            Ok(out)
+        })?,
+    )?;
+    raw.set(
         "sha256",
         native(lua, |_, data: mlua::String| -> NResult<String> { Ok(hex(&llama::trace::sha256(&data.as_bytes()))) })?,
     )?;

@@ -2,7 +2,10 @@
 // plays both parties (the messages are the ones tools/tests/dispute.rs sends the wasmtime
 // compute unit). The claim is the process's own Inference-Response; a challenger with a
 // trace of another model loses, a claim computed with another model loses at position 0,
-// layer 0, and a silent claimant loses on timeout.
+// layer 0, a forged layer output and a forged token lose where they were forged (the
+// forged trace files are rehashed by trace-v2.js, the format written again from its
+// documentation), a claim that runs on past its end token loses a Length challenge, and
+// a silent claimant loses on timeout.
 import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
 import fs from 'node:fs'
@@ -10,6 +13,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { spawnSync } from 'node:child_process'
 import { REPO, message, env, fileWeaveDrive, dataDir, loader, cliBin } from './helpers.js'
+import { rootOf } from './trace-v2.js'
 
 const S260K = path.join(process.env.AOS_MODELS || path.join(REPO, '..', 'shared', 'models'), 'stories260K')
 const data = dataDir({ model: path.join(S260K, 'stories260K.bin'), tok: path.join(S260K, 'tok512.bin') })
@@ -28,14 +32,26 @@ const cli = (args) => {
 }
 
 // A native trace of the request every dispute here is about.
-const trace = (name, model) => {
+const trace = (name, model, args = ['--steps', '24', '--seed', '7']) => {
   const out = path.join(tmp, name + '.trace.json')
   const r = cli(['trace', '--model', path.join(S260K, model), '--tokenizer', path.join(S260K, 'tok512.bin'), '--prompt', PROMPT,
-    '--steps', '24', '--temperature', '0.8', '--seed', '7', '--model-id', data.ids.model, '--out', out])
+    '--temperature', '0.8', '--model-id', data.ids.model, '--out', out, ...args])
   assert.equal(r.code, 0, r.err)
   const claim = JSON.parse(r.out)
   claim.Tokenizer = data.ids.tok
   return { claim, file: out }
+}
+
+// A copy of a trace with `edit` applied to its entries, rehashed: what a forger would post.
+const forge = (t, name, edit) => {
+  const file = JSON.parse(fs.readFileSync(t.file, 'utf8'))
+  const honestRoot = rootOf(file.v2)
+  assert.equal(honestRoot, t.claim['Step-Root'], 'trace-v2.js computes the engine\'s root')
+  edit(file.v2.entries)
+  file.v2.root = rootOf(file.v2)
+  const out = path.join(tmp, name + '.trace.json')
+  fs.writeFileSync(out, JSON.stringify(file))
+  return { claim: { ...t.claim, 'Step-Root': file.v2.root }, file: out, entries: file.v2.entries }
 }
 
 // Play one dispute to its verdict; `silent` names a party that never answers.
@@ -73,7 +89,7 @@ async function play (state, claim, claimTrace, challengerTrace, silent) {
   }
 }
 
-test('disputes under ao-loader: the process\'s own claim survives, another model loses at layer 0, silence loses', async () => {
+test('disputes under ao-loader: the process\'s own claim survives; another model, a forged layer and a forged token lose where they differ; silence loses', async () => {
   assert.ok(cliBin, 'the aos-llama CLI was not found: build it (cargo build -p aos-llama) or set AOS_LLAMA_BIN')
   const state = { handle: await loader(fileWeaveDrive(data.dir)), memory: null }
   const honest = trace('honest', 'stories260K.bin')
@@ -104,4 +120,35 @@ test('disputes under ao-loader: the process\'s own claim survives, another model
   v = await play(state, otherClaim, other.file, honest.file, 'claimant')
   assert.equal(v['Winner-Role'], 'challenger')
   assert.match(v.Reason, /stopped answering/)
+
+  // A forged layer output (layer 2 at position 8) and a forged token (sampled at position
+  // 10) lose at the entry that was forged; the arbiter's recomputation is the honest leaf.
+  const entries = JSON.parse(fs.readFileSync(honest.file, 'utf8')).v2.entries
+  const layerAt = entries.findIndex((e) => e.kind === 'layer' && e.position === 8 && e.layer === 2)
+  const forgedLayer = forge(honest, 'forged-layer', (es) => { es[layerAt].out = (es[layerAt].out[0] === '0' ? '1' : '0') + es[layerAt].out.slice(1) })
+  v = await play(state, forgedLayer.claim, forgedLayer.file, honest.file)
+  assert.equal(v['Winner-Role'], 'challenger', v.Reason)
+  assert.deepEqual([v.Index, v.Position, v.Layer], [String(layerAt), '8', '2'])
+  const headAt = entries.findIndex((e) => e.kind === 'head' && e.position === 10)
+  const token = entries[headAt].token
+  const forgedToken = forge(honest, 'forged-token', (es) => { es[headAt].token = (token + 1) % 512 })
+  v = await play(state, forgedToken.claim, forgedToken.file, honest.file)
+  assert.equal(v['Winner-Role'], 'challenger', v.Reason)
+  assert.deepEqual([v.Index, v.Position, v.Token], [String(headAt), '10', String(token)])
+  // The honest claim against the forger as challenger: the claim stands.
+  v = await play(state, honest.claim, honest.file, forgedToken.file)
+  assert.equal(v['Winner-Role'], 'claimant', v.Reason)
+})
+
+test('a claim that samples on past its end token loses a Length challenge under ao-loader', async () => {
+  const state = { handle: await loader(fileWeaveDrive(data.dir)), memory: null }
+  // Seed 1 ends its story at an end token before 240 tokens; the run-on claim does not stop.
+  const honest = trace('honest-240', 'stories260K.bin', ['--steps', '240', '--seed', '1'])
+  const runon = trace('runon-240', 'stories260K.bin', ['--steps', '240', '--seed', '1', '--no-stop'])
+  const leaves = Number(honest.claim['Step-Leaves'])
+  assert.ok(leaves < Number(runon.claim['Step-Leaves']))
+  const v = await play(state, runon.claim, runon.file, honest.file)
+  assert.equal(v['Winner-Role'], 'challenger', v.Reason)
+  assert.equal(v.Index, String(leaves - 1))
+  assert.match(v.Reason, /goes on/)
 })

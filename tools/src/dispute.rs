@@ -42,7 +42,9 @@ pub struct ClaimArgs {
 #[derive(Args)]
 pub struct ChallengeArgs {
     /// Your trace file of the same request (`aos-llama trace --out`, with the claim's
-    /// settings and --steps; add --no-stop if the claim ran past an end token).
+    /// settings and --steps). A claim of the same entries opens a Step challenge; one that
+    /// goes on past your trace's end token, or stops short of one, a Length challenge.
+    /// Add --no-stop to dispute the tokens of a claim that ran past an end token.
     #[arg(long)]
     pub trace: PathBuf,
     /// The claim to dispute (what `aos-llama trace` prints, or the Inference-Response message).
@@ -73,13 +75,15 @@ pub fn dispute(c: DisputeCommand) -> Result<ExitCode, AnyError> {
 }
 
 /// The `v2` part of a trace file: entries with their vectors (f32 little-endian, hex).
-pub fn step_trace_json(entries: &[Entry], vectors: &[Option<LayerVectors>]) -> Value {
+/// Head entries carry `end`: whether their token ends a generation.
+pub fn step_trace_json(entries: &[Entry], vectors: &[Option<LayerVectors>], ends: &[bool]) -> Value {
     let f32s = |v: &[f32]| v.iter().flat_map(|x| x.to_le_bytes()).map(|b| format!("{b:02x}")).collect::<String>();
     let leaves: Vec<Hash> = entries.iter().map(Entry::leaf).collect();
     let list: Vec<Value> = entries
         .iter()
         .zip(vectors.iter().map(Some).chain(std::iter::repeat(None)))
-        .map(|(e, v)| match e {
+        .enumerate()
+        .map(|(i, (e, v))| match e {
             Entry::Layer { position, layer, .. } => {
                 let v = v.and_then(Option::as_ref);
                 json!({
@@ -88,7 +92,7 @@ pub fn step_trace_json(entries: &[Entry], vectors: &[Option<LayerVectors>]) -> V
                 })
             }
             Entry::Head { position, token, logits } => {
-                json!({ "kind": "head", "position": position, "token": token, "logits": hex(logits) })
+                json!({ "kind": "head", "position": position, "token": token, "logits": hex(logits), "end": ends.get(i).copied().unwrap_or(false) })
             }
         })
         .collect();
@@ -99,6 +103,19 @@ struct StepTrace {
     entries: Vec<Entry>,
     vectors: Vec<Option<LayerVectors>>,
     leaves: Vec<Hash>,
+    /// Head entries whose token ends a generation.
+    ends: Vec<bool>,
+}
+
+impl StepTrace {
+    /// The first `n` entries: a dispute over a claim of `n` entries is argued over this
+    /// prefix of a longer trace.
+    fn truncate(&mut self, n: usize) {
+        self.entries.truncate(n);
+        self.vectors.truncate(n);
+        self.leaves.truncate(n);
+        self.ends.truncate(n);
+    }
 }
 
 fn read_trace(path: &Path) -> Result<StepTrace, AnyError> {
@@ -124,7 +141,7 @@ fn read_trace(path: &Path) -> Result<StepTrace, AnyError> {
             })
             .collect()
     };
-    let (mut entries, mut vectors) = (Vec::new(), Vec::new());
+    let (mut entries, mut vectors, mut ends) = (Vec::new(), Vec::new(), Vec::new());
     for (i, e) in v2["entries"].as_array().ok_or_else(|| bad(0))?.iter().enumerate() {
         let num = |k: &str| e[k].as_u64().map(|x| x as u32).ok_or_else(|| bad(i));
         match e["kind"].as_str() {
@@ -137,17 +154,19 @@ fn read_trace(path: &Path) -> Result<StepTrace, AnyError> {
                 let d = llama::trace::digest_f32;
                 entries.push(Entry::Layer { position: num("position")?, layer: num("layer")?, out: d(&vs.out), key: d(&vs.key), value: d(&vs.value) });
                 vectors.push(Some(vs));
+                ends.push(false);
             }
             Some("head") => {
                 let logits = e["logits"].as_str().and_then(unhex).ok_or_else(|| bad(i))?;
                 entries.push(Entry::Head { position: num("position")?, token: num("token")?, logits });
                 vectors.push(None);
+                ends.push(e["end"].as_bool().unwrap_or(false));
             }
             _ => return Err(bad(i)),
         }
     }
     let leaves = entries.iter().map(Entry::leaf).collect();
-    Ok(StepTrace { entries, vectors, leaves })
+    Ok(StepTrace { entries, vectors, leaves, ends })
 }
 
 fn read_json(path: &Path) -> Result<Value, AnyError> {
@@ -178,29 +197,32 @@ fn open(a: &ChallengeArgs) -> Result<ExitCode, AnyError> {
     let mine = read_trace(&a.trace)?;
     let field = |k: &str| claim.get(k).cloned().filter(|v| !v.is_empty());
     let need = |k: &str| field(k).ok_or_else(|| -> AnyError { format!("the claim has no {k} (is it an Inference-Response of this version?)").into() });
-    let leaves: usize = need("Step-Leaves")?.parse().map_err(|_| "the claim's Step-Leaves is not a number")?;
-    if mine.entries.len() != leaves {
-        return Err(format!(
-            "your trace has {} entries, the claim {leaves}: re-run `aos-llama trace` with the claim's settings and --steps {} (and --no-stop if the claim went past an end token)",
-            mine.entries.len(),
-            need("Max-Tokens").unwrap_or_default()
-        )
-        .into());
-    }
+    let leaves: usize = need("Step-Leaves")?.parse().ok().filter(|&n| n > 0).ok_or("the claim's Step-Leaves is not a positive number")?;
     let prompt = a.prompt.clone().or_else(|| field("Prompt")).ok_or("the claim does not carry its prompt: pass --prompt")?;
     let claimant = a.claimant.clone().or_else(|| field("From")).ok_or("pass --claimant (the claim has no From)")?;
-    let mine_root = hex(&merkle_root(&mine.leaves));
-    if mine_root == need("Step-Root")? {
-        eprintln!("your trace agrees with the claim (Step-Root {mine_root}): nothing to dispute");
-        return Ok(ExitCode::from(1));
-    }
+    let challenge = choose_challenge(&mine, leaves, &need("Step-Root")?).map_err(|why| -> AnyError {
+        format!("{why}: re-run `aos-llama trace` with the claim's settings, --steps {} and --no-stop", need("Max-Tokens").unwrap_or_default()).into()
+    })?;
     let mut tags = vec![("Action", "Dispute-Open".to_string()), ("Claimant", claimant), ("Model", need("Model")?)];
     for k in ["Tokenizer", "Temperature", "Top-P", "Seed", "Prompt-SHA256", "Step-Root", "Step-Leaves", "Max-Tokens"] {
         if let Some(v) = field(k) {
             tags.push((k, v));
         }
     }
-    tags.push(("Challenger-Root", mine_root));
+    match challenge {
+        Challenge::Agreed => {
+            eprintln!("your trace agrees with the claim's {leaves} entries and where it stops: nothing to dispute");
+            return Ok(ExitCode::from(1));
+        }
+        Challenge::Step(root) => tags.push(("Challenger-Root", root)),
+        Challenge::Length(at) => {
+            need("Max-Tokens")?;
+            tags.push(("Challenge", "Length".into()));
+            if let Some(i) = at {
+                tags.push(("End-Index", i.to_string()));
+            }
+        }
+    }
     if let Some(t) = a.timeout {
         tags.push(("Timeout", t.to_string()));
     }
@@ -208,14 +230,54 @@ fn open(a: &ChallengeArgs) -> Result<ExitCode, AnyError> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// What a challenger with an honest trace disputes about a claim of `leaves` entries.
+enum Challenge {
+    /// The trace agrees with the claim, entries and length.
+    Agreed,
+    /// An entry differs: bisect against this root over the trace's first `leaves` entries.
+    Step(String),
+    /// The entries agree but the claim goes on past the end token at this entry, or
+    /// (`None`) stops before an end token.
+    Length(Option<usize>),
+}
+
+fn choose_challenge(mine: &StepTrace, leaves: usize, claim_root: &str) -> Result<Challenge, String> {
+    if mine.entries.len() < leaves {
+        // The honest run stopped before the claim did: at an end token, the claim went on.
+        return match mine.ends.last() {
+            Some(true) => Ok(Challenge::Length(Some(mine.entries.len() - 1))),
+            _ => Err(format!("your trace has {} entries, the claim {leaves}, and yours does not end at an end token", mine.entries.len())),
+        };
+    }
+    let root = hex(&merkle_root(&mine.leaves[..leaves]));
+    if root != claim_root {
+        return Ok(Challenge::Step(root));
+    }
+    if let Some(i) = mine.ends[..leaves - 1].iter().position(|&e| e) {
+        return Ok(Challenge::Length(Some(i)));
+    }
+    if mine.entries.len() > leaves && !mine.ends[leaves - 1] {
+        return Ok(Challenge::Length(None));
+    }
+    Ok(Challenge::Agreed)
+}
+
 fn respond(trace: &Path, request: &Path, role: &str) -> Result<ExitCode, AnyError> {
     let req = claim_fields(&read_json(request)?);
     let get = |k: &str| req.get(k).cloned().unwrap_or_default();
     let id = get("Dispute-Id");
     let index = |k: &str| -> Result<usize, AnyError> { get(k).parse().map_err(|_| format!("the request's {k} is not an index").into()) };
+    // The arbiter names the claim's entry count: a longer trace argues over its prefix.
+    let load = || -> Result<StepTrace, AnyError> {
+        let mut t = read_trace(trace)?;
+        if let Ok(n) = get("Step-Leaves").parse::<usize>() {
+            t.truncate(n);
+        }
+        Ok(t)
+    };
     match get("Action").as_str() {
         "Bisect" => {
-            let t = read_trace(trace)?;
+            let t = load()?;
             let (lo, hi, split) = (index("Lo")?, index("Hi")?, index("Split")?);
             if !(lo < split && split < hi && hi <= t.leaves.len()) {
                 return Err(format!("the request's range [{lo}, {split}, {hi}) is not inside your trace of {} entries", t.leaves.len()).into());
@@ -231,7 +293,7 @@ fn respond(trace: &Path, request: &Path, role: &str) -> Result<ExitCode, AnyErro
             print(&message(&tags, ""))?;
         }
         "Step-Inputs" => {
-            let t = read_trace(trace)?;
+            let t = load()?;
             let entries = get("Open-Entries");
             let entries = entries.split(',').filter(|s| !s.is_empty()).map(|s| s.parse().map_err(|_| "Open-Entries is not a list of indexes"));
             let vector = get("Open-Vector");

@@ -89,6 +89,8 @@ struct Run {
     entries: Vec<Entry>,
     vectors: Vec<Option<LayerVectors>>,
     step_root: Hash,
+    /// Per entry: a head entry whose token ends a generation (what a length challenge opens).
+    ends: Vec<bool>,
 }
 
 /// How `generate` records: `vectors` keeps every layer entry's values (what a party
@@ -133,6 +135,7 @@ fn generate(gen: &Generation, prompt: &[u8], max_tokens: usize, sampler: Sampler
         entries: s.step_entries().to_vec(),
         vectors: s.step_vectors().unwrap_or_default().to_vec(),
         step_root: s.step_root(),
+        ends: s.step_entries().iter().map(|e| matches!(e, Entry::Head { token, .. } if s.model().tokenizer.ends_generation(*token))).collect(),
     })
 }
 
@@ -184,7 +187,7 @@ pub fn trace(a: TraceArgs) -> Result<ExitCode, AnyError> {
         "version": TRACE_VERSION,
         "root": hex(&run.root),
         "steps": steps_json(&run.steps),
-        "v2": crate::dispute::step_trace_json(&run.entries, &run.vectors),
+        "v2": crate::dispute::step_trace_json(&run.entries, &run.vectors, &run.ends),
     });
     std::fs::write(&a.out, serde_json::to_vec(&file)?).map_err(|e| format!("{}: {e}", a.out.display()))?;
     let model_id = a.model_id.unwrap_or_else(|| a.gen.model.file_name().unwrap_or_default().to_string_lossy().into_owned());

@@ -40,13 +40,20 @@ fn tag(msg: &Value, name: &str) -> Option<String> {
 
 /// `aos-llama trace` of the request every test disputes: (claim JSON, trace file).
 fn trace(dir: &Path, name: &str, model: &str) -> (Value, PathBuf) {
+    trace_with(dir, name, model, &["--steps", "24", "--seed", "7"])
+}
+
+/// `aos-llama trace` at temperature 0.8 with `args` (--steps, --seed, --no-stop).
+fn trace_with(dir: &Path, name: &str, model: &str, args: &[&str]) -> (Value, PathBuf) {
     let out = dir.join(format!("{name}.trace.json"));
     let m = models().join(model);
     let t = models().join("tok512.bin");
-    let o = cli(&[
-        "trace", "--model", m.to_str().unwrap(), "--tokenizer", t.to_str().unwrap(), "--prompt", PROMPT, "--steps", "24",
-        "--temperature", "0.8", "--seed", "7", "--model-id", MODEL_ID, "--out", out.to_str().unwrap(),
-    ]);
+    let mut all = vec![
+        "trace", "--model", m.to_str().unwrap(), "--tokenizer", t.to_str().unwrap(), "--prompt", PROMPT, "--temperature", "0.8",
+        "--model-id", MODEL_ID, "--out", out.to_str().unwrap(),
+    ];
+    all.extend_from_slice(args);
+    let o = cli(&all);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let mut claim: Value = serde_json::from_slice(&o.stdout).unwrap();
     claim["Tokenizer"] = TOKENIZER_ID.into();
@@ -155,7 +162,12 @@ fn play(arb: &mut Arbiter, claim: &Value, claim_trace: &Path, challenger_trace: 
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let open: Value = serde_json::from_slice(&o.stdout).unwrap();
-    let mut queue = arb.deliver(CHALLENGER, &open).messages;
+    play_from(arb, &open, claim_trace, challenger_trace, silent)
+}
+
+/// Play a dispute from its Dispute-Open message, as [`play`].
+fn play_from(arb: &mut Arbiter, open: &Value, claim_trace: &Path, challenger_trace: &Path, silent: Option<&str>) -> Resolved {
+    let mut queue = arb.deliver(CHALLENGER, open).messages;
     let (mut rounds, mut step_secs) = (0, None);
     loop {
         if queue.is_empty() {
@@ -279,6 +291,80 @@ fn disputes_are_settled_at_the_forged_step() {
 
     // The arbiter's work: one layer, against the whole generation the claim covers.
     eprintln!("arbiter: one step {:.2} ms; the full Inference {:.2} ms ({:.0}x)", step_secs * 1e3, generation_secs * 1e3, generation_secs / step_secs);
+}
+
+/// The head entries of a trace file that hold an end token.
+fn end_entries(file: &Path) -> Vec<usize> {
+    let t: Value = serde_json::from_slice(&std::fs::read(file).unwrap()).unwrap();
+    t["v2"]["entries"].as_array().unwrap().iter().enumerate().filter(|(_, e)| e["end"] == true).map(|(i, _)| i).collect()
+}
+
+#[test]
+fn length_challenges_settle_where_a_claim_stops() {
+    let mut arb = Arbiter::new();
+    let dir = arb.dir.path().to_path_buf();
+    // Seed 1 ends its story at an end token well before 240 tokens.
+    let (honest_claim, honest) = trace_with(&dir, "honest", "stories260K.bin", &["--steps", "240", "--seed", "1"]);
+    let n: usize = honest_claim["Step-Leaves"].as_str().unwrap().parse().unwrap();
+    assert_eq!(end_entries(&honest), vec![n - 1], "the honest generation stops at its one end token");
+
+    // A claim that samples on past the end token loses at that entry.
+    let (runon_claim, runon) = trace_with(&dir, "runon", "stories260K.bin", &["--steps", "240", "--seed", "1", "--no-stop"]);
+    assert_eq!(runon_claim["Tokens"], "240");
+    let r = play(&mut arb, &runon_claim, &runon, &honest, None);
+    assert_eq!(r.get("Winner-Role"), "challenger", "{}", r.get("Reason"));
+    assert_eq!(r.get("Index"), (n - 1).to_string());
+    assert!(r.get("Reason").contains("goes on"), "{}", r.get("Reason"));
+
+    // ... and so does one with more samples than its Max-Tokens, from its tags alone.
+    let mut over = runon_claim.clone();
+    over["Max-Tokens"] = "100".into();
+    let r = play(&mut arb, &over, &runon, &honest, None);
+    assert_eq!(r.get("Winner-Role"), "challenger", "{}", r.get("Reason"));
+    assert!(r.get("Reason").contains("Max-Tokens is 100"), "{}", r.get("Reason"));
+
+    // A claim cut short (100 tokens, no end token, Max-Tokens 240) loses at its last entry.
+    let (mut short_claim, short) = trace_with(&dir, "short", "stories260K.bin", &["--steps", "100", "--seed", "1"]);
+    short_claim["Max-Tokens"] = "240".into();
+    let short_n: usize = short_claim["Step-Leaves"].as_str().unwrap().parse().unwrap();
+    let r = play(&mut arb, &short_claim, &short, &honest, None);
+    assert_eq!(r.get("Winner-Role"), "challenger", "{}", r.get("Reason"));
+    assert_eq!(r.get("Index"), (short_n - 1).to_string());
+    assert!(r.get("Reason").contains("not an end token"), "{}", r.get("Reason"));
+
+    // The honest claim: a challenger whose no-stop trace agrees finds nothing to dispute,
+    // and a Length challenge opened anyway loses (the claim ends at an end token).
+    let claim_file = dir.join("honest-claim.json");
+    std::fs::write(&claim_file, serde_json::to_vec(&honest_claim).unwrap()).unwrap();
+    let o = cli(&["dispute", "challenge", "--trace", runon.to_str().unwrap(), "--claim", claim_file.to_str().unwrap(), "--claimant", CLAIMANT]);
+    assert_eq!(o.status.code(), Some(1), "{}", String::from_utf8_lossy(&o.stderr));
+    let open = |extra: &[(&str, &str)]| {
+        let mut tags = vec![("Action", "Dispute-Open"), ("Challenge", "Length"), ("Claimant", CLAIMANT), ("Model", MODEL_ID), ("Tokenizer", TOKENIZER_ID)];
+        tags.extend_from_slice(extra);
+        let mut tags: Vec<Value> = tags.iter().map(|(k, v)| serde_json::json!({ "name": k, "value": v })).collect();
+        for k in ["Step-Root", "Step-Leaves", "Max-Tokens", "Temperature", "Seed"] {
+            tags.push(serde_json::json!({ "name": k, "value": honest_claim[k] }));
+        }
+        tags.push(serde_json::json!({ "name": "Timeout", "value": "4" }));
+        serde_json::json!({ "Tags": tags, "Data": PROMPT })
+    };
+    let r = play_from(&mut arb, &open(&[]), &honest, &runon, None);
+    assert_eq!(r.get("Winner-Role"), "claimant", "{}", r.get("Reason"));
+    assert!(r.get("Reason").contains("ends with end token"), "{}", r.get("Reason"));
+    // A claimant that does not open the entry loses.
+    let r = play_from(&mut arb, &open(&[]), &honest, &runon, Some("claimant"));
+    assert_eq!(r.get("Winner-Role"), "challenger", "{}", r.get("Reason"));
+    assert!(r.get("Reason").contains("did not open"), "{}", r.get("Reason"));
+    // End-Index must name a sampling step: a layer entry is refused, nothing opens.
+    let msg = open(&[("End-Index", "0")]);
+    arb.sent += 1;
+    let mut m = Message::new().from(CHALLENGER).id(ao_cu::txid_from("length-bad-index")).data(PROMPT);
+    for t in msg["Tags"].as_array().unwrap() {
+        m = m.tag(t["name"].as_str().unwrap(), t["value"].as_str().unwrap());
+    }
+    let out = arb.p.send(m).unwrap();
+    let err = out.messages.iter().find(|m| tag(m, "Action").as_deref() == Some("Dispute-Error")).map(|m| tag(m, "Error").unwrap());
+    assert!(err.as_deref().is_some_and(|e| e.contains("not a sampling step")), "{:?}", out.messages);
 }
 
 #[test]
