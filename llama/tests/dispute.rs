@@ -18,7 +18,11 @@ fn load(file: &str) -> llama::Model {
 const PROMPT: &[u8] = b"Once upon a time";
 
 fn traced(file: &str, sampler: SamplerConfig, tokens: usize) -> Session {
-    let mut s = Session::new(load(file)).unwrap();
+    traced_model(load(file), sampler, tokens)
+}
+
+fn traced_model(model: llama::Model, sampler: SamplerConfig, tokens: usize) -> Session {
+    let mut s = Session::new(model).unwrap();
     s.enable_step_vectors();
     s.set_sampler(sampler).unwrap();
     s.set_prompt(PROMPT).unwrap();
@@ -30,6 +34,40 @@ fn answer(s: &Session, index: usize) -> Vec<u8> {
     let layout = dispute::layout(s.model(), PROMPT, s.step_entries().len()).unwrap();
     let needs = dispute::needs(s.model(), &layout, index).unwrap();
     dispute::open(s.step_entries(), s.step_vectors().unwrap(), &needs).unwrap()
+}
+
+/// Recompute every entry of `s`'s trace alone from its openings: each gives the leaf the
+/// full forward pass committed.
+fn check_every_entry(s: &Session, sampler: SamplerConfig) {
+    let entries = s.step_entries();
+    let root = s.step_root();
+    let request = Request { prompt: PROMPT, sampler };
+    for (i, e) in entries.iter().enumerate() {
+        let got = dispute::check(s.model(), &request, entries.len(), i, &root, &answer(s, i)).unwrap();
+        assert_eq!(got.leaf, e.leaf(), "entry {i} ({})", got.slot);
+    }
+}
+
+/// Gemma 3's layout: sliding-window layers (8 positions in this random-weight file) read
+/// only the window's cached rows, post-attention and post-FFN norms, GeGLU, a Q4_K_M mix.
+#[test]
+fn a_windowed_model_recomputes_every_entry_alone() {
+    let Some(dir) = std::env::var_os("AOS_REF_CACHE").map(PathBuf::from) else {
+        assert_ne!(std::env::var("AOS_REQUIRE_REFERENCE").as_deref(), Ok("1"), "AOS_REF_CACHE is not set (test/reference/fetch.sh's env.sh sets it)");
+        eprintln!("\n*** SKIPPED: AOS_REF_CACHE is not set: run test/reference/fetch.sh and source its env.sh\n");
+        return;
+    };
+    let bytes = std::fs::read(dir.join("random-models/gemma3-d256-Q4_K_M.gguf")).expect("gemma3-d256-Q4_K_M.gguf (make-models.py writes it)");
+    let model = llama::load(&mut &bytes[..], None, &mut |_, _| {}).unwrap();
+    let sampler = SamplerConfig { temperature: 0.8, topp: 0.9, seed: 3 };
+    let s = traced_model(model, sampler, 20);
+    let layout = dispute::layout(s.model(), PROMPT, s.step_entries().len()).unwrap();
+    assert!(layout.prompt_tokens + layout.samples() > 8 + 4, "the generation reaches past the window");
+    // Past the window, a windowed layer reads fewer rows than a global one.
+    let last = layout.prompt_tokens + layout.samples() - 2;
+    let reads = |layer| dispute::needs(s.model(), &layout, layout.index(Slot::Layer { position: last, layer })).unwrap().entries.len();
+    assert!((0..layout.layers).any(|l| reads(l) < last), "some layer is windowed");
+    check_every_entry(&s, sampler);
 }
 
 #[test]
