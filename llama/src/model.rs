@@ -161,7 +161,16 @@ pub struct Model {
 /// commitments use for per-layer digests.
 pub type LayerObserver<'a> = &'a mut dyn FnMut(usize, &[f32]);
 
-/// The activations and KV cache of one sequence.
+/// [`Model::forward_batch`]'s hook: (layer index, index of the token in the batch,
+/// that token's residual stream after the layer).
+pub type BatchObserver<'a> = &'a mut dyn FnMut(usize, usize, &[f32]);
+
+/// Tokens a [`State`] carries through the network together (prompt processing): the
+/// activations are this many rows, and each weight is read once per batch.
+pub const MAX_BATCH: usize = 32;
+
+/// The activations and KV cache of one sequence. The activation buffers hold
+/// `batch` rows (one per token of a batch); a single-token pass uses row 0.
 pub struct State {
     x: Vec<f32>,
     xb: Vec<f32>,
@@ -187,38 +196,42 @@ pub struct State {
     /// The caches hold every layer (`false`), or one layer, whichever is asked for
     /// (`true`: the arbiter's single-layer recomputation).
     one_layer: bool,
+    /// Rows of the activation buffers: the largest batch.
+    batch: usize,
 }
 
 impl State {
     pub fn new(c: &Config) -> Result<State> {
-        State::with_cache_layers(c, c.n_layers)
+        State::with_cache_layers(c, c.n_layers, MAX_BATCH)
     }
 
     /// A state whose caches hold one layer: enough to recompute any single layer.
     pub fn one_layer(c: &Config) -> Result<State> {
-        State::with_cache_layers(c, 1)
+        State::with_cache_layers(c, 1, 1)
     }
 
-    fn with_cache_layers(c: &Config, layers: usize) -> Result<State> {
+    fn with_cache_layers(c: &Config, layers: usize, batch: usize) -> Result<State> {
         let kv = layers * c.seq_len * c.kv_dim();
+        let rows = |n: usize| n * batch;
         Ok(State {
-            x: try_zeroed(c.dim, "activations")?,
-            xb: try_zeroed(c.dim, "activations")?,
-            xb2: try_zeroed(c.dim, "activations")?,
-            hb: try_zeroed(c.hidden_dim, "activations")?,
-            hb2: try_zeroed(c.hidden_dim, "activations")?,
-            q: try_zeroed(c.q_dim(), "activations")?,
-            att_out: try_zeroed(c.q_dim(), "activations")?,
+            x: try_zeroed(rows(c.dim), "activations")?,
+            xb: try_zeroed(rows(c.dim), "activations")?,
+            xb2: try_zeroed(rows(c.dim), "activations")?,
+            hb: try_zeroed(rows(c.hidden_dim), "activations")?,
+            hb2: try_zeroed(rows(c.hidden_dim), "activations")?,
+            q: try_zeroed(rows(c.q_dim()), "activations")?,
+            att_out: try_zeroed(rows(c.q_dim()), "activations")?,
             att: try_zeroed(c.n_heads * c.seq_len, "attention scores")?,
-            rope: try_zeroed(c.head_size() / 2, "rope table")?,
-            rope_local: try_zeroed(c.head_size() / 2, "rope table")?,
-            quant: QuantScratch::new(c.dim.max(c.hidden_dim).max(c.q_dim())),
+            rope: try_zeroed(rows(c.head_size() / 2), "rope table")?,
+            rope_local: try_zeroed(rows(c.head_size() / 2), "rope table")?,
+            quant: QuantScratch::new(c.dim.max(c.hidden_dim).max(c.q_dim()), batch),
             logits: try_zeroed(c.vocab_size, "logits")?,
             key_cache: try_zeroed(kv, "key cache")?,
             value_cache: try_zeroed(kv, "value cache")?,
             layer_stride: c.seq_len * c.kv_dim(),
             kv_dim: c.kv_dim(),
             one_layer: layers == 1 && c.n_layers > 1,
+            batch,
         })
     }
 
@@ -228,10 +241,15 @@ impl State {
 
     /// The residual stream (after [`Model::forward_layer`]: that layer's output).
     pub fn residual(&self) -> &[f32] {
-        &self.x
+        &self.x[..self.dim()]
     }
     pub fn residual_mut(&mut self) -> &mut [f32] {
-        &mut self.x
+        let d = self.dim();
+        &mut self.x[..d]
+    }
+
+    fn dim(&self) -> usize {
+        self.x.len() / self.batch
     }
 
     /// Where layer `l`'s rows start in the caches.
@@ -379,32 +397,74 @@ fn gelu_ggml(x: f32) -> f32 {
 impl Model {
     /// Run one token at position `pos` through the network; the logits land in
     /// `state.logits`. The caller guarantees `pos < seq_len` and `token < vocab_size`.
-    pub fn forward(&self, state: &mut State, backend: Backend, token: u32, pos: usize, mut observer: Option<LayerObserver>) {
-        self.embed(state, token);
-        self.prepare_position(state, pos);
-        for l in 0..self.config.n_layers {
-            self.forward_layer(state, backend, l, pos);
-            if let Some(obs) = observer.as_mut() {
-                obs(l, &state.x);
-            }
+    pub fn forward(&self, state: &mut State, backend: Backend, token: u32, pos: usize, observer: Option<LayerObserver>) {
+        match observer {
+            Some(obs) => self.forward_batch(state, backend, &[token], pos, Some(&mut |l, _, x| obs(l, x))),
+            None => self.forward_batch(state, backend, &[token], pos, None),
         }
-        self.forward_head(state, backend);
+    }
+
+    /// Run `tokens` at positions `pos, pos + 1, …` through the network, up to
+    /// [`MAX_BATCH`] at a time: every matrix applied to the batch's tokens together
+    /// ([`Matrix::matmul`]), attention token by token in order. Each token's values
+    /// are bit for bit what [`Model::forward`] gives it alone. The logits (in
+    /// `state.logits`) are the last token's: the others' would go unused.
+    pub fn forward_batch(&self, s: &mut State, backend: Backend, tokens: &[u32], pos: usize, mut observer: Option<BatchObserver>) {
+        let d = self.config.dim;
+        let mut done = 0;
+        let mut last = 0;
+        for chunk in tokens.chunks(s.batch) {
+            let n = chunk.len();
+            for (t, &token) in chunk.iter().enumerate() {
+                self.embed_row(s, t, token);
+            }
+            self.prepare_positions(s, pos + done, n);
+            for l in 0..self.config.n_layers {
+                self.forward_rows(s, backend, l, pos + done, n);
+                if let Some(obs) = observer.as_mut() {
+                    for t in 0..n {
+                        obs(l, done + t, &s.x[t * d..(t + 1) * d]);
+                    }
+                }
+            }
+            done += n;
+            last = n - 1;
+        }
+        if !tokens.is_empty() {
+            self.head_row(s, backend, last);
+        }
     }
 
     /// The residual stream's start: the token's embedding row (scaled, for Gemma).
     pub fn embed(&self, state: &mut State, token: u32) {
-        self.weights.embed.row_into(token as usize, &mut state.x);
+        self.embed_row(state, 0, token)
+    }
+
+    fn embed_row(&self, state: &mut State, t: usize, token: u32) {
+        let d = self.config.dim;
+        let x = &mut state.x[t * d..(t + 1) * d];
+        self.weights.embed.row_into(token as usize, x);
         if let Some(k) = self.config.blocks.embed_scale {
-            state.x.iter_mut().for_each(|v| *v = *v * k);
+            x.iter_mut().for_each(|v| *v = *v * k);
         }
     }
 
     /// RoPE angles for `pos`, shared by every layer and head.
     pub fn prepare_position(&self, state: &mut State, pos: usize) {
+        self.prepare_positions(state, pos, 1)
+    }
+
+    /// RoPE angles for positions `pos .. pos + n`, row `t` for `pos + t`.
+    fn prepare_positions(&self, state: &mut State, pos: usize, n: usize) {
         let (c, b) = (&self.config, &self.config.blocks);
-        rope_angles(&mut state.rope, pos as f32 * c.rope_scale, c.rope_theta, self.weights.rope_factors(c), b.rope_attn_factor);
-        if b.window.is_some() {
-            rope_angles(&mut state.rope_local, pos as f32, b.rope_theta_local, None, b.rope_attn_factor);
+        let half = c.head_size() / 2;
+        for t in 0..n {
+            let p = (pos + t) as f32;
+            let rows = t * half..(t + 1) * half;
+            rope_angles(&mut state.rope[rows.clone()], p * c.rope_scale, c.rope_theta, self.weights.rope_factors(c), b.rope_attn_factor);
+            if b.window.is_some() {
+                rope_angles(&mut state.rope_local[rows], p, b.rope_theta_local, None, b.rope_attn_factor);
+            }
         }
     }
 
@@ -413,88 +473,112 @@ impl Model {
     /// value rows and the updated residual stream. The arbiter of a dispute runs
     /// exactly this function on committed inputs (see [`crate::dispute`]).
     pub fn forward_layer(&self, s: &mut State, backend: Backend, l: usize, pos: usize) {
+        self.forward_rows(s, backend, l, pos, 1)
+    }
+
+    /// Layer `l` for the `n` tokens in rows `0..n` at positions `pos .. pos + n`.
+    fn forward_rows(&self, s: &mut State, backend: Backend, l: usize, pos: usize, n: usize) {
         let c = &self.config;
         let b = &c.blocks;
-        let (dim, hidden, head_size, kv_dim) = (c.dim, c.hidden_dim, c.head_size(), c.kv_dim());
+        let (dim, hidden, head_size, kv_dim, q_dim) = (c.dim, c.hidden_dim, c.head_size(), c.kv_dim(), c.q_dim());
+        let half = head_size / 2;
         let kv_mul = c.n_heads / c.n_kv_heads;
         let style = b.arch.rope_style();
         let score_divisor = math::sqrtf(head_size as f32);
         let layer = &self.weights.layers[l];
         let e = &layer.extra;
         let local = b.is_local(l);
-        // Attention.
-        rmsnorm(&mut s.xb, &s.x, &layer.attn_norm, c.norm_eps);
+        // Attention. The batch's key and value rows are consecutive cache rows.
+        for t in 0..n {
+            rmsnorm(&mut s.xb[t * dim..(t + 1) * dim], &s.x[t * dim..(t + 1) * dim], &layer.attn_norm, c.norm_eps);
+        }
         let cache_off = s.cache_offset(l);
-        let row = cache_off + pos * kv_dim;
-        let (k, v) = (&mut s.key_cache[row..row + kv_dim], &mut s.value_cache[row..row + kv_dim]);
-        layer.wq.matvec(backend, &mut s.q, &s.xb, &mut s.quant);
-        layer.wk.matvec(backend, k, &s.xb, &mut s.quant);
-        layer.wv.matvec(backend, v, &s.xb, &mut s.quant);
-        add_bias(&mut s.q, e.bq.as_ref());
-        add_bias(k, e.bk.as_ref());
-        add_bias(v, e.bv.as_ref());
-        head_norm(&mut s.q, e.q_norm.as_ref(), c.norm_eps);
-        head_norm(k, e.k_norm.as_ref(), c.norm_eps);
-        let angles = if local { &s.rope_local } else { &s.rope };
-        rope(&mut s.q, angles, style);
-        rope(k, angles, style);
-        if let Some(k) = b.query_scale {
-            s.q.iter_mut().for_each(|v| *v = *v * k);
+        let rows = cache_off + pos * kv_dim..cache_off + (pos + n) * kv_dim;
+        layer.wq.matmul(backend, &mut s.q[..n * q_dim], &s.xb[..n * dim], &mut s.quant);
+        layer.wk.matmul(backend, &mut s.key_cache[rows.clone()], &s.xb[..n * dim], &mut s.quant);
+        layer.wv.matmul(backend, &mut s.value_cache[rows.clone()], &s.xb[..n * dim], &mut s.quant);
+        for t in 0..n {
+            let q = &mut s.q[t * q_dim..(t + 1) * q_dim];
+            let at = rows.start + t * kv_dim..rows.start + (t + 1) * kv_dim;
+            let (k, v) = (&mut s.key_cache[at.clone()], &mut s.value_cache[at]);
+            add_bias(q, e.bq.as_ref());
+            add_bias(k, e.bk.as_ref());
+            add_bias(v, e.bv.as_ref());
+            head_norm(q, e.q_norm.as_ref(), c.norm_eps);
+            head_norm(k, e.k_norm.as_ref(), c.norm_eps);
+            let angles = if local { &s.rope_local[t * half..(t + 1) * half] } else { &s.rope[t * half..(t + 1) * half] };
+            rope(q, angles, style);
+            rope(k, angles, style);
+            if let Some(k) = b.query_scale {
+                q.iter_mut().for_each(|v| *v = *v * k);
+            }
         }
 
-        let first = self.first_attended(l, pos);
-        for h in 0..c.n_heads {
-            let q = &s.q[h * head_size..(h + 1) * head_size];
-            let att = &mut s.att[h * c.seq_len + first..h * c.seq_len + pos + 1];
-            let kv_off = cache_off + (h / kv_mul) * head_size;
-            for (t, a) in (first..).zip(att.iter_mut()) {
-                let k = &s.key_cache[kv_off + t * kv_dim..kv_off + t * kv_dim + head_size];
-                *a = match b.query_scale {
-                    Some(_) => backend.dot_f32(q, k),
-                    None => backend.dot_f32(q, k) / score_divisor,
-                };
-            }
-            softmax(att);
-            let xb = &mut s.att_out[h * head_size..(h + 1) * head_size];
-            xb.fill(0.0);
-            for (t, &a) in (first..).zip(att.iter()) {
-                let v = &s.value_cache[kv_off + t * kv_dim..kv_off + t * kv_dim + head_size];
-                for (o, &vi) in xb.iter_mut().zip(v) {
-                    *o = *o + a * vi;
+        for t in 0..n {
+            let p = pos + t;
+            let first = self.first_attended(l, p);
+            for h in 0..c.n_heads {
+                let q = &s.q[t * q_dim + h * head_size..t * q_dim + (h + 1) * head_size];
+                let att = &mut s.att[h * c.seq_len + first..h * c.seq_len + p + 1];
+                let kv_off = cache_off + (h / kv_mul) * head_size;
+                for (i, a) in (first..).zip(att.iter_mut()) {
+                    let k = &s.key_cache[kv_off + i * kv_dim..kv_off + i * kv_dim + head_size];
+                    *a = match b.query_scale {
+                        Some(_) => backend.dot_f32(q, k),
+                        None => backend.dot_f32(q, k) / score_divisor,
+                    };
+                }
+                softmax(att);
+                let xb = &mut s.att_out[t * q_dim + h * head_size..t * q_dim + (h + 1) * head_size];
+                xb.fill(0.0);
+                for (i, &a) in (first..).zip(att.iter()) {
+                    let v = &s.value_cache[kv_off + i * kv_dim..kv_off + i * kv_dim + head_size];
+                    for (o, &vi) in xb.iter_mut().zip(v) {
+                        *o = *o + a * vi;
+                    }
                 }
             }
         }
-        layer.wo.matvec(backend, &mut s.xb2, &s.att_out, &mut s.quant);
-        if let Some(n) = &e.post_attn_norm {
-            rmsnorm_in_place(&mut s.xb2, n, c.norm_eps);
-        }
-        for (x, &d) in s.x.iter_mut().zip(&s.xb2) {
-            *x = *x + d;
+        layer.wo.matmul(backend, &mut s.xb2[..n * dim], &s.att_out[..n * q_dim], &mut s.quant);
+        for t in 0..n {
+            let d = &mut s.xb2[t * dim..(t + 1) * dim];
+            if let Some(w) = &e.post_attn_norm {
+                rmsnorm_in_place(d, w, c.norm_eps);
+            }
+            for (x, &d) in s.x[t * dim..(t + 1) * dim].iter_mut().zip(d.iter()) {
+                *x = *x + d;
+            }
         }
 
         // Feed-forward: act(gate) * up, then down.
-        rmsnorm(&mut s.xb, &s.x, &layer.ffn_norm, c.norm_eps);
-        layer.w1.matvec(backend, &mut s.hb, &s.xb, &mut s.quant);
-        layer.w3.matvec(backend, &mut s.hb2, &s.xb, &mut s.quant);
+        for t in 0..n {
+            rmsnorm(&mut s.xb[t * dim..(t + 1) * dim], &s.x[t * dim..(t + 1) * dim], &layer.ffn_norm, c.norm_eps);
+        }
+        layer.w1.matmul(backend, &mut s.hb[..n * hidden], &s.xb[..n * dim], &mut s.quant);
+        layer.w3.matmul(backend, &mut s.hb2[..n * hidden], &s.xb[..n * dim], &mut s.quant);
+        let (gate, up) = (&mut s.hb[..n * hidden], &s.hb2[..n * hidden]);
         match b.arch.activation() {
             Activation::Silu => {
-                for (g, &u) in s.hb.iter_mut().zip(&s.hb2) {
+                for (g, &u) in gate.iter_mut().zip(up) {
                     let v = *g;
                     *g = v * (1.0 / (1.0 + math::expf(-v))) * u;
                 }
             }
             Activation::GeluTanh => {
-                for (g, &u) in s.hb.iter_mut().zip(&s.hb2) {
+                for (g, &u) in gate.iter_mut().zip(up) {
                     *g = gelu_ggml(*g) * u;
                 }
             }
         }
-        layer.w2.matvec(backend, &mut s.xb[..dim], &s.hb[..hidden], &mut s.quant);
-        if let Some(n) = &e.post_ffn_norm {
-            rmsnorm_in_place(&mut s.xb[..dim], n, c.norm_eps);
-        }
-        for (x, &d) in s.x.iter_mut().zip(&s.xb) {
-            *x = *x + d;
+        layer.w2.matmul(backend, &mut s.xb[..n * dim], &s.hb[..n * hidden], &mut s.quant);
+        for t in 0..n {
+            let d = &mut s.xb[t * dim..(t + 1) * dim];
+            if let Some(w) = &e.post_ffn_norm {
+                rmsnorm_in_place(d, w, c.norm_eps);
+            }
+            for (x, &d) in s.x[t * dim..(t + 1) * dim].iter_mut().zip(d.iter()) {
+                *x = *x + d;
+            }
         }
     }
 
@@ -510,9 +594,15 @@ impl Model {
 
     /// Final norm and classifier: the residual stream `state.x` to `state.logits`.
     pub fn forward_head(&self, s: &mut State, backend: Backend) {
+        self.head_row(s, backend, 0)
+    }
+
+    /// The head for the token in row `t`.
+    fn head_row(&self, s: &mut State, backend: Backend, t: usize) {
         let (c, w) = (&self.config, &self.weights);
-        rmsnorm_in_place(&mut s.x, &w.final_norm, c.norm_eps);
-        w.classifier().matvec(backend, &mut s.logits, &s.x, &mut s.quant);
+        let x = &mut s.x[t * c.dim..(t + 1) * c.dim];
+        rmsnorm_in_place(x, &w.final_norm, c.norm_eps);
+        w.classifier().matvec(backend, &mut s.logits, x, &mut s.quant);
         add_bias(&mut s.logits, w.classifier_bias.as_ref());
         if let Some(cap) = c.blocks.final_softcap {
             for v in s.logits.iter_mut() {

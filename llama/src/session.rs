@@ -172,36 +172,52 @@ impl Session {
         }
     }
 
-    fn feed(&mut self, token: u32) {
+    /// Run `toks` through the network at the next positions, batched (the bits are
+    /// those of one token at a time; see [`Model::forward_batch`]); the logits are the
+    /// last token's. With a trace, every layer of every token gets its entry, in
+    /// position order.
+    fn feed(&mut self, toks: &[u32]) {
         let pos = self.tokens.len();
-        debug_assert!(pos < self.model.config.seq_len);
+        debug_assert!(pos + toks.len() <= self.model.config.seq_len);
+        if toks.is_empty() {
+            return;
+        }
         match self.trace.as_mut() {
             Some(tr) => {
-                tr.layers.clear();
-                let layers = &mut tr.layers;
-                let mut outs = Vec::new();
+                let layers = self.model.config.n_layers;
                 let keep = tr.vectors.is_some();
-                let mut observe = |_: usize, x: &[f32]| {
-                    layers.push(digest_f32(x));
+                // (token, layer) → digest and (if kept) vector of the layer's output.
+                let mut digests = alloc::vec![Hash::default(); toks.len() * layers];
+                let mut outs: Vec<Vec<f32>> = Vec::new();
+                if keep {
+                    outs.resize(toks.len() * layers, Vec::new());
+                }
+                let mut observe = |l: usize, t: usize, x: &[f32]| {
+                    digests[t * layers + l] = digest_f32(x);
                     if keep {
-                        outs.push(x.to_vec());
+                        outs[t * layers + l] = x.to_vec();
                     }
                 };
-                self.model.forward(&mut self.state, self.backend, token, pos, Some(&mut observe));
+                self.model.forward_batch(&mut self.state, self.backend, toks, pos, Some(&mut observe));
                 let mut outs = outs.into_iter();
-                for (l, out) in tr.layers.iter().enumerate() {
-                    let (k, v) = self.state.kv_rows(l, pos);
-                    let entry = Entry::Layer { position: pos as u32, layer: l as u32, out: *out, key: digest_f32(k), value: digest_f32(v) };
-                    tr.entries.push(entry);
-                    if let Some(vs) = tr.vectors.as_mut() {
-                        let out = outs.next().unwrap_or_default();
-                        vs.push(Some(LayerVectors { out, key: k.to_vec(), value: v.to_vec() }));
+                for t in 0..toks.len() {
+                    let p = pos + t;
+                    for l in 0..layers {
+                        let (k, v) = self.state.kv_rows(l, p);
+                        let out = digests[t * layers + l];
+                        tr.entries.push(Entry::Layer { position: p as u32, layer: l as u32, out, key: digest_f32(k), value: digest_f32(v) });
+                        if let Some(vs) = tr.vectors.as_mut() {
+                            let out = outs.next().unwrap_or_default();
+                            vs.push(Some(LayerVectors { out, key: k.to_vec(), value: v.to_vec() }));
+                        }
                     }
                 }
+                tr.layers.clear();
+                tr.layers.extend_from_slice(&digests[(toks.len() - 1) * layers..]);
             }
-            None => self.model.forward(&mut self.state, self.backend, token, pos, None),
+            None => self.model.forward_batch(&mut self.state, self.backend, toks, pos, None),
         }
-        self.tokens.push(token);
+        self.tokens.extend_from_slice(toks);
     }
 
     fn check_room(&self, extra: usize) -> Result<()> {
@@ -240,12 +256,9 @@ impl Session {
             return Err(Error::Usage(format!("token id {bad} is outside the vocabulary ({})", self.model.config.vocab_size)));
         }
         self.check_room(toks.len())?;
-        if let Some(p) = self.pending.take() {
-            self.feed(p);
-        }
-        for &t in toks {
-            self.feed(t);
-        }
+        // The pending token (sampled, not yet fed) goes first, in the same batch.
+        let batch: Vec<u32> = self.pending.take().into_iter().chain(toks.iter().copied()).collect();
+        self.feed(&batch);
         self.finished = false;
         Ok(())
     }
@@ -261,7 +274,7 @@ impl Session {
                 return Ok(None);
             }
             self.pending = None;
-            self.feed(p);
+            self.feed(&[p]);
         }
         if self.tokens.is_empty() {
             return Err(Error::Usage("no prompt: set a prompt before generating".into()));

@@ -96,70 +96,138 @@ impl Matrix {
     /// the thread count: with more than one thread the rows are split between them,
     /// each row computed exactly as with one (so the bits do not depend on it).
     pub fn matvec(&self, backend: Backend, out: &mut [f32], x: &[f32], scratch: &mut QuantScratch) {
-        debug_assert_eq!(x.len(), self.cols);
-        debug_assert_eq!(out.len(), self.rows);
-        // The activation is prepared once, as for one thread.
-        match &self.storage {
-            Storage::F32(_) => {}
-            Storage::Q8 { group_size, .. } => {
-                let n = x.len();
-                quantize_q8(x, *group_size, &mut scratch.q[..n], &mut scratch.s[..n / group_size]);
+        self.matmul(backend, out, x, scratch)
+    }
+
+    /// `out[t] = W · x[t]` for the `n = x.len() / cols` vectors of `x` (row-major,
+    /// `n × cols` into `n × rows`): each output is computed exactly as [`Matrix::matvec`]
+    /// computes it alone, so the bits do not depend on batching. What batching changes
+    /// is memory traffic: the rows go in chunks small enough to stay in cache while
+    /// every vector passes over them, so the weights are read from memory once per
+    /// batch instead of once per vector (prompt processing).
+    pub fn matmul(&self, backend: Backend, out: &mut [f32], x: &[f32], scratch: &mut QuantScratch) {
+        let n = x.len() / self.cols;
+        debug_assert_eq!(x.len(), n * self.cols);
+        debug_assert_eq!(out.len(), n * self.rows);
+        debug_assert!(n >= 1 && n <= scratch.acts.len());
+        // Each activation is prepared once, as for one thread.
+        for (t, xt) in x.chunks_exact(self.cols).enumerate() {
+            match &self.storage {
+                Storage::F32(_) => {}
+                Storage::Q8 { group_size, .. } => {
+                    let (c, g) = (self.cols, self.cols / group_size);
+                    quantize_q8(xt, *group_size, &mut scratch.q[t * c..(t + 1) * c], &mut scratch.s[t * g..(t + 1) * g]);
+                }
+                Storage::Ggml { ty, .. } => scratch.acts[t].prepare(ty.activation(), xt),
             }
-            Storage::Ggml { ty, .. } => scratch.act.prepare(ty.activation(), x),
         }
         #[cfg(feature = "std")]
         if scratch.threads > 1 && self.rows >= 2 * scratch.threads {
-            return self.matvec_threaded(backend, scratch.threads, out, x, scratch);
+            return self.matmul_threaded(backend, scratch.threads, out, x, n, scratch);
         }
-        self.rows_into(backend, 0, out, x, scratch);
+        self.block_into(backend, 0..self.rows, out, x, n, scratch);
     }
 
     #[cfg(feature = "std")]
-    fn matvec_threaded(&self, backend: Backend, threads: usize, out: &mut [f32], x: &[f32], scratch: &mut QuantScratch) {
+    fn matmul_threaded(&self, backend: Backend, threads: usize, out: &mut [f32], x: &[f32], n: usize, scratch: &mut QuantScratch) {
         let per = self.rows.div_ceil(threads);
         let shared: &QuantScratch = scratch;
-        std::thread::scope(|s| {
-            for (i, part) in out.chunks_mut(per).enumerate() {
-                // Each worker has its own copy of the (small) activation buffers.
-                let mut own = shared.clone();
-                s.spawn(move || self.rows_into(backend, i * per, part, x, &mut own));
-            }
+        let parts: Vec<(usize, Vec<f32>)> = std::thread::scope(|s| {
+            let workers: Vec<_> = (0..self.rows)
+                .step_by(per)
+                .map(|first| {
+                    let rows = first..(first + per).min(self.rows);
+                    s.spawn(move || {
+                        // Each worker has its own copy of the (small) activation buffers,
+                        // and its own `n × rows` outputs, copied into place below.
+                        let mut own = shared.clone();
+                        let mut part = alloc::vec![0.0f32; n * rows.len()];
+                        self.block_into(backend, rows, &mut part, x, n, &mut own);
+                        (first, part)
+                    })
+                })
+                .collect();
+            workers.into_iter().map(|w| w.join().expect("a matmul worker panicked")).collect()
         });
+        for (first, part) in parts {
+            let len = part.len() / n;
+            for (t, p) in part.chunks_exact(len).enumerate() {
+                out[t * self.rows + first..t * self.rows + first + len].copy_from_slice(p);
+            }
+        }
     }
 
-    /// Rows `first .. first + out.len()` of `W · x`, the activation already prepared.
-    fn rows_into(&self, backend: Backend, first: usize, out: &mut [f32], x: &[f32], scratch: &mut QuantScratch) {
+    /// Rows `rows` of every product, into `out` (`n × rows.len()`), the activations
+    /// prepared. Chunks of rows of about [`CHUNK_BYTES`] stay in cache while each of
+    /// the `n` vectors runs over them.
+    fn block_into(&self, backend: Backend, rows: core::ops::Range<usize>, out: &mut [f32], x: &[f32], n: usize, scratch: &mut QuantScratch) {
+        let width = rows.len();
+        let chunk = if n == 1 { width.max(1) } else { (CHUNK_BYTES / self.row_bytes().max(1)).max(1) };
+        let mut r0 = rows.start;
+        while r0 < rows.end {
+            let r1 = (r0 + chunk).min(rows.end);
+            for t in 0..n {
+                let o = &mut out[t * width + (r0 - rows.start)..t * width + (r1 - rows.start)];
+                self.rows_into(backend, r0, o, &x[t * self.cols..(t + 1) * self.cols], scratch, t);
+            }
+            r0 = r1;
+        }
+    }
+
+    /// Bytes of one row in memory.
+    fn row_bytes(&self) -> usize {
+        match &self.storage {
+            Storage::F32(_) => self.cols * 4,
+            Storage::Q8 { group_size, .. } => self.cols + self.cols / group_size * 4,
+            Storage::Ggml { data, .. } => data.len() / self.rows.max(1),
+        }
+    }
+
+    /// Rows `first .. first + out.len()` of `W · x`, with vector `t`'s prepared activation.
+    fn rows_into(&self, backend: Backend, first: usize, out: &mut [f32], x: &[f32], scratch: &mut QuantScratch, t: usize) {
         let (n, rows) = (self.cols, first..first + out.len());
         match &self.storage {
             Storage::F32(w) => backend.matmul_f32(out, &w[rows.start * n..rows.end * n], x),
             Storage::Q8 { q, scales, group_size } => {
                 let gs = *group_size;
-                let (xq, xs) = (&scratch.q[..n], &scratch.s[..n / gs]);
                 let g = n / gs;
+                let (xq, xs) = (&scratch.q[t * n..(t + 1) * n], &scratch.s[t * g..(t + 1) * g]);
                 backend.matmul_q8(out, &q[rows.start * n..rows.end * n], &scales[rows.start * g..rows.end * g], xq, xs, gs);
             }
             Storage::Ggml { ty, data } => {
                 let rb = data.len() / self.rows;
-                backend.matmul_ggml(*ty, out, &data[rows.start * rb..rows.end * rb], rb, &mut scratch.act);
+                backend.matmul_ggml(*ty, out, &data[rows.start * rb..rows.end * rb], rb, &mut scratch.acts[t]);
             }
         }
     }
 }
 
-/// Reusable buffers for quantized activations (no allocation per token), and how many
-/// threads a matrix-vector product may use.
+/// Rows per chunk in a batched product: as many as fit in this many bytes (well
+/// inside L2, so a chunk is read from memory once and from cache by the other vectors).
+const CHUNK_BYTES: usize = 64 * 1024;
+
+/// Reusable buffers for quantized activations (no allocation per token), one per
+/// vector of a batch, and how many threads a matrix product may use.
 #[derive(Clone)]
 pub struct QuantScratch {
+    /// int8 activations (llama2.c v2): `batch × max_cols` values and their group scales.
     pub q: Vec<i16>,
     pub s: Vec<f32>,
-    /// The activation prepared for ggml weight types.
-    pub act: Activations,
-    /// Threads per matrix-vector product (1 without the `std` feature).
+    /// The activations prepared for ggml weight types, one per vector of a batch.
+    pub acts: Vec<Activations>,
+    /// Threads per matrix product (1 without the `std` feature).
     pub threads: usize,
 }
 
 impl QuantScratch {
-    pub fn new(max_cols: usize) -> Self {
-        QuantScratch { q: alloc::vec![0; max_cols], s: alloc::vec![0.0; max_cols], act: Activations::new(), threads: 1 }
+    /// Buffers for batches of up to `batch` vectors of up to `max_cols` values.
+    pub fn new(max_cols: usize, batch: usize) -> Self {
+        let batch = batch.max(1);
+        QuantScratch {
+            q: alloc::vec![0; max_cols * batch],
+            s: alloc::vec![0.0; max_cols * batch],
+            acts: (0..batch).map(|_| Activations::new()).collect(),
+            threads: 1,
+        }
     }
 }

@@ -401,3 +401,47 @@ fn every_backend_gives_identical_logits_on_a_gguf_model_of_every_type() {
         }
     }
 }
+
+/// The logits after the last token and the trace root of every layer entry, the
+/// tokens fed in batches of `batch` (`add_tokens` of that many at once).
+fn fed_in_batches(bytes: &[u8], backend: Backend, threads: usize, tokens: &[u32], batch: usize) -> (Vec<u32>, [u8; 32]) {
+    let mut src = bytes;
+    let model = llama::load(&mut src, None, &mut |_, _| {}).unwrap();
+    let mut s = llama::Session::new(model).unwrap();
+    s.set_backend(backend);
+    s.set_threads(threads);
+    s.enable_trace();
+    for chunk in tokens.chunks(batch) {
+        s.add_tokens(chunk).unwrap();
+    }
+    (s.logits().iter().map(|v| v.to_bits()).collect(), s.step_root())
+}
+
+/// Prompt processing in batches (every matrix applied to up to `MAX_BATCH` tokens at
+/// once, more than one batch here) gives, on every type, backend and thread count,
+/// the bits and the trace of one token at a time.
+#[test]
+fn batched_prompt_processing_gives_the_bits_of_one_token_at_a_time() {
+    let mut rng = XorShift(0x0bad_cafe_1234_5678);
+    let tokens: Vec<u32> = (0..(llama::model::MAX_BATCH as u32 + 9)).map(|t| (t * 29 + 3) % 67).collect();
+    for ty in GgmlType::ALL {
+        if ty == GgmlType::F32 {
+            continue; // llama2.c's f32 (the same storage): llama/tests/trace.rs
+        }
+        let (dim, hidden) = if ty.block_len() == QK { (QK, 3 * QK) } else { (9 * 32, 19 * 32) };
+        let bytes = gguf_model(ty, dim, hidden, &mut rng);
+        let one_by_one = fed_in_batches(&bytes, Backend::Scalar, 1, &tokens, 1);
+        for b in Backend::available() {
+            for threads in [1, 3] {
+                for batch in [tokens.len(), 5] {
+                    assert!(
+                        fed_in_batches(&bytes, b, threads, &tokens, batch) == one_by_one,
+                        "{}: batches of {batch} ({}, {threads} threads) differ from one token at a time",
+                        ty.name(),
+                        b.name()
+                    );
+                }
+            }
+        }
+    }
+}

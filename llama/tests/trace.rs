@@ -76,3 +76,33 @@ fn same_root_for_every_thread_count() {
         }
     }
 }
+
+/// A long prompt fed in one batch (every matrix applied to up to `MAX_BATCH` tokens
+/// together) gives the trace, logits and generation of the same tokens fed one at a
+/// time, for fp32 and int8 llama2.c checkpoints on every backend.
+#[test]
+fn batched_prompt_gives_the_trace_of_one_token_at_a_time() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/models/stories260K");
+    let t = std::fs::read(dir.join("tok512.bin")).unwrap();
+    let prompt: Vec<u32> = (0..(llama::model::MAX_BATCH as u32 * 2 + 7)).map(|i| 1 + (i * 37) % 500).collect();
+    for file in ["stories260K.bin", "stories260K_q80.bin"] {
+        let m = std::fs::read(dir.join(file)).unwrap();
+        let run = |backend: Backend, batch: usize| {
+            let (mut ms, mut ts) = (&m[..], &t[..]);
+            let mut s = Session::new(llama::load(&mut ms, Some(&mut ts), &mut |_, _| {}).unwrap()).unwrap();
+            s.set_backend(backend);
+            s.enable_trace();
+            s.set_sampler(SamplerConfig { temperature: 0.8, topp: 0.9, seed: 9 }).unwrap();
+            for chunk in prompt.chunks(batch) {
+                s.add_tokens(chunk).unwrap();
+            }
+            let logits: Vec<u32> = s.logits().iter().map(|v| v.to_bits()).collect();
+            let text = s.run(16).unwrap();
+            (logits, text, s.step_root(), s.trace_root())
+        };
+        let one = run(Backend::Scalar, 1);
+        for b in Backend::available() {
+            assert!(run(b, prompt.len()) == one, "{file}: one batch ({}) differs from one token at a time", b.name());
+        }
+    }
+}

@@ -15,7 +15,8 @@ wild are: output.weight stays Q6_K, ...) and `--pure` files of one type througho
 
   make-models.py OUT_DIR      (needs LLAMA_CPP_DIR, LLAMA_CPP_BIN, LLAMA_CPP_LIB: fetch.sh's env.sh)
   make-models.py --big NAME OUT_DIR   instead one BIG_BASES file: llama32-1b (the
-                              Llama-3.2-1B-shaped Q4_K_M) or llama3-8b (~4.9 GB; README, not CI)
+                              Llama-3.2-1B-shaped Q4_K_M), llama3-8b (~4.9 GB; README, not CI),
+                              or the benchmark's bench-110m / bench-1b sets (F32 + 3 quants)
   AOS_REF_QUANTIZE=bindings   quantize through libllama's llama_model_quantize (what llama-quantize
                               calls) instead of the llama-quantize tool
   AOS_REF_BASES=a,b,...       only these BASES (test.sh leaves out what its subset never reads)
@@ -84,6 +85,14 @@ BIG_BASES = {
     # The Llama-3-8B shape (8.0 B parameters, ~4.9 GB as Q4_K_M): README "Large models", not CI.
     "llama3-8b": dict(vocab="llama-bpe", dim=4096, layers=32, heads=32, kv_heads=8, hidden=14336,
                       rope_base=5e5, tied=False, seed=6, pure_k=True, base_type="F16", keep_base=False),
+    # The benchmark's files (test/reference/bench.sh, issue 12; README "Speed", not CI): the
+    # llama2.c 110M shape (Llama 2 vocabulary, MHA) and the Llama-3.2-1B shape, each in F32 and
+    # llama-quantize's default Q8_0, Q4_0 and Q4_K_M mixes (what published files are).
+    "bench-110m": dict(vocab="llama-spm", dim=768, layers=12, heads=12, kv_heads=12, hidden=2048,
+                       rope_base=10000.0, tied=False, seed=10, pure_k=True),
+    "bench-1b": dict(vocab="llama-bpe", dim=2048, layers=16, heads=32, kv_heads=8, hidden=8192,
+                     rope_base=5e5, llama3_rope=dict(factor=32.0, low=1.0, high=4.0, orig_ctx=8192),
+                     tied=True, seed=5, pure_k=True),
 }
 
 # llama-quantize types: the default mix of each, and which also get a --pure file.
@@ -103,6 +112,8 @@ PLAN = {
     "gemma3-d256": (["Q8_0", "Q4_K_M"], []),
     "llama32-1b": (["Q4_K_M"], []),
     "llama3-8b": (["Q4_K_M"], []),
+    "bench-110m": (["Q8_0", "Q4_0", "Q4_K_M"], []),
+    "bench-1b": (["Q8_0", "Q4_0", "Q4_K_M"], []),
 }
 CONTEXT_LENGTH = 2048
 

@@ -46,24 +46,36 @@ impl ModuleArgs {
 pub struct EvalArgs {
     #[command(flatten)]
     pub module: ModuleArgs,
-    /// Lua code, run by an Eval message from the process owner.
-    pub code: String,
+    /// After each Eval, print to stderr its compute time and the process's linear memory
+    /// (wasm memory only grows: the last line is the peak).
+    #[arg(long)]
+    pub stats: bool,
+    /// Lua code, run by an Eval message from the process owner; several run as successive
+    /// messages to the same process (state kept between them), stopping at the first error.
+    #[arg(required = true)]
+    pub code: Vec<String>,
 }
 
 pub fn eval(a: EvalArgs) -> Result<ExitCode, AnyError> {
     let mut p = a.module.spawn()?;
-    let out = p.eval(&a.code).map_err(|e| format!("the process trapped: {e:#}"))?;
-    if let Some(err) = &out.error {
-        if !out.output_data.is_empty() {
-            println!("{}", out.output_data);
-        }
-        eprintln!("error: {err}");
-        return Ok(ExitCode::from(1));
-    }
     let stdout = std::io::stdout();
-    let mut o = stdout.lock();
-    o.write_all(out.output_data.as_bytes())?;
-    o.write_all(b"\n")?;
+    for (i, code) in a.code.iter().enumerate() {
+        let out = p.eval(code).map_err(|e| format!("the process trapped: {e:#}"))?;
+        if a.stats {
+            let secs = p.last_elapsed().map_or(f64::NAN, |d| d.as_secs_f64());
+            eprintln!("stats: eval {}: {secs:.6} s, linear memory {} bytes", i + 1, p.memory_size());
+        }
+        if let Some(err) = &out.error {
+            if !out.output_data.is_empty() {
+                println!("{}", out.output_data);
+            }
+            eprintln!("error: {err}");
+            return Ok(ExitCode::from(1));
+        }
+        let mut o = stdout.lock();
+        o.write_all(out.output_data.as_bytes())?;
+        o.write_all(b"\n")?;
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -8,8 +8,8 @@
 //! `i32x4_dot_i16x8`. Four blocks' i32x4 partials reduce into one i32x4 of totals.
 //! Then the reference's f32 operations lane-wise (separate mul and add: wasm has no
 //! fused multiply-add in simd128), lanes 0..4 and 4..8 of the reference's eight
-//! accumulators; the last, partial batch runs on zero-padded copies (a zero block's
-//! value is `+0.0`, which leaves a lane unchanged); the lanes folded by [`fold8`].
+//! accumulators; the last `nb mod 8` blocks one at a time with the same operations in
+//! scalar f32, into their lanes; the lanes folded by [`fold8`].
 
 #[cfg(target_arch = "wasm32")]
 use core::arch::wasm32::*;
@@ -172,6 +172,28 @@ unsafe fn batch4<K: Kind>(w: *const u8, y: *const i8, d: *const f32, s: *const f
     }
 }
 
+/// One block's value, as [`batch4`] computes it in a lane: the integer sums with
+/// [`Kind::sums`] (summed exactly), then the same f32 operations on scalars.
+#[inline(always)]
+unsafe fn single<K: Kind>(w: *const u8, y: *const i8, d: f32, s: f32, bs: *const i32) -> f32 {
+    let (a, b) = K::sums(w, y, bs);
+    let hsum = |v: v128| {
+        i32x4_extract_lane::<0>(v)
+            .wrapping_add(i32x4_extract_lane::<1>(v))
+            .wrapping_add(i32x4_extract_lane::<2>(v))
+            .wrapping_add(i32x4_extract_lane::<3>(v))
+    };
+    let isum = hsum(a) as f32;
+    let half = |off: usize| crate::source::f16_to_f32((w.add(off) as *const u16).read_unaligned());
+    let h0 = half(K::H0);
+    match K::FORM {
+        Form::Scale => (h0 * d) * isum,
+        Form::ScaleOffset => (h0 * d) * isum + half(K::H1) * s,
+        Form::ScaleMin => (h0 * d) * isum - (half(K::H1) * d) * hsum(b) as f32,
+        Form::ScaleMinSwapped => (d * h0) * isum - (d * half(K::H1)) * hsum(b) as f32,
+    }
+}
+
 /// One row of `nb` blocks.
 ///
 /// # Safety
@@ -190,28 +212,7 @@ unsafe fn row<K: Kind>(w: *const u8, nb: usize, a: &Activations) -> f32 {
         hi = f32x4_add(hi, batch4::<K>(w.add(j * K::BB), yp.add(j * K::BL), dp.add(j), s_at(j), bs_at(j)));
         i += 8;
     }
-    if i < nb {
-        // The last blocks, zero-padded to eight: the padding's values are +0.0.
-        let r = nb - i;
-        let mut wb = [0u8; 8 * 210];
-        let mut yb = [0i8; 8 * QK_K];
-        let (mut db, mut sb, mut bsb) = ([0f32; 8], [0f32; 8], [0i32; 8 * 16]);
-        core::ptr::copy_nonoverlapping(w.add(i * K::BB), wb.as_mut_ptr(), r * K::BB);
-        core::ptr::copy_nonoverlapping(yp.add(i * K::BL), yb.as_mut_ptr(), r * K::BL);
-        core::ptr::copy_nonoverlapping(dp.add(i), db.as_mut_ptr(), r);
-        if with_s {
-            core::ptr::copy_nonoverlapping(a.s.as_ptr().add(i), sb.as_mut_ptr(), r);
-        }
-        if with_bs {
-            core::ptr::copy_nonoverlapping(a.bsums.as_ptr().add(i * 16), bsb.as_mut_ptr(), r * 16);
-        }
-        let (w, y, d, s, bs) = (wb.as_ptr(), yb.as_ptr(), db.as_ptr(), sb.as_ptr(), bsb.as_ptr());
-        lo = f32x4_add(lo, batch4::<K>(w, y, d, s, bs));
-        if r > 4 {
-            hi = f32x4_add(hi, batch4::<K>(w.add(4 * K::BB), y.add(4 * K::BL), d.add(4), s.add(4), bs.add(64)));
-        }
-    }
-    fold8([
+    let mut lanes = [
         f32x4_extract_lane::<0>(lo),
         f32x4_extract_lane::<1>(lo),
         f32x4_extract_lane::<2>(lo),
@@ -220,7 +221,15 @@ unsafe fn row<K: Kind>(w: *const u8, nb: usize, a: &Activations) -> f32 {
         f32x4_extract_lane::<1>(hi),
         f32x4_extract_lane::<2>(hi),
         f32x4_extract_lane::<3>(hi),
-    ])
+    ];
+    // The last `nb mod 8` blocks one at a time, each into its lane (block `i + k` is
+    // lane `k`): the same per-block operations as a lane of `batch4`, in scalar f32.
+    for (k, lane) in lanes.iter_mut().enumerate().take(nb - i) {
+        let b = i + k;
+        let s = if with_s { *a.s.as_ptr().add(b) } else { 0.0 };
+        *lane = *lane + single::<K>(w.add(b * K::BB), yp.add(b * K::BL), *dp.add(b), s, bs_at(b));
+    }
+    fold8(lanes)
 }
 
 fn matmul<K: Kind>(out: &mut [f32], w: &[u8], row_bytes: usize, a: &Activations) {

@@ -8,17 +8,16 @@
 //! sequence of operations done lane-wise: separate IEEE multiplies and adds (never
 //! FMA), the same operands in the same order, so each lane holds exactly the value
 //! the scalar code computes for that block. Lane `k` of the accumulator is the
-//! reference's lane `b mod 8`; a last, partial batch of blocks runs on zero-padded
-//! copies (a zero block's value is `+0.0`, and adding `+0.0` never changes a lane:
-//! a lane that starts at `+0.0` can never become `-0.0`). The lanes are folded with
+//! reference's lane `b mod 8`; the last `nb mod 8` blocks of a row run one at a time,
+//! with the same operations in scalar f32, into their lanes. The lanes are folded with
 //! [`fold8`].
 //!
 //! Safety of the internals: every function here is `unsafe` because it needs AVX2
 //! (guaranteed by the one entry point, [`matmul_ggml_avx2`], whose caller checked
 //! it) and reads through raw pointers: a `Kind::sums` reads exactly one block
 //! (`BB` bytes), its `BL` activation values and (min forms) its 16 Q8_K sums;
-//! `batch` eight of each; `row` only whole batches inside the row and copies the
-//! rest into zero-padded buffers; `matmul` asserts once that the weights and the
+//! `batch` eight of each; `row` only whole batches inside the row and single blocks
+//! for the rest; `matmul` asserts once that the weights and the
 //! prepared activation hold every block it will read.
 
 use core::arch::x86_64::*;
@@ -200,6 +199,33 @@ unsafe fn batch<K: Kind>(w: *const u8, y: *const i8, d: *const f32, s: *const f3
     }
 }
 
+/// One block's value, as [`batch`] computes it in a lane: the integer sums with
+/// [`Kind::sums`] (summed exactly), then the same f32 operations on scalars.
+#[inline]
+#[target_feature(enable = "avx2")]
+unsafe fn single<K: Kind>(w: *const u8, y: *const i8, d: f32, s: f32, bs: *const i32) -> f32 {
+    let (a, b) = K::sums(w, y, bs);
+    let hsum = |v: __m256i| hsum_epi32(_mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v)));
+    let isum = hsum(a) as f32;
+    let half = |off: usize| crate::source::f16_to_f32((w.add(off) as *const u16).read_unaligned());
+    let h0 = half(K::H0);
+    match K::FORM {
+        Form::Scale => (h0 * d) * isum,
+        Form::ScaleOffset => (h0 * d) * isum + half(K::H1) * s,
+        Form::ScaleMin => (h0 * d) * isum - (half(K::H1) * d) * hsum(b) as f32,
+        Form::ScaleMinSwapped => (d * h0) * isum - (d * half(K::H1)) * hsum(b) as f32,
+    }
+}
+
+/// The sum of four `i32` lanes (exact in any order).
+#[inline]
+#[target_feature(enable = "avx2")]
+unsafe fn hsum_epi32(v: __m128i) -> i32 {
+    let v = _mm_add_epi32(v, _mm_shuffle_epi32::<0b01_00_11_10>(v));
+    let v = _mm_add_epi32(v, _mm_shuffle_epi32::<0b10_11_00_01>(v));
+    _mm_cvtsi128_si32(v)
+}
+
 /// One row of `nb` blocks.
 #[inline]
 #[target_feature(enable = "avx2")]
@@ -215,25 +241,16 @@ unsafe fn row<K: Kind>(w: *const u8, nb: usize, a: &Activations) -> f32 {
         acc = _mm256_add_ps(acc, batch::<K>(w.add(i * K::BB), yp.add(i * K::BL), dp.add(i), s, bs));
         i += 8;
     }
-    if i < nb {
-        // The last blocks, zero-padded to eight: the padding's values are +0.0.
-        let r = nb - i;
-        let mut wb = [0u8; 8 * 210];
-        let mut yb = [0i8; 8 * QK_K];
-        let (mut db, mut sb, mut bsb) = ([0f32; 8], [0f32; 8], [0i32; 8 * 16]);
-        core::ptr::copy_nonoverlapping(w.add(i * K::BB), wb.as_mut_ptr(), r * K::BB);
-        core::ptr::copy_nonoverlapping(yp.add(i * K::BL), yb.as_mut_ptr(), r * K::BL);
-        core::ptr::copy_nonoverlapping(dp.add(i), db.as_mut_ptr(), r);
-        if with_s {
-            core::ptr::copy_nonoverlapping(a.s.as_ptr().add(i), sb.as_mut_ptr(), r);
-        }
-        if with_bs {
-            core::ptr::copy_nonoverlapping(a.bsums.as_ptr().add(i * 16), bsb.as_mut_ptr(), r * 16);
-        }
-        acc = _mm256_add_ps(acc, batch::<K>(wb.as_ptr(), yb.as_ptr(), db.as_ptr(), sb.as_ptr(), bsb.as_ptr()));
-    }
     let mut lanes = [0f32; 8];
     _mm256_storeu_ps(lanes.as_mut_ptr(), acc);
+    // The last `nb mod 8` blocks one at a time, each into its lane (block `i + k` is
+    // lane `k`): the same per-block operations as a lane of `batch`, in scalar f32.
+    for (k, lane) in lanes.iter_mut().enumerate().take(nb - i) {
+        let b = i + k;
+        let s = if with_s { *a.s.as_ptr().add(b) } else { 0.0 };
+        let bs = if with_bs { a.bsums.as_ptr().add(b * 16) } else { core::ptr::null() };
+        *lane = *lane + single::<K>(w.add(b * K::BB), yp.add(b * K::BL), *dp.add(b), s, bs);
+    }
     fold8(lanes)
 }
 
