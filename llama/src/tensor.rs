@@ -166,6 +166,13 @@ impl Matrix {
         let mut r0 = rows.start;
         while r0 < rows.end {
             let r1 = (r0 + chunk).min(rows.end);
+            if let (Storage::Ggml { ty, data }, true) = (&self.storage, n > 1) {
+                // All the batch's vectors through the chunk together (weights decoded once).
+                let rb = data.len() / self.rows;
+                backend.matmul_ggml_cols(*ty, out, r0 - rows.start, width, &data[r0 * rb..r1 * rb], rb, &mut scratch.acts[..n]);
+                r0 = r1;
+                continue;
+            }
             for t in 0..n {
                 let o = &mut out[t * width + (r0 - rows.start)..t * width + (r1 - rows.start)];
                 self.rows_into(backend, r0, o, &x[t * self.cols..(t + 1) * self.cols], scratch, t);

@@ -160,6 +160,50 @@ fn every_backend_gives_the_scalar_bits_for_every_ggml_type() {
 }
 
 #[test]
+fn several_activations_at_once_give_each_ones_bits() {
+    // `matmul_ggml_cols` (prompt processing: a weight block decoded once for several
+    // activations) must give, column by column, what one activation alone gets, for
+    // every column count (groups and remainders) and every block tail.
+    let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
+    for ty in GgmlType::ALL {
+        for blocks in [1, 3, 7, 8, 9, 16, 17] {
+            let (rows, cols) = (6, blocks * ty.block_len());
+            let w = random_matrix(ty, rows, cols, &mut rng);
+            let rb = ty.row_bytes(cols).unwrap();
+            for n in [1, 2, 4, 5, 9] {
+                let xs: Vec<Vec<f32>> = (0..n).map(|_| random_activation(cols, &mut rng)).collect();
+                let mut acts: Vec<Activations> = xs
+                    .iter()
+                    .map(|x| {
+                        let mut a = Activations::new();
+                        a.prepare(ty.activation(), x);
+                        a
+                    })
+                    .collect();
+                let want: Vec<Vec<u32>> = acts
+                    .iter_mut()
+                    .map(|a| {
+                        let mut out = vec![0f32; rows];
+                        Backend::Scalar.matmul_ggml(ty, &mut out, &w, rb, a);
+                        bits(&out)
+                    })
+                    .collect();
+                for b in Backend::available() {
+                    // Written at an offset with a stride, as a chunk of a larger product.
+                    let (off, stride) = (3, rows + 5);
+                    let mut out = vec![f32::NAN; off + n * stride];
+                    b.matmul_ggml_cols(ty, &mut out, off, stride, &w, rb, &mut acts);
+                    for (t, want) in want.iter().enumerate() {
+                        let got = bits(&out[off + t * stride..off + t * stride + rows]);
+                        assert!(got == *want, "{} {blocks} blocks, {n} activations: backend {} column {t} differs", ty.name(), b.name());
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
 fn every_backend_gives_the_scalar_bits_on_large_rows() {
     let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
     for ty in GgmlType::ALL {
@@ -231,6 +275,44 @@ fn bench_matmul_ggml_4096() {
             );
         }
         println!("{line}");
+    }
+}
+
+/// `cargo test --release -p llama --test ggml_kernels bench_batched -- --ignored --nocapture`:
+/// ns per row and activation of a cache-resident chunk (what prompt processing runs),
+/// one activation at a time against `matmul_ggml_cols`, for the 110M and 1B row lengths.
+#[test]
+#[ignore]
+fn bench_batched_ggml() {
+    let mut rng = XorShift(11);
+    let b = *Backend::available().last().unwrap();
+    for cols in [768usize, 2048] {
+        for ty in [GgmlType::Q4_0, GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::Q6_K] {
+            let rb = ty.row_bytes(cols).unwrap();
+            let rows = (64 * 1024 / rb).max(1);
+            let (w, n) = (random_matrix(ty, rows, cols, &mut rng), 32);
+            let mut acts: Vec<Activations> = (0..n)
+                .map(|_| {
+                    let mut a = Activations::new();
+                    a.prepare(ty.activation(), &random_activation(cols, &mut rng));
+                    a
+                })
+                .collect();
+            let mut out = vec![0f32; n * rows];
+            let (mut one, mut many) = (f64::MAX, f64::MAX);
+            for _ in 0..30 {
+                let t = std::time::Instant::now();
+                for (k, a) in acts.iter_mut().enumerate() {
+                    b.matmul_ggml(ty, &mut out[k * rows..(k + 1) * rows], &w, rb, a);
+                }
+                one = one.min(t.elapsed().as_secs_f64());
+                let t = std::time::Instant::now();
+                b.matmul_ggml_cols(ty, &mut out, 0, rows, &w, rb, &mut acts);
+                many = many.min(t.elapsed().as_secs_f64());
+            }
+            let per = |s: f64| s * 1e9 / (rows * n) as f64;
+            println!("{:6} cols {cols:5} {}: one at a time {:6.1} ns, together {:6.1} ns (x{:.2})", ty.name(), b.name(), per(one), per(many), one / many);
+        }
     }
 }
 

@@ -172,6 +172,29 @@ impl Backend {
     }
 }
 
+impl Backend {
+    /// [`Backend::matmul_ggml`] for several activations at once (prompt processing):
+    /// `out[off + t * stride + r]` is row `r` of `W · acts[t]`, bit for bit what
+    /// `matmul_ggml` gives for that activation alone. The AVX2 backend decodes each
+    /// weight block once for several activations.
+    #[allow(clippy::too_many_arguments)]
+    pub fn matmul_ggml_cols(self, ty: GgmlType, out: &mut [f32], off: usize, stride: usize, w: &[u8], row_bytes: usize, acts: &mut [Activations]) {
+        let rows = w.len() / row_bytes;
+        debug_assert_eq!(w.len(), rows * row_bytes);
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `Avx2` is only constructed after `avx2_available()` said yes; the
+            // caller prepared every activation for `ty` and this row length.
+            Backend::Avx2 => unsafe { x86_ggml::matmul_ggml_cols_avx2(ty, out, off, stride, w, row_bytes, acts) },
+            _ => {
+                for (t, a) in acts.iter_mut().enumerate() {
+                    self.matmul_ggml(ty, &mut out[off + t * stride..off + t * stride + rows], w, row_bytes, a);
+                }
+            }
+        }
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 fn avx2_available() -> bool {
     #[cfg(feature = "std")]

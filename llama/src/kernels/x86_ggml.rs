@@ -8,17 +8,19 @@
 //! sequence of operations done lane-wise: separate IEEE multiplies and adds (never
 //! FMA), the same operands in the same order, so each lane holds exactly the value
 //! the scalar code computes for that block. Lane `k` of the accumulator is the
-//! reference's lane `b mod 8`; the last `nb mod 8` blocks of a row run one at a time,
-//! with the same operations in scalar f32, into their lanes. The lanes are folded with
-//! [`fold8`].
+//! reference's lane `b mod 8`; the last `nb mod 8` blocks of a row go through the same
+//! lane-wise operations with the absent lanes left untouched. The lanes are folded with
+//! [`fold8`]. For prompt processing, a row runs against several activations at once
+//! ([`matmul_ggml_cols_avx2`]): the weight loads and decoding are shared, each
+//! activation's arithmetic is the single product's.
 //!
 //! Safety of the internals: every function here is `unsafe` because it needs AVX2
 //! (guaranteed by the one entry point, [`matmul_ggml_avx2`], whose caller checked
 //! it) and reads through raw pointers: a `Kind::sums` reads exactly one block
 //! (`BB` bytes), its `BL` activation values and (min forms) its 16 Q8_K sums;
-//! `batch` eight of each; `row` only whole batches inside the row and single blocks
-//! for the rest; `matmul` asserts once that the weights and the
-//! prepared activation hold every block it will read.
+//! `batch::<K, N>` `N` of each; `row_cols` only blocks inside the row; `matmul` and
+//! `matmul_cols` assert once that the weights and the prepared activations hold every
+//! block they will read.
 
 use core::arch::x86_64::*;
 
@@ -153,41 +155,56 @@ unsafe fn f16_to_f32_x8(h: __m256i) -> __m256 {
     _mm256_castsi256_ps(_mm256_or_si256(mag, sign))
 }
 
-/// The f16 at byte `off` of each of eight blocks `bb` bytes apart, widened to f32.
+/// The f16 at byte `off` of each of the first `count` of eight blocks `bb` bytes
+/// apart, widened to f32 (zero in the other lanes).
 #[inline]
 #[target_feature(enable = "avx2")]
-unsafe fn halves(w: *const u8, bb: usize, off: usize) -> __m256 {
-    let h = |k: usize| (w.add(k * bb + off) as *const u16).read_unaligned() as i32;
+unsafe fn halves(w: *const u8, bb: usize, off: usize, count: usize) -> __m256 {
+    let h = |k: usize| if k < count { (w.add(k * bb + off) as *const u16).read_unaligned() as i32 } else { 0 };
     f16_to_f32_x8(_mm256_setr_epi32(h(0), h(1), h(2), h(3), h(4), h(5), h(6), h(7)))
 }
 
 // ---------------------------------------------------------------- the row loop
 
-/// The values of eight consecutive blocks (lane `k`: block `k`), from raw pointers to
-/// the first block, its activation values, scales, (Q8_1) sums and (Q8_K) 16-sums.
+/// The values of `N` (1..=8) consecutive blocks in lanes `0..N` (lane `k`:
+/// block `k`; the other lanes are unspecified), from raw pointers to the first block,
+/// its activation values, scales, (Q8_1) sums and (Q8_K) 16-sums. Full batches are
+/// `N = 8`; a row's last `nb mod 8` blocks get, lane by lane, the same operations on
+/// the same operands with a smaller `N`.
 #[inline]
 #[target_feature(enable = "avx2")]
-unsafe fn batch<K: Kind>(w: *const u8, y: *const i8, d: *const f32, s: *const f32, bs: *const i32) -> __m256 {
-    let min_form = matches!(K::FORM, Form::ScaleMin | Form::ScaleMinSwapped);
+unsafe fn batch<K: Kind, const N: usize>(w: *const u8, y: *const i8, d: *const f32, s: *const f32, bs: *const i32) -> __m256 {
+    const { assert!(N >= 1 && N <= 8) };
     let mut v = [_mm256_setzero_si256(); 8];
     let mut m = [_mm256_setzero_si256(); 8];
-    for k in 0..8 {
+    for k in 0..N {
         let (a, b) = K::sums(w.add(k * K::BB), y.add(k * K::BL), bs.wrapping_add(k * 16));
         v[k] = a;
         m[k] = b;
     }
+    // Eight f32 per-block values, without reading past block `N - 1`'s.
+    let lanes = |p: *const f32| {
+        if N == 8 {
+            _mm256_loadu_ps(p)
+        } else {
+            let mut t = [0f32; 8];
+            for (k, t) in t.iter_mut().enumerate().take(N) {
+                *t = *p.add(k);
+            }
+            _mm256_loadu_ps(t.as_ptr())
+        }
+    };
     let isum = _mm256_cvtepi32_ps(reduce8(&v));
-    let d = _mm256_loadu_ps(d);
-    let h0 = halves(w, K::BB, K::H0);
+    let d = lanes(d);
+    let h0 = halves(w, K::BB, K::H0, N);
     match K::FORM {
         Form::Scale => _mm256_mul_ps(_mm256_mul_ps(h0, d), isum),
         Form::ScaleOffset => {
-            let h1 = halves(w, K::BB, K::H1);
-            _mm256_add_ps(_mm256_mul_ps(_mm256_mul_ps(h0, d), isum), _mm256_mul_ps(h1, _mm256_loadu_ps(s)))
+            let h1 = halves(w, K::BB, K::H1, N);
+            _mm256_add_ps(_mm256_mul_ps(_mm256_mul_ps(h0, d), isum), _mm256_mul_ps(h1, lanes(s)))
         }
         Form::ScaleMin | Form::ScaleMinSwapped => {
-            debug_assert!(min_form);
-            let h1 = halves(w, K::BB, K::H1);
+            let h1 = halves(w, K::BB, K::H1, N);
             let msum = _mm256_cvtepi32_ps(reduce8(&m));
             let (p0, p1) = if K::FORM == Form::ScaleMin {
                 (_mm256_mul_ps(h0, d), _mm256_mul_ps(h1, d))
@@ -199,59 +216,49 @@ unsafe fn batch<K: Kind>(w: *const u8, y: *const i8, d: *const f32, s: *const f3
     }
 }
 
-/// One block's value, as [`batch`] computes it in a lane: the integer sums with
-/// [`Kind::sums`] (summed exactly), then the same f32 operations on scalars.
+/// `acc + v` in lanes `0..count`, `acc` untouched in the others (a lane the reference
+/// never adds to keeps its value: adding 0.0 would turn -0.0 into +0.0).
 #[inline]
 #[target_feature(enable = "avx2")]
-unsafe fn single<K: Kind>(w: *const u8, y: *const i8, d: f32, s: f32, bs: *const i32) -> f32 {
-    let (a, b) = K::sums(w, y, bs);
-    let hsum = |v: __m256i| hsum_epi32(_mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v)));
-    let isum = hsum(a) as f32;
-    let half = |off: usize| crate::source::f16_to_f32((w.add(off) as *const u16).read_unaligned());
-    let h0 = half(K::H0);
-    match K::FORM {
-        Form::Scale => (h0 * d) * isum,
-        Form::ScaleOffset => (h0 * d) * isum + half(K::H1) * s,
-        Form::ScaleMin => (h0 * d) * isum - (half(K::H1) * d) * hsum(b) as f32,
-        Form::ScaleMinSwapped => (d * h0) * isum - (d * half(K::H1)) * hsum(b) as f32,
-    }
+unsafe fn add_lanes(acc: __m256, v: __m256, count: usize) -> __m256 {
+    let mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(count as i32), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    _mm256_blendv_ps(acc, _mm256_add_ps(acc, v), _mm256_castsi256_ps(mask))
 }
 
-/// The sum of four `i32` lanes (exact in any order).
+/// A row's last `count < 8` blocks added into their lanes of `acc`. Out of line, so
+/// that the full-batch [`batch`] stays inlined (and shared between columns) in the row loop.
+#[inline(never)]
+#[target_feature(enable = "avx2")]
+unsafe fn tail<K: Kind>(acc: __m256, w: *const u8, y: *const i8, d: *const f32, s: *const f32, bs: *const i32, count: usize) -> __m256 {
+    debug_assert!((1..8).contains(&count));
+    let v = match count {
+        1 => batch::<K, 1>(w, y, d, s, bs),
+        2 => batch::<K, 2>(w, y, d, s, bs),
+        3 => batch::<K, 3>(w, y, d, s, bs),
+        4 => batch::<K, 4>(w, y, d, s, bs),
+        5 => batch::<K, 5>(w, y, d, s, bs),
+        6 => batch::<K, 6>(w, y, d, s, bs),
+        _ => batch::<K, 7>(w, y, d, s, bs),
+    };
+    add_lanes(acc, v, count)
+}
+
+/// The lanes of `acc` folded by [`fold8`].
 #[inline]
 #[target_feature(enable = "avx2")]
-unsafe fn hsum_epi32(v: __m128i) -> i32 {
-    let v = _mm_add_epi32(v, _mm_shuffle_epi32::<0b01_00_11_10>(v));
-    let v = _mm_add_epi32(v, _mm_shuffle_epi32::<0b10_11_00_01>(v));
-    _mm_cvtsi128_si32(v)
+unsafe fn fold(acc: __m256) -> f32 {
+    let mut lanes = [0f32; 8];
+    _mm256_storeu_ps(lanes.as_mut_ptr(), acc);
+    fold8(lanes)
 }
 
-/// One row of `nb` blocks.
+/// One row of `nb` blocks: eight at a time, block `b` into lane `b mod 8`, the last
+/// `nb mod 8` into their lanes, the lanes folded.
 #[inline]
 #[target_feature(enable = "avx2")]
 unsafe fn row<K: Kind>(w: *const u8, nb: usize, a: &Activations) -> f32 {
-    let with_s = K::FORM == Form::ScaleOffset;
-    let with_bs = matches!(K::FORM, Form::ScaleMin | Form::ScaleMinSwapped);
-    let (yp, dp) = (a.qs.as_ptr(), a.d.as_ptr());
-    let mut acc = _mm256_setzero_ps();
-    let mut i = 0;
-    while i + 8 <= nb {
-        let s = if with_s { a.s.as_ptr().add(i) } else { core::ptr::null() };
-        let bs = if with_bs { a.bsums.as_ptr().add(i * 16) } else { core::ptr::null() };
-        acc = _mm256_add_ps(acc, batch::<K>(w.add(i * K::BB), yp.add(i * K::BL), dp.add(i), s, bs));
-        i += 8;
-    }
-    let mut lanes = [0f32; 8];
-    _mm256_storeu_ps(lanes.as_mut_ptr(), acc);
-    // The last `nb mod 8` blocks one at a time, each into its lane (block `i + k` is
-    // lane `k`): the same per-block operations as a lane of `batch`, in scalar f32.
-    for (k, lane) in lanes.iter_mut().enumerate().take(nb - i) {
-        let b = i + k;
-        let s = if with_s { *a.s.as_ptr().add(b) } else { 0.0 };
-        let bs = if with_bs { a.bsums.as_ptr().add(b * 16) } else { core::ptr::null() };
-        *lane = *lane + single::<K>(w.add(b * K::BB), yp.add(b * K::BL), *dp.add(b), s, bs);
-    }
-    fold8(lanes)
+    let [v] = row_cols::<K, 1>(w, nb, &[a]);
+    v
 }
 
 #[target_feature(enable = "avx2")]
@@ -268,6 +275,103 @@ unsafe fn matmul<K: Kind>(out: &mut [f32], w: &[u8], row_bytes: usize, a: &Activ
     }
     for (r, o) in out.iter_mut().enumerate() {
         *o = row::<K>(w.as_ptr().add(r * row_bytes), nb, a);
+    }
+}
+
+/// One row against `C` activations at once: each block's weights are loaded and
+/// decoded once for the `C` of them (prompt processing), while every column's value is
+/// computed with exactly the operations of a single product (the same inlined code,
+/// shared where it only reads the weights), so its bits are those of one alone.
+#[inline]
+#[target_feature(enable = "avx2")]
+unsafe fn row_cols<K: Kind, const C: usize>(w: *const u8, nb: usize, a: &[&Activations; C]) -> [f32; C] {
+    let with_s = K::FORM == Form::ScaleOffset;
+    let with_bs = matches!(K::FORM, Form::ScaleMin | Form::ScaleMinSwapped);
+    let mut acc = [_mm256_setzero_ps(); C];
+    let mut i = 0;
+    while i + 8 <= nb {
+        for c in 0..C {
+            let s = if with_s { a[c].s.as_ptr().add(i) } else { core::ptr::null() };
+            let bs = if with_bs { a[c].bsums.as_ptr().add(i * 16) } else { core::ptr::null() };
+            let (y, d) = (a[c].qs.as_ptr().add(i * K::BL), a[c].d.as_ptr().add(i));
+            acc[c] = _mm256_add_ps(acc[c], batch::<K, 8>(w.add(i * K::BB), y, d, s, bs));
+        }
+        i += 8;
+    }
+    if i < nb {
+        for c in 0..C {
+            let s = if with_s { a[c].s.as_ptr().add(i) } else { core::ptr::null() };
+            let bs = if with_bs { a[c].bsums.as_ptr().add(i * 16) } else { core::ptr::null() };
+            let (y, d) = (a[c].qs.as_ptr().add(i * K::BL), a[c].d.as_ptr().add(i));
+            acc[c] = tail::<K>(acc[c], w.add(i * K::BB), y, d, s, bs, nb - i);
+        }
+    }
+    core::array::from_fn(|c| fold(acc[c]))
+}
+
+/// Columns per pass of [`matmul_cols`].
+const COLS: usize = 4;
+
+/// `out[off + t * stride + r] = dot(row r, acts[t])` for every row and activation.
+#[target_feature(enable = "avx2")]
+unsafe fn matmul_cols<K: Kind>(out: &mut [f32], off: usize, stride: usize, w: &[u8], row_bytes: usize, acts: &[Activations]) {
+    let nb = row_bytes / K::BB;
+    let rows = w.len() / row_bytes;
+    assert!(K::BB <= 210 && K::BL <= QK_K && row_bytes == nb * K::BB && w.len() == rows * row_bytes);
+    for a in acts {
+        assert!(a.qs.len() >= nb * K::BL && a.d.len() >= nb);
+        if K::FORM == Form::ScaleOffset {
+            assert!(a.s.len() >= nb);
+        }
+        if matches!(K::FORM, Form::ScaleMin | Form::ScaleMinSwapped) {
+            assert!(a.bsums.len() >= nb * 16);
+        }
+    }
+    assert!(acts.is_empty() || out.len() >= off + (acts.len() - 1) * stride + rows);
+    let mut t = 0;
+    while t + COLS <= acts.len() {
+        let group: [&Activations; COLS] = core::array::from_fn(|c| &acts[t + c]);
+        for r in 0..rows {
+            let v = row_cols::<K, COLS>(w.as_ptr().add(r * row_bytes), nb, &group);
+            for (c, v) in v.into_iter().enumerate() {
+                out[off + (t + c) * stride + r] = v;
+            }
+        }
+        t += COLS;
+    }
+    for (t, a) in acts.iter().enumerate().skip(t) {
+        for r in 0..rows {
+            out[off + t * stride + r] = row::<K>(w.as_ptr().add(r * row_bytes), nb, a);
+        }
+    }
+}
+
+/// [`matmul_ggml_avx2`] for several activations: `out[off + t * stride + r]` is row
+/// `r` of `W · acts[t]`, with the bits of that product alone.
+///
+/// # Safety
+/// Needs AVX2. Every activation prepared for `ty` and this row length.
+#[target_feature(enable = "avx2")]
+pub unsafe fn matmul_ggml_cols_avx2(ty: GgmlType, out: &mut [f32], off: usize, stride: usize, w: &[u8], row_bytes: usize, acts: &mut [Activations]) {
+    match ty {
+        GgmlType::Q8_0 => matmul_cols::<Q8_0>(out, off, stride, w, row_bytes, acts),
+        GgmlType::Q4_0 => matmul_cols::<Q4_0>(out, off, stride, w, row_bytes, acts),
+        GgmlType::Q4_1 => matmul_cols::<Q4_1>(out, off, stride, w, row_bytes, acts),
+        GgmlType::Q5_0 => matmul_cols::<Q5_0>(out, off, stride, w, row_bytes, acts),
+        GgmlType::Q5_1 => matmul_cols::<Q5_1>(out, off, stride, w, row_bytes, acts),
+        GgmlType::IQ4_NL => matmul_cols::<IQ4NL>(out, off, stride, w, row_bytes, acts),
+        GgmlType::Q2_K => matmul_cols::<Q2K>(out, off, stride, w, row_bytes, acts),
+        GgmlType::Q3_K => matmul_cols::<Q3K>(out, off, stride, w, row_bytes, acts),
+        GgmlType::Q4_K => matmul_cols::<Q4K>(out, off, stride, w, row_bytes, acts),
+        GgmlType::Q5_K => matmul_cols::<Q5K>(out, off, stride, w, row_bytes, acts),
+        GgmlType::Q6_K => matmul_cols::<Q6K>(out, off, stride, w, row_bytes, acts),
+        GgmlType::IQ4_XS => matmul_cols::<IQ4XS>(out, off, stride, w, row_bytes, acts),
+        GgmlType::F16 | GgmlType::BF16 | GgmlType::F32 => {
+            let rows = w.len() / row_bytes;
+            for (t, a) in acts.iter_mut().enumerate() {
+                matmul_ggml_avx2(ty, &mut out[off + t * stride..off + t * stride + rows], w, row_bytes, a);
+            }
+        }
     }
 }
 
