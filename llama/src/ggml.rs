@@ -581,19 +581,23 @@ pub(crate) fn q3k_scales(p: &[u8]) -> [u8; 16] {
     out
 }
 
-/// Q4_K / Q5_K's eight 6-bit scales and eight 6-bit mins, packed in 12 bytes.
+/// Q4_K / Q5_K's eight 6-bit scales and eight 6-bit mins, packed in 12 bytes: scales
+/// 0..4 and mins 0..4 are the low 6 bits of bytes 0..4 and 4..8; scales and mins 4..8
+/// take their low 4 bits from the nibbles of bytes 8..12 and their top 2 bits from the
+/// top bits of bytes 0..4 and 4..8. Four bytes at a time (it runs once per block in
+/// every kernel).
+#[inline]
 pub(crate) fn k4_scales_mins(q: &[u8]) -> ([u8; 8], [u8; 8]) {
-    let (mut sc, mut mn) = ([0u8; 8], [0u8; 8]);
-    for j in 0..8 {
-        if j < 4 {
-            sc[j] = q[j] & 63;
-            mn[j] = q[j + 4] & 63;
-        } else {
-            sc[j] = (q[j + 4] & 0x0f) | ((q[j - 4] >> 6) << 4);
-            mn[j] = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
-        }
-    }
-    (sc, mn)
+    let word = |i: usize| u32::from_le_bytes([q[i], q[i + 1], q[i + 2], q[i + 3]]);
+    let (a, b, c) = (word(0), word(4), word(8));
+    let top = |x: u32| ((x >> 6) & 0x0303_0303) << 4;
+    let sc = [a & 0x3f3f_3f3f, (c & 0x0f0f_0f0f) | top(a)];
+    let mn = [b & 0x3f3f_3f3f, ((c >> 4) & 0x0f0f_0f0f) | top(b)];
+    let bytes = |v: [u32; 2]| {
+        let (l, h) = (v[0].to_le_bytes(), v[1].to_le_bytes());
+        [l[0], l[1], l[2], l[3], h[0], h[1], h[2], h[3]]
+    };
+    (bytes(sc), bytes(mn))
 }
 
 /// Value `e` (0..256) of a Q6_K block, in -32..32.
@@ -722,6 +726,41 @@ pub fn dequantize_row(ty: GgmlType, row: &[u8], out: &mut [f32]) {
                     }
                 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod k4_tests {
+    /// The packing as the format describes it, byte by byte.
+    fn bytewise(q: &[u8]) -> ([u8; 8], [u8; 8]) {
+        let (mut sc, mut mn) = ([0u8; 8], [0u8; 8]);
+        for j in 0..8 {
+            if j < 4 {
+                sc[j] = q[j] & 63;
+                mn[j] = q[j + 4] & 63;
+            } else {
+                sc[j] = (q[j + 4] & 0x0f) | ((q[j - 4] >> 6) << 4);
+                mn[j] = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+            }
+        }
+        (sc, mn)
+    }
+
+    #[test]
+    fn word_unpacking_matches_the_bytewise_definition() {
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..20_000 {
+            let q: [u8; 12] = core::array::from_fn(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            });
+            assert_eq!(super::k4_scales_mins(&q), bytewise(&q), "{q:?}");
+        }
+        for v in [0u8, 0xff, 0xc0, 0x3f, 0x0f, 0xf0] {
+            assert_eq!(super::k4_scales_mins(&[v; 12]), bytewise(&[v; 12]));
         }
     }
 }

@@ -35,7 +35,7 @@ PROMPT_WORDS = "Once upon a time, in a land far away, there lived a"
 def llama_bench(path, pp, tg, threads):
     exe = os.path.join(os.environ["LLAMA_CPP_BIN"], "llama-bench")
     r = subprocess.run([exe, "-m", path, "-t", str(threads), "-p", str(pp), "-n", str(tg), "-r", "1", "--repack", "0",
-                        "-o", "json"], capture_output=True, text=True, timeout=3600)
+                        "-o", "json"], capture_output=True, text=True, errors="replace", timeout=3600)
     if r.returncode != 0:
         raise RuntimeError(f"llama-bench failed on {path}: {r.stderr[-1500:]}")
     out = {}
@@ -53,7 +53,7 @@ def aos_native(path, prompt, tg, threads):
     steps = prompt_len(path, prompt) - 1 + tg
     r = subprocess.run(["/usr/bin/time", "-f", "%M", exe, "run", "--model", path, "--prompt", prompt, "--temperature",
                         "0", "--steps", str(steps), "--context", "2048", "--threads", str(threads)],
-                       capture_output=True, text=True, timeout=3600)
+                       capture_output=True, text=True, errors="replace", timeout=3600)
     if r.returncode != 0:
         raise RuntimeError(f"aos-llama run failed on {path}: {r.stderr[-1500:]}")
     m = re.search(r"achieved tok/s: [\d.]+ \((\d+) tokens in ([\d.]+) s; prompt (\d+) tokens in ([\d.]+) s", r.stderr)
@@ -72,7 +72,7 @@ def prompt_len(path, prompt):
     """Prompt tokens (BOS included) in this file's vocabulary, from `aos-llama tokenize`."""
     if path not in _prompt_len:
         r = subprocess.run([os.environ["AOS_LLAMA_BIN"], "tokenize", "--model", path, "--json", prompt],
-                           capture_output=True, text=True, timeout=600)
+                           capture_output=True, text=True, errors="replace", timeout=600)
         if r.returncode != 0:
             raise RuntimeError(f"aos-llama tokenize failed on {path}: {r.stderr[-800:]}")
         _prompt_len[path] = len(json.loads(r.stdout))
@@ -89,7 +89,7 @@ def aos_wasm(path, prompt, tg):
                  f'Llama.setPrompt({json.dumps(prompt)}) return "prompt set"',
                  f'local n = 0 for _ = 1, {tg} do if Llama.next() == nil then break end n = n + 1 end return n']
         r = subprocess.run([exe, "eval", "--module", module, "--data-dir", d, "--memory-limit", str(16 << 30),
-                            "--stats"] + codes, capture_output=True, text=True, timeout=3600)
+                            "--stats"] + codes, capture_output=True, text=True, errors="replace", timeout=3600)
         if r.returncode != 0:
             raise RuntimeError(f"aos-llama eval failed on {path}: {r.stderr[-1500:]}")
         stats = re.findall(r"stats: eval \d+: ([\d.]+) s, linear memory (\d+) bytes", r.stderr)
