@@ -185,7 +185,7 @@ impl Backend {
             #[cfg(target_arch = "x86_64")]
             // SAFETY: `Avx2` is only constructed after `avx2_available()` said yes; the
             // caller prepared every activation for `ty` and this row length.
-            Backend::Avx2 => unsafe { x86_ggml::matmul_ggml_cols_avx2(ty, out, off, stride, w, row_bytes, acts) },
+            Backend::Avx2 if ty.block_len() > 1 => unsafe { x86_ggml::matmul_ggml_cols_avx2(ty, out, off, stride, w, row_bytes, acts) },
             _ => {
                 for (t, a) in acts.iter_mut().enumerate() {
                     self.matmul_ggml(ty, &mut out[off + t * stride..off + t * stride + rows], w, row_bytes, a);

@@ -18,9 +18,9 @@
 //! (guaranteed by the one entry point, [`matmul_ggml_avx2`], whose caller checked
 //! it) and reads through raw pointers: a `Kind::sums` reads exactly one block
 //! (`BB` bytes), its `BL` activation values and (min forms) its 16 Q8_K sums;
-//! `batch::<K, N>` `N` of each; `row_cols` only blocks inside the row; `matmul` and
-//! `matmul_cols` assert once that the weights and the prepared activations hold every
-//! block they will read.
+//! `batch::<K, N>` `N` of each; `row_cols` only blocks inside the row; `matmul_cols`
+//! (which single products go through too) asserts once that the weights and the
+//! prepared activations hold every block it will read.
 
 use core::arch::x86_64::*;
 
@@ -261,23 +261,6 @@ unsafe fn row<K: Kind>(w: *const u8, nb: usize, a: &Activations) -> f32 {
     v
 }
 
-#[target_feature(enable = "avx2")]
-unsafe fn matmul<K: Kind>(out: &mut [f32], w: &[u8], row_bytes: usize, a: &Activations) {
-    let nb = row_bytes / K::BB;
-    assert!(K::BB <= 210 && K::BL <= QK_K && row_bytes == nb * K::BB);
-    assert!(w.len() >= out.len() * row_bytes);
-    assert!(a.qs.len() >= nb * K::BL && a.d.len() >= nb);
-    if K::FORM == Form::ScaleOffset {
-        assert!(a.s.len() >= nb);
-    }
-    if matches!(K::FORM, Form::ScaleMin | Form::ScaleMinSwapped) {
-        assert!(a.bsums.len() >= nb * 16);
-    }
-    for (r, o) in out.iter_mut().enumerate() {
-        *o = row::<K>(w.as_ptr().add(r * row_bytes), nb, a);
-    }
-}
-
 /// One row against `C` activations at once: each block's weights are loaded and
 /// decoded once for the `C` of them (prompt processing), while every column's value is
 /// computed with exactly the operations of a single product (the same inlined code,
@@ -287,23 +270,25 @@ unsafe fn matmul<K: Kind>(out: &mut [f32], w: &[u8], row_bytes: usize, a: &Activ
 unsafe fn row_cols<K: Kind, const C: usize>(w: *const u8, nb: usize, a: &[&Activations; C]) -> [f32; C] {
     let with_s = K::FORM == Form::ScaleOffset;
     let with_bs = matches!(K::FORM, Form::ScaleMin | Form::ScaleMinSwapped);
+    // Column `c`'s activation values, scales, (Q8_1) sums and (Q8_K) 16-sums from block `i`.
+    let act = |c: usize, i: usize| {
+        let s = if with_s { a[c].s.as_ptr().add(i) } else { core::ptr::null() };
+        let bs = if with_bs { a[c].bsums.as_ptr().add(i * 16) } else { core::ptr::null() };
+        (a[c].qs.as_ptr().add(i * K::BL), a[c].d.as_ptr().add(i), s, bs)
+    };
     let mut acc = [_mm256_setzero_ps(); C];
     let mut i = 0;
     while i + 8 <= nb {
-        for c in 0..C {
-            let s = if with_s { a[c].s.as_ptr().add(i) } else { core::ptr::null() };
-            let bs = if with_bs { a[c].bsums.as_ptr().add(i * 16) } else { core::ptr::null() };
-            let (y, d) = (a[c].qs.as_ptr().add(i * K::BL), a[c].d.as_ptr().add(i));
-            acc[c] = _mm256_add_ps(acc[c], batch::<K, 8>(w.add(i * K::BB), y, d, s, bs));
+        for (c, acc) in acc.iter_mut().enumerate() {
+            let (y, d, s, bs) = act(c, i);
+            *acc = _mm256_add_ps(*acc, batch::<K, 8>(w.add(i * K::BB), y, d, s, bs));
         }
         i += 8;
     }
     if i < nb {
-        for c in 0..C {
-            let s = if with_s { a[c].s.as_ptr().add(i) } else { core::ptr::null() };
-            let bs = if with_bs { a[c].bsums.as_ptr().add(i * 16) } else { core::ptr::null() };
-            let (y, d) = (a[c].qs.as_ptr().add(i * K::BL), a[c].d.as_ptr().add(i));
-            acc[c] = tail::<K>(acc[c], w.add(i * K::BB), y, d, s, bs, nb - i);
+        for (c, acc) in acc.iter_mut().enumerate() {
+            let (y, d, s, bs) = act(c, i);
+            *acc = tail::<K>(*acc, w.add(i * K::BB), y, d, s, bs, nb - i);
         }
     }
     core::array::from_fn(|c| fold(acc[c]))
@@ -350,9 +335,9 @@ unsafe fn matmul_cols<K: Kind>(out: &mut [f32], off: usize, stride: usize, w: &[
 /// `r` of `W · acts[t]`, with the bits of that product alone.
 ///
 /// # Safety
-/// Needs AVX2. Every activation prepared for `ty` and this row length.
+/// Needs AVX2. `ty` a block type; every activation prepared for it and this row length.
 #[target_feature(enable = "avx2")]
-pub unsafe fn matmul_ggml_cols_avx2(ty: GgmlType, out: &mut [f32], off: usize, stride: usize, w: &[u8], row_bytes: usize, acts: &mut [Activations]) {
+pub unsafe fn matmul_ggml_cols_avx2(ty: GgmlType, out: &mut [f32], off: usize, stride: usize, w: &[u8], row_bytes: usize, acts: &[Activations]) {
     match ty {
         GgmlType::Q8_0 => matmul_cols::<Q8_0>(out, off, stride, w, row_bytes, acts),
         GgmlType::Q4_0 => matmul_cols::<Q4_0>(out, off, stride, w, row_bytes, acts),
@@ -366,12 +351,9 @@ pub unsafe fn matmul_ggml_cols_avx2(ty: GgmlType, out: &mut [f32], off: usize, s
         GgmlType::Q5_K => matmul_cols::<Q5K>(out, off, stride, w, row_bytes, acts),
         GgmlType::Q6_K => matmul_cols::<Q6K>(out, off, stride, w, row_bytes, acts),
         GgmlType::IQ4_XS => matmul_cols::<IQ4XS>(out, off, stride, w, row_bytes, acts),
-        GgmlType::F16 | GgmlType::BF16 | GgmlType::F32 => {
-            let rows = w.len() / row_bytes;
-            for (t, a) in acts.iter_mut().enumerate() {
-                matmul_ggml_avx2(ty, &mut out[off + t * stride..off + t * stride + rows], w, row_bytes, a);
-            }
-        }
+        // Not blocks: the caller ([`crate::kernels::Backend::matmul_ggml_cols`]) runs
+        // these one activation at a time.
+        GgmlType::F16 | GgmlType::BF16 | GgmlType::F32 => unreachable!("{} has no blocks", ty.name()),
     }
 }
 
@@ -383,18 +365,18 @@ pub unsafe fn matmul_ggml_cols_avx2(ty: GgmlType, out: &mut [f32], off: usize, s
 #[target_feature(enable = "avx2")]
 pub unsafe fn matmul_ggml_avx2(ty: GgmlType, out: &mut [f32], w: &[u8], row_bytes: usize, a: &mut Activations) {
     match ty {
-        GgmlType::Q8_0 => matmul::<Q8_0>(out, w, row_bytes, a),
-        GgmlType::Q4_0 => matmul::<Q4_0>(out, w, row_bytes, a),
-        GgmlType::Q4_1 => matmul::<Q4_1>(out, w, row_bytes, a),
-        GgmlType::Q5_0 => matmul::<Q5_0>(out, w, row_bytes, a),
-        GgmlType::Q5_1 => matmul::<Q5_1>(out, w, row_bytes, a),
-        GgmlType::IQ4_NL => matmul::<IQ4NL>(out, w, row_bytes, a),
-        GgmlType::Q2_K => matmul::<Q2K>(out, w, row_bytes, a),
-        GgmlType::Q3_K => matmul::<Q3K>(out, w, row_bytes, a),
-        GgmlType::Q4_K => matmul::<Q4K>(out, w, row_bytes, a),
-        GgmlType::Q5_K => matmul::<Q5K>(out, w, row_bytes, a),
-        GgmlType::Q6_K => matmul::<Q6K>(out, w, row_bytes, a),
-        GgmlType::IQ4_XS => matmul::<IQ4XS>(out, w, row_bytes, a),
+        GgmlType::Q8_0 => matmul_cols::<Q8_0>(out, 0, 0, w, row_bytes, core::slice::from_ref(a)),
+        GgmlType::Q4_0 => matmul_cols::<Q4_0>(out, 0, 0, w, row_bytes, core::slice::from_ref(a)),
+        GgmlType::Q4_1 => matmul_cols::<Q4_1>(out, 0, 0, w, row_bytes, core::slice::from_ref(a)),
+        GgmlType::Q5_0 => matmul_cols::<Q5_0>(out, 0, 0, w, row_bytes, core::slice::from_ref(a)),
+        GgmlType::Q5_1 => matmul_cols::<Q5_1>(out, 0, 0, w, row_bytes, core::slice::from_ref(a)),
+        GgmlType::IQ4_NL => matmul_cols::<IQ4NL>(out, 0, 0, w, row_bytes, core::slice::from_ref(a)),
+        GgmlType::Q2_K => matmul_cols::<Q2K>(out, 0, 0, w, row_bytes, core::slice::from_ref(a)),
+        GgmlType::Q3_K => matmul_cols::<Q3K>(out, 0, 0, w, row_bytes, core::slice::from_ref(a)),
+        GgmlType::Q4_K => matmul_cols::<Q4K>(out, 0, 0, w, row_bytes, core::slice::from_ref(a)),
+        GgmlType::Q5_K => matmul_cols::<Q5K>(out, 0, 0, w, row_bytes, core::slice::from_ref(a)),
+        GgmlType::Q6_K => matmul_cols::<Q6K>(out, 0, 0, w, row_bytes, core::slice::from_ref(a)),
+        GgmlType::IQ4_XS => matmul_cols::<IQ4XS>(out, 0, 0, w, row_bytes, core::slice::from_ref(a)),
         GgmlType::F16 | GgmlType::BF16 => matmul_half(ty, out, w, row_bytes, a),
         GgmlType::F32 => {
             for (o, r) in out.iter_mut().zip(w.chunks_exact(row_bytes)) {
