@@ -129,3 +129,65 @@ fn v1_round_trip_equals_the_v0_original() {
     let mut t: &[u8] = &tok;
     assert_eq!(llama::load(&mut src, Some(&mut t), &mut |_, _| {}).unwrap().format, llama::Format::Llama2cV1);
 }
+
+#[test]
+fn f32_several_vectors_at_once_give_each_ones_bits() {
+    // `matmul_f32_cols` (prompt processing: register tiles of rows × vectors) must give,
+    // vector by vector, the scalar reference's bits for that vector alone: every row
+    // remainder of the tiles, every vector remainder, lane tails, offset and stride.
+    let mut state = 0x2545_f491_4f6c_dd1d;
+    for n in [1usize, 5, 8, 13, 64, 67] {
+        for rows in [1usize, 3, 4, 5, 8, 9] {
+            let mut w = random(&mut state, rows * n, 1.0);
+            w[0] = -0.0;
+            for vectors in 1..=7 {
+                let mut x = random(&mut state, vectors * n, 3.0);
+                x[n / 2] = 0.0;
+                let want: Vec<u32> = x
+                    .chunks_exact(n)
+                    .flat_map(|xt| {
+                        let mut out = vec![0f32; rows];
+                        Backend::Scalar.matmul_f32(&mut out, &w, xt);
+                        out.into_iter().map(f32::to_bits)
+                    })
+                    .collect();
+                for b in Backend::available() {
+                    let (off, stride) = (2, rows + 3);
+                    let mut out = vec![f32::NAN; off + vectors * stride];
+                    b.matmul_f32_cols(&mut out, off, stride, &w, &x, n);
+                    let got: Vec<u32> = (0..vectors).flat_map(|t| out[off + t * stride..off + t * stride + rows].iter().map(|v| v.to_bits())).collect();
+                    assert!(got == want, "n {n}, {rows} rows, {vectors} vectors: backend {} differs", b.name());
+                }
+            }
+        }
+    }
+}
+
+/// `cargo test --release -p llama --test kernels bench_f32_cols -- --ignored --nocapture`:
+/// ns per row and vector of a cache-resident f32 chunk (what prompt processing runs), one
+/// vector at a time against `matmul_f32_cols`, for the 110M and 1B row lengths.
+#[test]
+#[ignore]
+fn bench_f32_cols() {
+    let mut state = 7;
+    let b = *Backend::available().last().unwrap();
+    for n in [768usize, 2048] {
+        let rows = 64 * 1024 / (4 * n);
+        let (w, vectors) = (random(&mut state, rows * n, 1.0), 32);
+        let x = random(&mut state, vectors * n, 1.0);
+        let mut out = vec![0f32; vectors * rows];
+        let (mut one, mut many) = (f64::MAX, f64::MAX);
+        for _ in 0..50 {
+            let t = std::time::Instant::now();
+            for (k, xt) in x.chunks_exact(n).enumerate() {
+                b.matmul_f32(&mut out[k * rows..(k + 1) * rows], &w, xt);
+            }
+            one = one.min(t.elapsed().as_secs_f64());
+            let t = std::time::Instant::now();
+            b.matmul_f32_cols(&mut out, 0, rows, &w, &x, n);
+            many = many.min(t.elapsed().as_secs_f64());
+        }
+        let per = |s: f64| s * 1e9 / (rows * vectors) as f64;
+        println!("f32 cols {n:5} {}: one at a time {:6.1} ns, together {:6.1} ns (x{:.2})", b.name(), per(one), per(many), one / many);
+    }
+}

@@ -47,7 +47,7 @@ pub enum Backend {
     /// x86-64 SSE2 (always present on x86-64).
     #[cfg(target_arch = "x86_64")]
     Sse2,
-    /// x86-64 AVX2 (detected at run time with the `std` feature).
+    /// x86-64 AVX2 and F16C (detected at run time with the `std` feature).
     #[cfg(target_arch = "x86_64")]
     Avx2,
     /// WebAssembly 128-bit SIMD (compiled in with `-C target-feature=+simd128`).
@@ -115,6 +115,24 @@ impl Backend {
             Backend::Avx2 => unsafe { x86::matmul_f32_avx2(out, w, x) },
             #[cfg(all(any(target_arch = "wasm32", target_arch = "wasm64"), target_feature = "simd128"))]
             Backend::Simd128 => wasm::matmul_f32(out, w, x),
+        }
+    }
+
+    /// [`Backend::matmul_f32`] for the `x.len() / n` vectors of `x` at once (prompt
+    /// processing; `n` the row length): `out[off + t * stride + r]` is row `r` of
+    /// `W · x[t]`, bit for bit what `matmul_f32` gives for that vector alone. AVX2
+    /// runs register tiles of rows × vectors; the others one vector at a time.
+    pub fn matmul_f32_cols(self, out: &mut [f32], off: usize, stride: usize, w: &[f32], x: &[f32], n: usize) {
+        let rows = w.len() / n;
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `Avx2` is only constructed after `avx2_available()` said yes.
+            Backend::Avx2 => unsafe { x86::matmul_f32_cols_avx2(out, off, stride, w, x, n) },
+            _ => {
+                for (t, xt) in x.chunks_exact(n).enumerate() {
+                    self.matmul_f32(&mut out[off + t * stride..off + t * stride + rows], w, xt);
+                }
+            }
         }
     }
 
@@ -199,11 +217,12 @@ impl Backend {
 fn avx2_available() -> bool {
     #[cfg(feature = "std")]
     {
-        std::is_x86_feature_detected!("avx2")
+        // The packed-type kernels widen f16 scales with F16C (every AVX2 CPU has it).
+        std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("f16c")
     }
     #[cfg(not(feature = "std"))]
     {
-        cfg!(target_feature = "avx2")
+        cfg!(target_feature = "avx2") && cfg!(target_feature = "f16c")
     }
 }
 

@@ -1,8 +1,11 @@
 //! x86-64 kernels (SSE2 baseline, AVX2 when detected). Both follow the canonical
 //! order of `super` exactly: separate multiply and add (never FMA), eight lanes,
-//! the same lane fold, the scalar tail. One row at a time: processing four rows
-//! together (sharing the loads of x) measured up to 2x slower on this memory-bound
-//! work, natively and in wasm.
+//! the same lane fold, the scalar tail. One row at a time for one vector: processing
+//! four rows together (sharing the loads of x) measured up to 2x slower on this
+//! memory-bound work, natively and in wasm. Several vectors (prompt processing) run
+//! over a cache-resident chunk of rows in register tiles of rows × vectors
+//! ([`matmul_f32_cols_avx2`]), each (row, vector) accumulator still the one 8-lane
+//! sum of the canonical order.
 
 use core::arch::x86_64::*;
 
@@ -74,6 +77,81 @@ pub unsafe fn matmul_f32_avx2(out: &mut [f32], w: &[f32], x: &[f32]) {
             j += 8;
         }
         *o = tail(fold_avx(acc), &w[i * n..(i + 1) * n], x, n8);
+    }
+}
+
+/// Rows per register tile of [`matmul_f32_cols_avx2`], and vectors per tile: 12
+/// accumulators, the tile's vectors and one row register fill the 16 ymm registers.
+const TILE_ROWS: usize = 4;
+const TILE_COLS: usize = 3;
+
+/// The 8-lane canonical accumulators of rows `w[r * n..]` (`r < R`) against vectors
+/// `x[t]` (`t < T`) over the first `n8` values: lane `l` of `acc[r][t]` is the
+/// canonical order's lane-`l` sum for that pair, the same operations as
+/// [`matmul_f32_avx2`]'s, only interleaved with the other pairs'.
+#[inline(always)]
+unsafe fn tile<const R: usize, const T: usize>(w: *const f32, n: usize, x: [*const f32; T], n8: usize) -> [[__m256; T]; R] {
+    let mut acc = [[_mm256_setzero_ps(); T]; R];
+    let mut j = 0;
+    while j < n8 {
+        let xv: [__m256; T] = core::array::from_fn(|t| _mm256_loadu_ps(x[t].add(j)));
+        for (r, acc) in acc.iter_mut().enumerate() {
+            let wv = _mm256_loadu_ps(w.add(r * n + j));
+            for (a, xv) in acc.iter_mut().zip(xv) {
+                *a = _mm256_add_ps(*a, _mm256_mul_ps(wv, xv));
+            }
+        }
+        j += 8;
+    }
+    acc
+}
+
+/// Rows `r0..r0 + R` against vectors `t0..t0 + T`, folded and finished with the tail
+/// into `out[off + t * stride + r]`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn tile_into<const R: usize, const T: usize>(out: &mut [f32], off: usize, stride: usize, w: &[f32], x: &[f32], n: usize, r0: usize, t0: usize) {
+    let n8 = n / 8 * 8;
+    let xs: [*const f32; T] = core::array::from_fn(|t| x.as_ptr().add((t0 + t) * n));
+    let acc = tile::<R, T>(w.as_ptr().add(r0 * n), n, xs, n8);
+    for (r, acc) in acc.iter().enumerate() {
+        let row = &w[(r0 + r) * n..(r0 + r + 1) * n];
+        for (t, a) in acc.iter().enumerate() {
+            out[off + (t0 + t) * stride + r0 + r] = tail(fold_avx(*a), row, &x[(t0 + t) * n..(t0 + t + 1) * n], n8);
+        }
+    }
+}
+
+/// `out[off + t * stride + r] = dot(row r of w, vector t of x)` for the `x.len() / n`
+/// vectors of `x` (`n` = row length), each bit for bit what [`matmul_f32_avx2`] gives
+/// for that vector alone.
+///
+/// # Safety
+/// Needs AVX2. `w.len()` a multiple of `n`, `x.len()` too, and `out` long enough.
+#[target_feature(enable = "avx2")]
+pub unsafe fn matmul_f32_cols_avx2(out: &mut [f32], off: usize, stride: usize, w: &[f32], x: &[f32], n: usize) {
+    let (rows, cols) = (w.len() / n, x.len() / n);
+    assert!(n > 0 && w.len() == rows * n && x.len() == cols * n);
+    assert!(cols == 0 || out.len() >= off + (cols - 1) * stride + rows);
+    let full_rows = rows / TILE_ROWS * TILE_ROWS;
+    let mut t0 = 0;
+    while t0 < cols {
+        let tc = (cols - t0).min(TILE_COLS);
+        for r0 in (0..full_rows).step_by(TILE_ROWS) {
+            match tc {
+                3 => tile_into::<TILE_ROWS, 3>(out, off, stride, w, x, n, r0, t0),
+                2 => tile_into::<TILE_ROWS, 2>(out, off, stride, w, x, n, r0, t0),
+                _ => tile_into::<TILE_ROWS, 1>(out, off, stride, w, x, n, r0, t0),
+            }
+        }
+        for r0 in full_rows..rows {
+            match tc {
+                3 => tile_into::<1, 3>(out, off, stride, w, x, n, r0, t0),
+                2 => tile_into::<1, 2>(out, off, stride, w, x, n, r0, t0),
+                _ => tile_into::<1, 1>(out, off, stride, w, x, n, r0, t0),
+            }
+        }
+        t0 += tc;
     }
 }
 
