@@ -50,6 +50,8 @@ trait Kind {
     /// Byte offsets of the f16 scales `h0`, `h1` in a block.
     const H0: usize;
     const H1: usize;
+    /// Whether `sums` reads the activation's 16-value sums (Q8_K's `bsums`).
+    const BSUMS: bool = matches!(Self::FORM, Form::ScaleMin | Form::ScaleMinSwapped);
     /// The block's integer sums as eight `i32` partials each: the dot product and
     /// (for the min forms) the min term. `bs`: the block's 16 Q8_K sums (min forms only).
     unsafe fn sums(b: *const u8, y: *const i8, bs: *const i32) -> (__m256i, __m256i);
@@ -261,7 +263,7 @@ unsafe fn row<K: Kind>(w: *const u8, nb: usize, a: &Activations) -> f32 {
 #[target_feature(enable = "avx2,f16c")]
 unsafe fn row_cols<K: Kind, const C: usize>(w: *const u8, nb: usize, a: &[&Activations; C]) -> [f32; C] {
     let with_s = K::FORM == Form::ScaleOffset;
-    let with_bs = matches!(K::FORM, Form::ScaleMin | Form::ScaleMinSwapped);
+    let with_bs = K::BSUMS;
     // Column `c`'s activation values, scales, (Q8_1) sums and (Q8_K) 16-sums from block `i`.
     let act = |c: usize, i: usize| {
         let s = if with_s { a[c].s.as_ptr().add(i) } else { core::ptr::null() };
@@ -300,7 +302,7 @@ unsafe fn matmul_cols<K: Kind>(out: &mut [f32], off: usize, stride: usize, w: &[
         if K::FORM == Form::ScaleOffset {
             assert!(a.s.len() >= nb);
         }
-        if matches!(K::FORM, Form::ScaleMin | Form::ScaleMinSwapped) {
+        if K::BSUMS {
             assert!(a.bsums.len() >= nb * 16);
         }
     }
@@ -586,6 +588,9 @@ impl Kind for Q3K {
 #[target_feature(enable = "avx2,f16c")]
 unsafe fn k45_sums(b: *const u8, y: *const i8, bs: *const i32, qh: Option<*const u8>) -> (__m256i, __m256i) {
     let (sc, mn) = ggml::k4_scales_mins(core::slice::from_raw_parts(b.add(4), 12));
+    // The eight scales as i16 in both 128-bit halves; scale `s` is broadcast by a shuffle.
+    let scv = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_loadl_epi64(sc.as_ptr() as *const __m128i)));
+    let scale = |s: usize| _mm256_shuffle_epi8(scv, _mm256_set1_epi16((((2 * s + 1) << 8) | (2 * s)) as i16));
     let qs = if qh.is_some() { b.add(48) } else { b.add(16) };
     let m4 = _mm256_set1_epi8(0x0f);
     let hv = qh.map(|p| load(p));
@@ -606,13 +611,14 @@ unsafe fn k45_sums(b: *const u8, y: *const i8, bs: *const i32, qh: Option<*const
         // unsigned 0..32 weights: 2 * 31 * 127 fits i16
         let plo = _mm256_maddubs_epi16(lo, load_y(y.add(64 * j)));
         let phi = _mm256_maddubs_epi16(hi, load_y(y.add(64 * j + 32)));
-        acc = _mm256_add_epi32(acc, _mm256_madd_epi16(plo, _mm256_set1_epi16(sc[2 * j] as i16)));
-        acc = _mm256_add_epi32(acc, _mm256_madd_epi16(phi, _mm256_set1_epi16(sc[2 * j + 1] as i16)));
+        acc = _mm256_add_epi32(acc, _mm256_madd_epi16(plo, scale(2 * j)));
+        acc = _mm256_add_epi32(acc, _mm256_madd_epi16(phi, scale(2 * j + 1)));
     }
-    // sum_j bsums[j] * mins[j / 2]
-    let m = |k: usize| mn[k] as i32;
-    let m0 = _mm256_setr_epi32(m(0), m(0), m(1), m(1), m(2), m(2), m(3), m(3));
-    let m1 = _mm256_setr_epi32(m(4), m(4), m(5), m(5), m(6), m(6), m(7), m(7));
+    // sum_j bsums[j] * mins[j / 2]: each min twice, widened to i32
+    let mv = _mm_loadl_epi64(mn.as_ptr() as *const __m128i);
+    let pairs = _mm_unpacklo_epi8(mv, mv);
+    let m0 = _mm256_cvtepu8_epi32(pairs);
+    let m1 = _mm256_cvtepu8_epi32(_mm_srli_si128::<8>(pairs));
     let s0 = _mm256_mullo_epi32(_mm256_loadu_si256(bs as *const __m256i), m0);
     let s1 = _mm256_mullo_epi32(_mm256_loadu_si256(bs.add(8) as *const __m256i), m1);
     (acc, _mm256_add_epi32(s0, s1))
@@ -653,11 +659,20 @@ impl Kind for Q6K {
     const FORM: Form = Form::Scale;
     const H0: usize = 208;
     const H1: usize = 208;
+    const BSUMS: bool = true;
     #[inline]
     #[target_feature(enable = "avx2,f16c")]
-    unsafe fn sums(b: *const u8, y: *const i8, _: *const i32) -> (__m256i, __m256i) {
-        let sc = core::slice::from_raw_parts(b.add(192) as *const i8, 16);
-        let (m4, m3, k32) = (_mm256_set1_epi8(0x0f), _mm256_set1_epi8(3), _mm256_set1_epi8(32));
+    unsafe fn sums(b: *const u8, y: *const i8, bs: *const i32) -> (__m256i, __m256i) {
+        // The values are q - 32 with q in 0..64: sum (q - 32) y = sum q y - 32 sum y, so the
+        // unsigned q go to maddubs directly (2 * 63 * 127 fits i16) and the 16 scaled
+        // 16-value sums of y are taken off once per block. Exact integers either way.
+        let sc = _mm_loadu_si128(b.add(192) as *const __m128i);
+        // Scales g (low half) and g + 1 (high half) as sixteen i16.
+        let scales = |g: usize| {
+            let (lo, hi) = (g as i64 * 0x0101_0101_0101_0101, (g as i64 + 1) * 0x0101_0101_0101_0101);
+            _mm256_cvtepi8_epi16(_mm_shuffle_epi8(sc, _mm_set_epi64x(hi, lo)))
+        };
+        let (m4, m3) = (_mm256_set1_epi8(0x0f), _mm256_set1_epi8(3));
         let mut acc = _mm256_setzero_si256();
         for c in 0..2 {
             let qa = load(b.add(64 * c));
@@ -671,12 +686,14 @@ impl Kind for Q6K {
                 _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16::<4>(qb), m4), hb(_mm256_srli_epi16::<6>(h))),
             ];
             for (k, &qk) in q.iter().enumerate() {
-                let p = dot_i8(_mm256_sub_epi8(qk, k32), load_y(y.add(128 * c + 32 * k)));
-                let g = 8 * c + 2 * k;
-                acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p, scales2(sc[g] as i32, sc[g + 1] as i32)));
+                let p = _mm256_maddubs_epi16(qk, load_y(y.add(128 * c + 32 * k)));
+                acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p, scales(8 * c + 2 * k)));
             }
         }
-        (acc, _mm256_setzero_si256())
+        // 32 * sum_j scale[j] * bsums[j]
+        let s0 = _mm256_mullo_epi32(_mm256_loadu_si256(bs as *const __m256i), _mm256_cvtepi8_epi32(sc));
+        let s1 = _mm256_mullo_epi32(_mm256_loadu_si256(bs.add(8) as *const __m256i), _mm256_cvtepi8_epi32(_mm_srli_si128::<8>(sc)));
+        (_mm256_sub_epi32(acc, _mm256_slli_epi32::<5>(_mm256_add_epi32(s0, s1))), _mm256_setzero_si256())
     }
 }
 
