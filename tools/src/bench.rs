@@ -29,7 +29,7 @@ pub struct BenchArgs {
     /// The Llama 2 tokenizer (32,000 pieces) the shapes use.
     #[arg(long, default_value = "../shared/models/llama2-tokenizer/tokenizer.bin")]
     pub tokenizer: PathBuf,
-    /// Kernels (scalar, sse2, avx2; default: fastest).
+    /// Kernels (scalar, sse2, avx2, avx512; default: fastest).
     #[arg(long)]
     pub backend: Option<String>,
     /// Threads per matrix-vector product (rows split between them; the same bits as one).

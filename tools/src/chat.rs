@@ -37,7 +37,7 @@ pub struct ChatArgs {
     /// KV cache positions (default: the model's context, at most 4096).
     #[arg(long)]
     pub context: Option<usize>,
-    /// Kernels to use: scalar, sse2, avx2 (all give identical bits; default: fastest).
+    /// Kernels to use: scalar, sse2, avx2, avx512 (all give identical bits; default: fastest).
     #[arg(long)]
     pub backend: Option<String>,
     /// Threads per matrix-vector product (rows split between them; the same bits as one).

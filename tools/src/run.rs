@@ -33,7 +33,7 @@ pub struct RunArgs {
     /// RNG seed (same seed, same tokens, on every machine).
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
-    /// Kernels to use: scalar, sse2, avx2 (all give identical bits; default: fastest).
+    /// Kernels to use: scalar, sse2, avx2, avx512 (all give identical bits; default: fastest).
     #[arg(long)]
     pub backend: Option<String>,
     /// Threads per matrix-vector product (rows split between them; the same bits as one).
@@ -139,7 +139,7 @@ pub struct LogitsArgs {
     /// Comma-separated token ids, fed at positions 0, 1, 2, ...
     #[arg(long, value_delimiter = ',', required = true)]
     pub ids: Vec<u32>,
-    /// Kernels to use (scalar, sse2, avx2).
+    /// Kernels to use (scalar, sse2, avx2, avx512).
     #[arg(long)]
     pub backend: Option<String>,
     /// Threads per matrix-vector product (rows split between them; the same bits as one).

@@ -20,7 +20,7 @@
 //! Packed ggml weights (`matmul_ggml`) follow [`crate::ggml::dot_row`]: per block an
 //! exact `i32` sum, then the block's f32 operations in a fixed order, block `b` added
 //! into lane `b mod 8`, the lanes folded as above. The SIMD kernels (`x86_ggml` for
-//! AVX2, `wasm_ggml` for `simd128`) compute eight blocks' values at once, one block
+//! AVX2 and AVX-512 VNNI, `wasm_ggml` for `simd128`) compute eight blocks' values at once, one block
 //! per lane, with exactly those operations (lane-wise IEEE mul/add, no FMA), so they
 //! give the scalar bits; SSE2 runs the scalar reference.
 
@@ -50,6 +50,10 @@ pub enum Backend {
     /// x86-64 AVX2 and F16C (detected at run time with the `std` feature).
     #[cfg(target_arch = "x86_64")]
     Avx2,
+    /// x86-64 AVX-512 F, BW, VL and VNNI (with AVX2 and F16C): the AVX2 kernels, with
+    /// VNNI's integer dot products for the packed types.
+    #[cfg(target_arch = "x86_64")]
+    Avx512,
     /// WebAssembly 128-bit SIMD (compiled in with `-C target-feature=+simd128`).
     #[cfg(all(any(target_arch = "wasm32", target_arch = "wasm64"), target_feature = "simd128"))]
     Simd128,
@@ -60,6 +64,9 @@ impl Backend {
     pub fn best() -> Backend {
         #[cfg(target_arch = "x86_64")]
         {
+            if avx512_available() {
+                return Backend::Avx512;
+            }
             if avx2_available() {
                 return Backend::Avx2;
             }
@@ -83,6 +90,9 @@ impl Backend {
             if avx2_available() {
                 v.push(Backend::Avx2);
             }
+            if avx512_available() {
+                v.push(Backend::Avx512);
+            }
         }
         #[cfg(all(any(target_arch = "wasm32", target_arch = "wasm64"), target_feature = "simd128"))]
         v.push(Backend::Simd128);
@@ -96,6 +106,8 @@ impl Backend {
             Backend::Sse2 => "sse2",
             #[cfg(target_arch = "x86_64")]
             Backend::Avx2 => "avx2",
+            #[cfg(target_arch = "x86_64")]
+            Backend::Avx512 => "avx512",
             #[cfg(all(any(target_arch = "wasm32", target_arch = "wasm64"), target_feature = "simd128"))]
             Backend::Simd128 => "simd128",
         }
@@ -111,8 +123,8 @@ impl Backend {
             // SAFETY: SSE2 is part of the x86-64 baseline.
             Backend::Sse2 => unsafe { x86::matmul_f32_sse2(out, w, x) },
             #[cfg(target_arch = "x86_64")]
-            // SAFETY: `Avx2` is only constructed after `avx2_available()` said yes.
-            Backend::Avx2 => unsafe { x86::matmul_f32_avx2(out, w, x) },
+            // SAFETY: `Avx2` and `Avx512` are only constructed after `avx2_available()` said yes.
+            Backend::Avx2 | Backend::Avx512 => unsafe { x86::matmul_f32_avx2(out, w, x) },
             #[cfg(all(any(target_arch = "wasm32", target_arch = "wasm64"), target_feature = "simd128"))]
             Backend::Simd128 => wasm::matmul_f32(out, w, x),
         }
@@ -126,8 +138,8 @@ impl Backend {
         let rows = w.len() / n;
         match self {
             #[cfg(target_arch = "x86_64")]
-            // SAFETY: `Avx2` is only constructed after `avx2_available()` said yes.
-            Backend::Avx2 => unsafe { x86::matmul_f32_cols_avx2(out, off, stride, w, x, n) },
+            // SAFETY: `Avx2` and `Avx512` are only constructed after `avx2_available()` said yes.
+            Backend::Avx2 | Backend::Avx512 => unsafe { x86::matmul_f32_cols_avx2(out, off, stride, w, x, n) },
             _ => {
                 for (t, xt) in x.chunks_exact(n).enumerate() {
                     self.matmul_f32(&mut out[off + t * stride..off + t * stride + rows], w, xt);
@@ -157,8 +169,8 @@ impl Backend {
             // SAFETY: SSE2 (and SSE4.1's absence is handled inside) is x86-64 baseline.
             Backend::Sse2 => unsafe { x86::matmul_q8_sse2(out, wq, ws, xq, xs, gs) },
             #[cfg(target_arch = "x86_64")]
-            // SAFETY: `Avx2` is only constructed after `avx2_available()` said yes.
-            Backend::Avx2 => unsafe { x86::matmul_q8_avx2(out, wq, ws, xq, xs, gs) },
+            // SAFETY: `Avx2` and `Avx512` are only constructed after `avx2_available()` said yes.
+            Backend::Avx2 | Backend::Avx512 => unsafe { x86::matmul_q8_avx2(out, wq, ws, xq, xs, gs) },
             #[cfg(all(any(target_arch = "wasm32", target_arch = "wasm64"), target_feature = "simd128"))]
             Backend::Simd128 => wasm::matmul_q8(out, wq, ws, xq, xs, gs),
         }
@@ -179,6 +191,9 @@ impl Backend {
             // SAFETY: `Avx2` is only constructed after `avx2_available()` said yes; the
             // caller prepared `act` for `ty` and this row length.
             Backend::Avx2 => unsafe { x86_ggml::matmul_ggml_avx2(ty, out, w, row_bytes, act) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `Avx512` is only constructed after `avx512_available()` said yes.
+            Backend::Avx512 => unsafe { x86_ggml::matmul_ggml_avx512(ty, out, w, row_bytes, act) },
             #[cfg(all(any(target_arch = "wasm32", target_arch = "wasm64"), target_feature = "simd128"))]
             Backend::Simd128 => wasm_ggml::matmul_ggml(ty, out, w, row_bytes, act),
             _ => {
@@ -204,6 +219,9 @@ impl Backend {
             // SAFETY: `Avx2` is only constructed after `avx2_available()` said yes; the
             // caller prepared every activation for `ty` and this row length.
             Backend::Avx2 if ty.block_len() > 1 => unsafe { x86_ggml::matmul_ggml_cols_avx2(ty, out, off, stride, w, row_bytes, acts) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `Avx512` is only constructed after `avx512_available()` said yes.
+            Backend::Avx512 if ty.block_len() > 1 => unsafe { x86_ggml::matmul_ggml_cols_avx512(ty, out, off, stride, w, row_bytes, acts) },
             _ => {
                 for (t, a) in acts.iter_mut().enumerate() {
                     self.matmul_ggml(ty, &mut out[off + t * stride..off + t * stride + rows], w, row_bytes, a);
@@ -223,6 +241,19 @@ fn avx2_available() -> bool {
     #[cfg(not(feature = "std"))]
     {
         cfg!(target_feature = "avx2") && cfg!(target_feature = "f16c")
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+fn avx512_available() -> bool {
+    #[cfg(feature = "std")]
+    {
+        use std::is_x86_feature_detected as has;
+        avx2_available() && has!("avx512f") && has!("avx512bw") && has!("avx512vl") && has!("avx512vnni")
+    }
+    #[cfg(not(feature = "std"))]
+    {
+        avx2_available() && cfg!(all(target_feature = "avx512f", target_feature = "avx512bw", target_feature = "avx512vl", target_feature = "avx512vnni"))
     }
 }
 

@@ -54,19 +54,17 @@ trait Kind {
     const BSUMS: bool = matches!(Self::FORM, Form::ScaleMin | Form::ScaleMinSwapped);
     /// The block's integer sums as eight `i32` partials each: the dot product and
     /// (for the min forms) the min term. `bs`: the block's 16 Q8_K sums (min forms only).
-    unsafe fn sums(b: *const u8, y: *const i8, bs: *const i32) -> (__m256i, __m256i);
+    unsafe fn sums<I: Isa>(b: *const u8, y: *const i8, bs: *const i32) -> (__m256i, __m256i);
 }
 
 // ---------------------------------------------------------------- helpers
 
-#[inline]
-#[target_feature(enable = "avx2,f16c")]
+#[inline(always)]
 unsafe fn load(p: *const u8) -> __m256i {
     _mm256_loadu_si256(p as *const __m256i)
 }
 
-#[inline]
-#[target_feature(enable = "avx2,f16c")]
+#[inline(always)]
 unsafe fn load_y(p: *const i8) -> __m256i {
     _mm256_loadu_si256(p as *const __m256i)
 }
@@ -75,30 +73,84 @@ unsafe fn load_y(p: *const i8) -> __m256i {
 /// `maddubs(|w|, sign(y, w))`. Exact when `|w| * |y| * 2 <= 32767`: with `y` in
 /// -127..=127 (what the Q8 quantizers produce) that holds for every weight type here
 /// (`|w| <= 128`: 2 * 128 * 127 = 32512). `y = -128` would wrap in `sign`.
-#[inline]
-#[target_feature(enable = "avx2,f16c")]
-unsafe fn dot_i8(w: __m256i, y: __m256i) -> __m256i {
+#[inline(always)]
+unsafe fn pairs_i8(w: __m256i, y: __m256i) -> __m256i {
     _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(y, w))
 }
 
-/// Eight `i32` partials from sixteen `i16` pair sums.
-#[inline]
-#[target_feature(enable = "avx2,f16c")]
-unsafe fn widen(p: __m256i) -> __m256i {
-    _mm256_madd_epi16(p, _mm256_set1_epi16(1))
+/// What differs between the instruction sets the kernels are compiled for: how the
+/// exact integer sums are formed (any grouping of exact integers gives the same
+/// totals, so every set gives the same bits), and the out-of-line row tail, which has
+/// to carry the set's features itself.
+trait Isa {
+    /// Eight `i32` partials of the 32 products of signed bytes (bounds of [`pairs_i8`]).
+    unsafe fn dot_i8(w: __m256i, y: __m256i) -> __m256i;
+    /// Eight `i32` partials of the 32 products of unsigned `u` (at most 127) and signed `y`.
+    unsafe fn dot_u8(u: __m256i, y: __m256i) -> __m256i;
+    /// `acc` plus the products of sixteen `i16` pair sums `p` and `i16` scales `s`,
+    /// adjacent pairs added (eight `i32`).
+    unsafe fn madd_acc(acc: __m256i, p: __m256i, s: __m256i) -> __m256i;
+    /// [`tail`] compiled for this set.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn tail<K: Kind>(acc: __m256, w: *const u8, y: *const i8, d: *const f32, s: *const f32, bs: *const i32, count: usize) -> __m256;
+}
+
+/// AVX2 (with F16C): `maddubs` pair sums widened by `madd` against ones.
+struct Avx2;
+impl Isa for Avx2 {
+    #[inline(always)]
+    unsafe fn dot_i8(w: __m256i, y: __m256i) -> __m256i {
+        _mm256_madd_epi16(pairs_i8(w, y), _mm256_set1_epi16(1))
+    }
+    #[inline(always)]
+    unsafe fn dot_u8(u: __m256i, y: __m256i) -> __m256i {
+        _mm256_madd_epi16(_mm256_maddubs_epi16(u, y), _mm256_set1_epi16(1))
+    }
+    #[inline(always)]
+    unsafe fn madd_acc(acc: __m256i, p: __m256i, s: __m256i) -> __m256i {
+        _mm256_add_epi32(acc, _mm256_madd_epi16(p, s))
+    }
+    #[inline(never)]
+    #[target_feature(enable = "avx2,f16c")]
+    unsafe fn tail<K: Kind>(acc: __m256, w: *const u8, y: *const i8, d: *const f32, s: *const f32, bs: *const i32, count: usize) -> __m256 {
+        tail::<K, Self>(acc, w, y, d, s, bs, count)
+    }
+}
+
+/// AVX-512 VNNI on 256-bit vectors: `vpdpbusd` sums four byte products straight into
+/// `i32` (no `i16` step), `vpdpwssd` multiplies and accumulates in one instruction;
+/// the EVEX encoding also gives the compiler 32 vector registers. (Its feature string,
+/// on the tail and the two entry points, is the same literal three times.)
+struct Avx512;
+impl Isa for Avx512 {
+    #[inline(always)]
+    unsafe fn dot_i8(w: __m256i, y: __m256i) -> __m256i {
+        _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_sign_epi8(w, w), _mm256_sign_epi8(y, w))
+    }
+    #[inline(always)]
+    unsafe fn dot_u8(u: __m256i, y: __m256i) -> __m256i {
+        _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, y)
+    }
+    #[inline(always)]
+    unsafe fn madd_acc(acc: __m256i, p: __m256i, s: __m256i) -> __m256i {
+        _mm256_dpwssd_epi32(acc, p, s)
+    }
+    #[inline(never)]
+    #[target_feature(enable = "avx2,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+    unsafe fn tail<K: Kind>(acc: __m256, w: *const u8, y: *const i8, d: *const f32, s: *const f32, bs: *const i32, count: usize) -> __m256 {
+        tail::<K, Self>(acc, w, y, d, s, bs, count)
+    }
 }
 
 /// 16 packed bytes → 32 nibbles: the low nibbles (values 0..16) then the high ones.
-#[inline]
-#[target_feature(enable = "avx2,f16c")]
+#[inline(always)]
 unsafe fn nibbles(p: *const u8) -> __m256i {
     let q = _mm_loadu_si128(p as *const __m128i);
     _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16::<4>(q), q), _mm256_set1_epi8(0x0f))
 }
 
 /// 32 bits → 32 bytes, byte `k` = 0xff if bit `k` is set, else 0.
-#[inline]
-#[target_feature(enable = "avx2,f16c")]
+#[inline(always)]
 unsafe fn bytes_from_bits(p: *const u8) -> __m256i {
     let x = (p as *const u32).read_unaligned();
     let shuf = _mm256_setr_epi64x(0, 0x0101_0101_0101_0101, 0x0202_0202_0202_0202, 0x0303_0303_0303_0303);
@@ -108,8 +160,7 @@ unsafe fn bytes_from_bits(p: *const u8) -> __m256i {
 }
 
 /// IQ4_NL's 16 values, as a byte lookup table in both 128-bit lanes.
-#[inline]
-#[target_feature(enable = "avx2,f16c")]
+#[inline(always)]
 unsafe fn iq4nl_table() -> __m256i {
     let t = _mm_loadu_si128(ggml::KVALUES_IQ4NL.as_ptr() as *const __m128i);
     _mm256_set_m128i(t, t)
@@ -117,15 +168,13 @@ unsafe fn iq4nl_table() -> __m256i {
 
 /// An `i16` vector: `lo` in the low 128 bits, `hi` in the high ones (the scales of
 /// two 16-value groups, for `madd` against `maddubs` pair sums of 32 values).
-#[inline]
-#[target_feature(enable = "avx2,f16c")]
+#[inline(always)]
 unsafe fn scales2(lo: i32, hi: i32) -> __m256i {
     _mm256_set_m128i(_mm_set1_epi16(hi as i16), _mm_set1_epi16(lo as i16))
 }
 
 /// Eight vectors of eight `i32` partials → one vector of their eight totals.
-#[inline]
-#[target_feature(enable = "avx2,f16c")]
+#[inline(always)]
 unsafe fn reduce8(v: &[__m256i; 8]) -> __m256i {
     let a = _mm256_hadd_epi32(v[0], v[1]);
     let b = _mm256_hadd_epi32(v[2], v[3]);
@@ -143,16 +192,14 @@ unsafe fn reduce8(v: &[__m256i; 8]) -> __m256i {
 /// is then a multiplicand, and an x86 multiply returns a signalling NaN operand quieted:
 /// the products, the only thing that reaches a result, carry the same bits either way
 /// (tested for every half in `tests::f16c_products_equal_the_software_widenings`).
-#[inline]
-#[target_feature(enable = "avx2,f16c")]
+#[inline(always)]
 unsafe fn f16_to_f32_x8(h: __m128i) -> __m256 {
     _mm256_cvtph_ps(h)
 }
 
 /// The f16 at byte `off` of each of the first `count` of eight blocks `bb` bytes
 /// apart, widened to f32 (zero in the other lanes).
-#[inline]
-#[target_feature(enable = "avx2,f16c")]
+#[inline(always)]
 unsafe fn halves(w: *const u8, bb: usize, off: usize, count: usize) -> __m256 {
     let h = |k: usize| if k < count { (w.add(k * bb + off) as *const u16).read_unaligned() as i16 } else { 0 };
     f16_to_f32_x8(_mm_setr_epi16(h(0), h(1), h(2), h(3), h(4), h(5), h(6), h(7)))
@@ -165,14 +212,13 @@ unsafe fn halves(w: *const u8, bb: usize, off: usize, count: usize) -> __m256 {
 /// its activation values, scales, (Q8_1) sums and (Q8_K) 16-sums. Full batches are
 /// `N = 8`; a row's last `nb mod 8` blocks get, lane by lane, the same operations on
 /// the same operands with a smaller `N`.
-#[inline]
-#[target_feature(enable = "avx2,f16c")]
-unsafe fn batch<K: Kind, const N: usize>(w: *const u8, y: *const i8, d: *const f32, s: *const f32, bs: *const i32) -> __m256 {
+#[inline(always)]
+unsafe fn batch<K: Kind, I: Isa, const N: usize>(w: *const u8, y: *const i8, d: *const f32, s: *const f32, bs: *const i32) -> __m256 {
     const { assert!(N >= 1 && N <= 8) };
     let mut v = [_mm256_setzero_si256(); 8];
     let mut m = [_mm256_setzero_si256(); 8];
     for k in 0..N {
-        let (a, b) = K::sums(w.add(k * K::BB), y.add(k * K::BL), bs.wrapping_add(k * 16));
+        let (a, b) = K::sums::<I>(w.add(k * K::BB), y.add(k * K::BL), bs.wrapping_add(k * 16));
         v[k] = a;
         m[k] = b;
     }
@@ -212,34 +258,32 @@ unsafe fn batch<K: Kind, const N: usize>(w: *const u8, y: *const i8, d: *const f
 
 /// `acc + v` in lanes `0..count`, `acc` untouched in the others (a lane the reference
 /// never adds to keeps its value: adding 0.0 would turn -0.0 into +0.0).
-#[inline]
-#[target_feature(enable = "avx2,f16c")]
+#[inline(always)]
 unsafe fn add_lanes(acc: __m256, v: __m256, count: usize) -> __m256 {
     let mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(count as i32), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
     _mm256_blendv_ps(acc, _mm256_add_ps(acc, v), _mm256_castsi256_ps(mask))
 }
 
-/// A row's last `count < 8` blocks added into their lanes of `acc`. Out of line, so
-/// that the full-batch [`batch`] stays inlined (and shared between columns) in the row loop.
-#[inline(never)]
-#[target_feature(enable = "avx2,f16c")]
-unsafe fn tail<K: Kind>(acc: __m256, w: *const u8, y: *const i8, d: *const f32, s: *const f32, bs: *const i32, count: usize) -> __m256 {
+/// A row's last `count < 8` blocks added into their lanes of `acc`. Out of line (in
+/// [`Isa::tail`]), so that the full-batch [`batch`] stays inlined (and shared between
+/// columns) in the row loop.
+#[inline(always)]
+unsafe fn tail<K: Kind, I: Isa>(acc: __m256, w: *const u8, y: *const i8, d: *const f32, s: *const f32, bs: *const i32, count: usize) -> __m256 {
     debug_assert!((1..8).contains(&count));
     let v = match count {
-        1 => batch::<K, 1>(w, y, d, s, bs),
-        2 => batch::<K, 2>(w, y, d, s, bs),
-        3 => batch::<K, 3>(w, y, d, s, bs),
-        4 => batch::<K, 4>(w, y, d, s, bs),
-        5 => batch::<K, 5>(w, y, d, s, bs),
-        6 => batch::<K, 6>(w, y, d, s, bs),
-        _ => batch::<K, 7>(w, y, d, s, bs),
+        1 => batch::<K, I, 1>(w, y, d, s, bs),
+        2 => batch::<K, I, 2>(w, y, d, s, bs),
+        3 => batch::<K, I, 3>(w, y, d, s, bs),
+        4 => batch::<K, I, 4>(w, y, d, s, bs),
+        5 => batch::<K, I, 5>(w, y, d, s, bs),
+        6 => batch::<K, I, 6>(w, y, d, s, bs),
+        _ => batch::<K, I, 7>(w, y, d, s, bs),
     };
     add_lanes(acc, v, count)
 }
 
 /// The lanes of `acc` folded by [`fold8`].
-#[inline]
-#[target_feature(enable = "avx2,f16c")]
+#[inline(always)]
 unsafe fn fold(acc: __m256) -> f32 {
     let mut lanes = [0f32; 8];
     _mm256_storeu_ps(lanes.as_mut_ptr(), acc);
@@ -248,10 +292,9 @@ unsafe fn fold(acc: __m256) -> f32 {
 
 /// One row of `nb` blocks: eight at a time, block `b` into lane `b mod 8`, the last
 /// `nb mod 8` into their lanes, the lanes folded.
-#[inline]
-#[target_feature(enable = "avx2,f16c")]
-unsafe fn row<K: Kind>(w: *const u8, nb: usize, a: &Activations) -> f32 {
-    let [v] = row_cols::<K, 1>(w, nb, &[a]);
+#[inline(always)]
+unsafe fn row<K: Kind, I: Isa>(w: *const u8, nb: usize, a: &Activations) -> f32 {
+    let [v] = row_cols::<K, I, 1>(w, nb, &[a]);
     v
 }
 
@@ -259,9 +302,8 @@ unsafe fn row<K: Kind>(w: *const u8, nb: usize, a: &Activations) -> f32 {
 /// decoded once for the `C` of them (prompt processing), while every column's value is
 /// computed with exactly the operations of a single product (the same inlined code,
 /// shared where it only reads the weights), so its bits are those of one alone.
-#[inline]
-#[target_feature(enable = "avx2,f16c")]
-unsafe fn row_cols<K: Kind, const C: usize>(w: *const u8, nb: usize, a: &[&Activations; C]) -> [f32; C] {
+#[inline(always)]
+unsafe fn row_cols<K: Kind, I: Isa, const C: usize>(w: *const u8, nb: usize, a: &[&Activations; C]) -> [f32; C] {
     let with_s = K::FORM == Form::ScaleOffset;
     let with_bs = K::BSUMS;
     // Column `c`'s activation values, scales, (Q8_1) sums and (Q8_K) 16-sums from block `i`.
@@ -275,14 +317,14 @@ unsafe fn row_cols<K: Kind, const C: usize>(w: *const u8, nb: usize, a: &[&Activ
     while i + 8 <= nb {
         for (c, acc) in acc.iter_mut().enumerate() {
             let (y, d, s, bs) = act(c, i);
-            *acc = _mm256_add_ps(*acc, batch::<K, 8>(w.add(i * K::BB), y, d, s, bs));
+            *acc = _mm256_add_ps(*acc, batch::<K, I, 8>(w.add(i * K::BB), y, d, s, bs));
         }
         i += 8;
     }
     if i < nb {
         for (c, acc) in acc.iter_mut().enumerate() {
             let (y, d, s, bs) = act(c, i);
-            *acc = tail::<K>(*acc, w.add(i * K::BB), y, d, s, bs, nb - i);
+            *acc = I::tail::<K>(*acc, w.add(i * K::BB), y, d, s, bs, nb - i);
         }
     }
     core::array::from_fn(|c| fold(acc[c]))
@@ -292,8 +334,8 @@ unsafe fn row_cols<K: Kind, const C: usize>(w: *const u8, nb: usize, a: &[&Activ
 const COLS: usize = 4;
 
 /// `out[off + t * stride + r] = dot(row r, acts[t])` for every row and activation.
-#[target_feature(enable = "avx2,f16c")]
-unsafe fn matmul_cols<K: Kind>(out: &mut [f32], off: usize, stride: usize, w: &[u8], row_bytes: usize, acts: &[Activations]) {
+#[inline(always)]
+unsafe fn matmul_cols<K: Kind, I: Isa>(out: &mut [f32], off: usize, stride: usize, w: &[u8], row_bytes: usize, acts: &[Activations]) {
     let nb = row_bytes / K::BB;
     let rows = w.len() / row_bytes;
     assert!(K::BB <= 210 && K::BL <= QK_K && row_bytes == nb * K::BB && w.len() == rows * row_bytes);
@@ -311,7 +353,7 @@ unsafe fn matmul_cols<K: Kind>(out: &mut [f32], off: usize, stride: usize, w: &[
     while t + COLS <= acts.len() {
         let group: [&Activations; COLS] = core::array::from_fn(|c| &acts[t + c]);
         for r in 0..rows {
-            let v = row_cols::<K, COLS>(w.as_ptr().add(r * row_bytes), nb, &group);
+            let v = row_cols::<K, I, COLS>(w.as_ptr().add(r * row_bytes), nb, &group);
             for (c, v) in v.into_iter().enumerate() {
                 out[off + (t + c) * stride + r] = v;
             }
@@ -320,8 +362,31 @@ unsafe fn matmul_cols<K: Kind>(out: &mut [f32], off: usize, stride: usize, w: &[
     }
     for (t, a) in acts.iter().enumerate().skip(t) {
         for r in 0..rows {
-            out[off + t * stride + r] = row::<K>(w.as_ptr().add(r * row_bytes), nb, a);
+            out[off + t * stride + r] = row::<K, I>(w.as_ptr().add(r * row_bytes), nb, a);
         }
+    }
+}
+
+/// `out[off + t * stride + r]` = row `r` of `W · acts[t]` for a block type, with
+/// the instruction set `I`.
+#[inline(always)]
+unsafe fn matmul_typed<I: Isa>(ty: GgmlType, out: &mut [f32], off: usize, stride: usize, w: &[u8], row_bytes: usize, acts: &[Activations]) {
+    match ty {
+        GgmlType::Q8_0 => matmul_cols::<Q8_0, I>(out, off, stride, w, row_bytes, acts),
+        GgmlType::Q4_0 => matmul_cols::<Q4_0, I>(out, off, stride, w, row_bytes, acts),
+        GgmlType::Q4_1 => matmul_cols::<Q4_1, I>(out, off, stride, w, row_bytes, acts),
+        GgmlType::Q5_0 => matmul_cols::<Q5_0, I>(out, off, stride, w, row_bytes, acts),
+        GgmlType::Q5_1 => matmul_cols::<Q5_1, I>(out, off, stride, w, row_bytes, acts),
+        GgmlType::IQ4_NL => matmul_cols::<IQ4NL, I>(out, off, stride, w, row_bytes, acts),
+        GgmlType::Q2_K => matmul_cols::<Q2K, I>(out, off, stride, w, row_bytes, acts),
+        GgmlType::Q3_K => matmul_cols::<Q3K, I>(out, off, stride, w, row_bytes, acts),
+        GgmlType::Q4_K => matmul_cols::<Q4K, I>(out, off, stride, w, row_bytes, acts),
+        GgmlType::Q5_K => matmul_cols::<Q5K, I>(out, off, stride, w, row_bytes, acts),
+        GgmlType::Q6_K => matmul_cols::<Q6K, I>(out, off, stride, w, row_bytes, acts),
+        GgmlType::IQ4_XS => matmul_cols::<IQ4XS, I>(out, off, stride, w, row_bytes, acts),
+        // Not blocks: the caller ([`crate::kernels::Backend::matmul_ggml_cols`]) runs
+        // these one activation at a time, through [`matmul_ggml_avx2`].
+        GgmlType::F16 | GgmlType::BF16 | GgmlType::F32 => unreachable!("{} has no blocks", ty.name()),
     }
 }
 
@@ -332,23 +397,16 @@ unsafe fn matmul_cols<K: Kind>(out: &mut [f32], off: usize, stride: usize, w: &[
 /// Needs AVX2 and F16C. `ty` a block type; every activation prepared for it and this row length.
 #[target_feature(enable = "avx2,f16c")]
 pub unsafe fn matmul_ggml_cols_avx2(ty: GgmlType, out: &mut [f32], off: usize, stride: usize, w: &[u8], row_bytes: usize, acts: &[Activations]) {
-    match ty {
-        GgmlType::Q8_0 => matmul_cols::<Q8_0>(out, off, stride, w, row_bytes, acts),
-        GgmlType::Q4_0 => matmul_cols::<Q4_0>(out, off, stride, w, row_bytes, acts),
-        GgmlType::Q4_1 => matmul_cols::<Q4_1>(out, off, stride, w, row_bytes, acts),
-        GgmlType::Q5_0 => matmul_cols::<Q5_0>(out, off, stride, w, row_bytes, acts),
-        GgmlType::Q5_1 => matmul_cols::<Q5_1>(out, off, stride, w, row_bytes, acts),
-        GgmlType::IQ4_NL => matmul_cols::<IQ4NL>(out, off, stride, w, row_bytes, acts),
-        GgmlType::Q2_K => matmul_cols::<Q2K>(out, off, stride, w, row_bytes, acts),
-        GgmlType::Q3_K => matmul_cols::<Q3K>(out, off, stride, w, row_bytes, acts),
-        GgmlType::Q4_K => matmul_cols::<Q4K>(out, off, stride, w, row_bytes, acts),
-        GgmlType::Q5_K => matmul_cols::<Q5K>(out, off, stride, w, row_bytes, acts),
-        GgmlType::Q6_K => matmul_cols::<Q6K>(out, off, stride, w, row_bytes, acts),
-        GgmlType::IQ4_XS => matmul_cols::<IQ4XS>(out, off, stride, w, row_bytes, acts),
-        // Not blocks: the caller ([`crate::kernels::Backend::matmul_ggml_cols`]) runs
-        // these one activation at a time.
-        GgmlType::F16 | GgmlType::BF16 | GgmlType::F32 => unreachable!("{} has no blocks", ty.name()),
-    }
+    matmul_typed::<Avx2>(ty, out, off, stride, w, row_bytes, acts)
+}
+
+/// [`matmul_ggml_cols_avx2`] with AVX-512 VNNI's integer dot products: the same bits.
+///
+/// # Safety
+/// Needs AVX2, F16C, AVX-512 F, BW, VL and VNNI; otherwise as [`matmul_ggml_cols_avx2`].
+#[target_feature(enable = "avx2,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+pub unsafe fn matmul_ggml_cols_avx512(ty: GgmlType, out: &mut [f32], off: usize, stride: usize, w: &[u8], row_bytes: usize, acts: &[Activations]) {
+    matmul_typed::<Avx512>(ty, out, off, stride, w, row_bytes, acts)
 }
 
 /// `out[i] = dot(row i, act)` for every row, bit for bit [`ggml::dot_row`].
@@ -359,24 +417,25 @@ pub unsafe fn matmul_ggml_cols_avx2(ty: GgmlType, out: &mut [f32], off: usize, s
 #[target_feature(enable = "avx2,f16c")]
 pub unsafe fn matmul_ggml_avx2(ty: GgmlType, out: &mut [f32], w: &[u8], row_bytes: usize, a: &mut Activations) {
     match ty {
-        GgmlType::Q8_0 => matmul_cols::<Q8_0>(out, 0, 0, w, row_bytes, core::slice::from_ref(a)),
-        GgmlType::Q4_0 => matmul_cols::<Q4_0>(out, 0, 0, w, row_bytes, core::slice::from_ref(a)),
-        GgmlType::Q4_1 => matmul_cols::<Q4_1>(out, 0, 0, w, row_bytes, core::slice::from_ref(a)),
-        GgmlType::Q5_0 => matmul_cols::<Q5_0>(out, 0, 0, w, row_bytes, core::slice::from_ref(a)),
-        GgmlType::Q5_1 => matmul_cols::<Q5_1>(out, 0, 0, w, row_bytes, core::slice::from_ref(a)),
-        GgmlType::IQ4_NL => matmul_cols::<IQ4NL>(out, 0, 0, w, row_bytes, core::slice::from_ref(a)),
-        GgmlType::Q2_K => matmul_cols::<Q2K>(out, 0, 0, w, row_bytes, core::slice::from_ref(a)),
-        GgmlType::Q3_K => matmul_cols::<Q3K>(out, 0, 0, w, row_bytes, core::slice::from_ref(a)),
-        GgmlType::Q4_K => matmul_cols::<Q4K>(out, 0, 0, w, row_bytes, core::slice::from_ref(a)),
-        GgmlType::Q5_K => matmul_cols::<Q5K>(out, 0, 0, w, row_bytes, core::slice::from_ref(a)),
-        GgmlType::Q6_K => matmul_cols::<Q6K>(out, 0, 0, w, row_bytes, core::slice::from_ref(a)),
-        GgmlType::IQ4_XS => matmul_cols::<IQ4XS>(out, 0, 0, w, row_bytes, core::slice::from_ref(a)),
         GgmlType::F16 | GgmlType::BF16 => matmul_half(ty, out, w, row_bytes, a),
         GgmlType::F32 => {
             for (o, r) in out.iter_mut().zip(w.chunks_exact(row_bytes)) {
                 *o = ggml::dot_row(ty, r, a);
             }
         }
+        _ => matmul_typed::<Avx2>(ty, out, 0, 0, w, row_bytes, core::slice::from_ref(a)),
+    }
+}
+
+/// [`matmul_ggml_avx2`] with AVX-512 VNNI's integer dot products: the same bits.
+///
+/// # Safety
+/// Needs AVX2, F16C, AVX-512 F, BW, VL and VNNI; otherwise as [`matmul_ggml_avx2`].
+#[target_feature(enable = "avx2,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+pub unsafe fn matmul_ggml_avx512(ty: GgmlType, out: &mut [f32], w: &[u8], row_bytes: usize, a: &mut Activations) {
+    match ty {
+        GgmlType::F16 | GgmlType::BF16 | GgmlType::F32 => matmul_ggml_avx2(ty, out, w, row_bytes, a),
+        _ => matmul_typed::<Avx512>(ty, out, 0, 0, w, row_bytes, core::slice::from_ref(a)),
     }
 }
 
@@ -433,10 +492,9 @@ impl Kind for Q8_0 {
     const FORM: Form = Form::Scale;
     const H0: usize = 0;
     const H1: usize = 0;
-    #[inline]
-    #[target_feature(enable = "avx2,f16c")]
-    unsafe fn sums(b: *const u8, y: *const i8, _: *const i32) -> (__m256i, __m256i) {
-        (widen(dot_i8(load(b.add(2)), load_y(y))), _mm256_setzero_si256())
+    #[inline(always)]
+    unsafe fn sums<I: Isa>(b: *const u8, y: *const i8, _: *const i32) -> (__m256i, __m256i) {
+        (I::dot_i8(load(b.add(2)), load_y(y)), _mm256_setzero_si256())
     }
 }
 
@@ -447,11 +505,10 @@ impl Kind for Q4_0 {
     const FORM: Form = Form::Scale;
     const H0: usize = 0;
     const H1: usize = 0;
-    #[inline]
-    #[target_feature(enable = "avx2,f16c")]
-    unsafe fn sums(b: *const u8, y: *const i8, _: *const i32) -> (__m256i, __m256i) {
+    #[inline(always)]
+    unsafe fn sums<I: Isa>(b: *const u8, y: *const i8, _: *const i32) -> (__m256i, __m256i) {
         let w = _mm256_sub_epi8(nibbles(b.add(2)), _mm256_set1_epi8(8));
-        (widen(dot_i8(w, load_y(y))), _mm256_setzero_si256())
+        (I::dot_i8(w, load_y(y)), _mm256_setzero_si256())
     }
 }
 
@@ -462,11 +519,10 @@ impl Kind for Q4_1 {
     const FORM: Form = Form::ScaleOffset;
     const H0: usize = 0;
     const H1: usize = 2;
-    #[inline]
-    #[target_feature(enable = "avx2,f16c")]
-    unsafe fn sums(b: *const u8, y: *const i8, _: *const i32) -> (__m256i, __m256i) {
+    #[inline(always)]
+    unsafe fn sums<I: Isa>(b: *const u8, y: *const i8, _: *const i32) -> (__m256i, __m256i) {
         // Unsigned 0..16 weights: maddubs directly (2 * 15 * 127 fits i16).
-        (widen(_mm256_maddubs_epi16(nibbles(b.add(4)), load_y(y))), _mm256_setzero_si256())
+        (I::dot_u8(nibbles(b.add(4)), load_y(y)), _mm256_setzero_si256())
     }
 }
 
@@ -477,14 +533,13 @@ impl Kind for Q5_0 {
     const FORM: Form = Form::Scale;
     const H0: usize = 0;
     const H1: usize = 0;
-    #[inline]
-    #[target_feature(enable = "avx2,f16c")]
-    unsafe fn sums(b: *const u8, y: *const i8, _: *const i32) -> (__m256i, __m256i) {
+    #[inline(always)]
+    unsafe fn sums<I: Isa>(b: *const u8, y: *const i8, _: *const i32) -> (__m256i, __m256i) {
         // nibble + 16 * bit - 16: the nibble, or the nibble with 0xf0 (= nibble - 16
         // as i8) where the bit is clear.
         let bits = bytes_from_bits(b.add(2));
         let w = _mm256_or_si256(nibbles(b.add(6)), _mm256_andnot_si256(bits, _mm256_set1_epi8(0xf0u8 as i8)));
-        (widen(dot_i8(w, load_y(y))), _mm256_setzero_si256())
+        (I::dot_i8(w, load_y(y)), _mm256_setzero_si256())
     }
 }
 
@@ -495,12 +550,11 @@ impl Kind for Q5_1 {
     const FORM: Form = Form::ScaleOffset;
     const H0: usize = 0;
     const H1: usize = 2;
-    #[inline]
-    #[target_feature(enable = "avx2,f16c")]
-    unsafe fn sums(b: *const u8, y: *const i8, _: *const i32) -> (__m256i, __m256i) {
+    #[inline(always)]
+    unsafe fn sums<I: Isa>(b: *const u8, y: *const i8, _: *const i32) -> (__m256i, __m256i) {
         let bits = bytes_from_bits(b.add(4));
         let w = _mm256_or_si256(nibbles(b.add(8)), _mm256_and_si256(bits, _mm256_set1_epi8(0x10)));
-        (widen(_mm256_maddubs_epi16(w, load_y(y))), _mm256_setzero_si256())
+        (I::dot_u8(w, load_y(y)), _mm256_setzero_si256())
     }
 }
 
@@ -511,11 +565,10 @@ impl Kind for IQ4NL {
     const FORM: Form = Form::Scale;
     const H0: usize = 0;
     const H1: usize = 0;
-    #[inline]
-    #[target_feature(enable = "avx2,f16c")]
-    unsafe fn sums(b: *const u8, y: *const i8, _: *const i32) -> (__m256i, __m256i) {
+    #[inline(always)]
+    unsafe fn sums<I: Isa>(b: *const u8, y: *const i8, _: *const i32) -> (__m256i, __m256i) {
         let w = _mm256_shuffle_epi8(iq4nl_table(), nibbles(b.add(2)));
-        (widen(dot_i8(w, load_y(y))), _mm256_setzero_si256())
+        (I::dot_i8(w, load_y(y)), _mm256_setzero_si256())
     }
 }
 
@@ -528,9 +581,8 @@ impl Kind for Q2K {
     const FORM: Form = Form::ScaleMinSwapped;
     const H0: usize = 80;
     const H1: usize = 82;
-    #[inline]
-    #[target_feature(enable = "avx2,f16c")]
-    unsafe fn sums(b: *const u8, y: *const i8, bs: *const i32) -> (__m256i, __m256i) {
+    #[inline(always)]
+    unsafe fn sums<I: Isa>(b: *const u8, y: *const i8, bs: *const i32) -> (__m256i, __m256i) {
         let sc = core::slice::from_raw_parts(b, 16);
         let three = _mm256_set1_epi8(3);
         let mut acc = _mm256_setzero_si256();
@@ -540,7 +592,7 @@ impl Kind for Q2K {
                 let u = _mm256_and_si256(_mm256_srl_epi16(q, _mm_cvtsi32_si128(2 * j as i32)), three);
                 let p = _mm256_maddubs_epi16(u, load_y(y.add(128 * k + 32 * j)));
                 let s = scales2((sc[8 * k + 2 * j] & 0x0f) as i32, (sc[8 * k + 2 * j + 1] & 0x0f) as i32);
-                acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p, s));
+                acc = I::madd_acc(acc, p, s);
             }
         }
         // sum_j bsums[j] * (sc[j] >> 4)
@@ -558,9 +610,8 @@ impl Kind for Q3K {
     const FORM: Form = Form::Scale;
     const H0: usize = 108;
     const H1: usize = 108;
-    #[inline]
-    #[target_feature(enable = "avx2,f16c")]
-    unsafe fn sums(b: *const u8, y: *const i8, _: *const i32) -> (__m256i, __m256i) {
+    #[inline(always)]
+    unsafe fn sums<I: Isa>(b: *const u8, y: *const i8, _: *const i32) -> (__m256i, __m256i) {
         let scales = ggml::q3k_scales(core::slice::from_raw_parts(b.add(96), 12));
         let hm = load(b);
         let (three, four) = (_mm256_set1_epi8(3), _mm256_set1_epi8(4));
@@ -573,10 +624,10 @@ impl Kind for Q3K {
                 let set = _mm256_cmpeq_epi8(_mm256_and_si256(hm, m), m);
                 // q - 4 where the high bit is clear
                 let w = _mm256_sub_epi8(qv, _mm256_andnot_si256(set, four));
-                let p = dot_i8(w, load_y(y.add(128 * c + 32 * s)));
+                let p = pairs_i8(w, load_y(y.add(128 * c + 32 * s)));
                 let g = 8 * c + 2 * s;
                 let sv = scales2(scales[g] as i32 - 32, scales[g + 1] as i32 - 32);
-                acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p, sv));
+                acc = I::madd_acc(acc, p, sv);
             }
         }
         (acc, _mm256_setzero_si256())
@@ -584,9 +635,8 @@ impl Kind for Q3K {
 }
 
 /// Q4_K / Q5_K: eight 32-value sub-blocks with 6-bit scales and mins.
-#[inline]
-#[target_feature(enable = "avx2,f16c")]
-unsafe fn k45_sums(b: *const u8, y: *const i8, bs: *const i32, qh: Option<*const u8>) -> (__m256i, __m256i) {
+#[inline(always)]
+unsafe fn k45_sums<I: Isa>(b: *const u8, y: *const i8, bs: *const i32, qh: Option<*const u8>) -> (__m256i, __m256i) {
     let (sc, mn) = ggml::k4_scales_mins(core::slice::from_raw_parts(b.add(4), 12));
     // The eight scales as i16 in both 128-bit halves; scale `s` is broadcast by a shuffle.
     let scv = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_loadl_epi64(sc.as_ptr() as *const __m128i)));
@@ -611,8 +661,8 @@ unsafe fn k45_sums(b: *const u8, y: *const i8, bs: *const i32, qh: Option<*const
         // unsigned 0..32 weights: 2 * 31 * 127 fits i16
         let plo = _mm256_maddubs_epi16(lo, load_y(y.add(64 * j)));
         let phi = _mm256_maddubs_epi16(hi, load_y(y.add(64 * j + 32)));
-        acc = _mm256_add_epi32(acc, _mm256_madd_epi16(plo, scale(2 * j)));
-        acc = _mm256_add_epi32(acc, _mm256_madd_epi16(phi, scale(2 * j + 1)));
+        acc = I::madd_acc(acc, plo, scale(2 * j));
+        acc = I::madd_acc(acc, phi, scale(2 * j + 1));
     }
     // sum_j bsums[j] * mins[j / 2]: each min twice, widened to i32
     let mv = _mm_loadl_epi64(mn.as_ptr() as *const __m128i);
@@ -631,10 +681,9 @@ impl Kind for Q4K {
     const FORM: Form = Form::ScaleMin;
     const H0: usize = 0;
     const H1: usize = 2;
-    #[inline]
-    #[target_feature(enable = "avx2,f16c")]
-    unsafe fn sums(b: *const u8, y: *const i8, bs: *const i32) -> (__m256i, __m256i) {
-        k45_sums(b, y, bs, None)
+    #[inline(always)]
+    unsafe fn sums<I: Isa>(b: *const u8, y: *const i8, bs: *const i32) -> (__m256i, __m256i) {
+        k45_sums::<I>(b, y, bs, None)
     }
 }
 
@@ -645,10 +694,9 @@ impl Kind for Q5K {
     const FORM: Form = Form::ScaleMin;
     const H0: usize = 0;
     const H1: usize = 2;
-    #[inline]
-    #[target_feature(enable = "avx2,f16c")]
-    unsafe fn sums(b: *const u8, y: *const i8, bs: *const i32) -> (__m256i, __m256i) {
-        k45_sums(b, y, bs, Some(b.add(16)))
+    #[inline(always)]
+    unsafe fn sums<I: Isa>(b: *const u8, y: *const i8, bs: *const i32) -> (__m256i, __m256i) {
+        k45_sums::<I>(b, y, bs, Some(b.add(16)))
     }
 }
 
@@ -660,9 +708,8 @@ impl Kind for Q6K {
     const H0: usize = 208;
     const H1: usize = 208;
     const BSUMS: bool = true;
-    #[inline]
-    #[target_feature(enable = "avx2,f16c")]
-    unsafe fn sums(b: *const u8, y: *const i8, bs: *const i32) -> (__m256i, __m256i) {
+    #[inline(always)]
+    unsafe fn sums<I: Isa>(b: *const u8, y: *const i8, bs: *const i32) -> (__m256i, __m256i) {
         // The values are q - 32 with q in 0..64: sum (q - 32) y = sum q y - 32 sum y, so the
         // unsigned q go to maddubs directly (2 * 63 * 127 fits i16) and the 16 scaled
         // 16-value sums of y are taken off once per block. Exact integers either way.
@@ -687,7 +734,7 @@ impl Kind for Q6K {
             ];
             for (k, &qk) in q.iter().enumerate() {
                 let p = _mm256_maddubs_epi16(qk, load_y(y.add(128 * c + 32 * k)));
-                acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p, scales(8 * c + 2 * k)));
+                acc = I::madd_acc(acc, p, scales(8 * c + 2 * k));
             }
         }
         // 32 * sum_j scale[j] * bsums[j]
@@ -704,17 +751,16 @@ impl Kind for IQ4XS {
     const FORM: Form = Form::Scale;
     const H0: usize = 0;
     const H1: usize = 0;
-    #[inline]
-    #[target_feature(enable = "avx2,f16c")]
-    unsafe fn sums(b: *const u8, y: *const i8, _: *const i32) -> (__m256i, __m256i) {
+    #[inline(always)]
+    unsafe fn sums<I: Isa>(b: *const u8, y: *const i8, _: *const i32) -> (__m256i, __m256i) {
         let scales_h = (b.add(2) as *const u16).read_unaligned() as i32;
         let table = iq4nl_table();
         let mut acc = _mm256_setzero_si256();
         for ib in 0..8 {
             let ls = ((*b.add(4 + ib / 2) >> (4 * (ib % 2))) & 0x0f) as i32 | (((scales_h >> (2 * ib)) & 3) << 4);
             let w = _mm256_shuffle_epi8(table, nibbles(b.add(8 + 16 * ib)));
-            let p = dot_i8(w, load_y(y.add(32 * ib)));
-            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p, _mm256_set1_epi16((ls - 32) as i16)));
+            let p = pairs_i8(w, load_y(y.add(32 * ib)));
+            acc = I::madd_acc(acc, p, _mm256_set1_epi16((ls - 32) as i16));
         }
         (acc, _mm256_setzero_si256())
     }
