@@ -1,10 +1,11 @@
-//! AVX2 (and F16C) kernels for the packed ggml types, bit for bit the scalar reference of
-//! [`crate::ggml::dot_row`].
+//! AVX2 (with F16C) and AVX-512 VNNI kernels for the packed ggml types, bit for bit the
+//! scalar reference of [`crate::ggml::dot_row`].
 //!
 //! The integer part of each block (its exact `i32` sums) is computed with
 //! `maddubs`/`madd` (every pair sum is bounded well below `i16::MAX`, see
-//! [`dot_i8`]); eight blocks' partial sums are then reduced together into one vector
-//! whose lane `k` is block `8j + k`'s total. The f32 part is the reference's
+//! [`pairs_i8`]) or, with VNNI, `vpdpbusd`/`vpdpwssd` ([`Isa`]: exact integers in any
+//! grouping give the same totals); eight blocks' partial sums are then reduced together
+//! into one vector whose lane `k` is block `8j + k`'s total. The f32 part is the reference's
 //! sequence of operations done lane-wise: separate IEEE multiplies and adds (never
 //! FMA), the same operands in the same order, so each lane holds exactly the value
 //! the scalar code computes for that block. Lane `k` of the accumulator is the
@@ -14,11 +15,15 @@
 //! ([`matmul_ggml_cols_avx2`]): the weight loads and decoding are shared, each
 //! activation's arithmetic is the single product's.
 //!
-//! Safety of the internals: every function here is `unsafe` because it needs AVX2 and F16C
-//! (guaranteed by the entry points, [`matmul_ggml_avx2`] and [`matmul_ggml_cols_avx2`], whose callers check
-//! it) and reads through raw pointers: a `Kind::sums` reads exactly one block
-//! (`BB` bytes), its `BL` activation values and (min forms) its 16 Q8_K sums;
-//! `batch::<K, N>` `N` of each; `row_cols` only blocks inside the row; `matmul_cols`
+//! One body, two instruction sets: the internals are `#[inline(always)]` and generic over
+//! [`Isa`]; only the entry points (and the out-of-line row tail, [`Isa::tail`]) carry
+//! `#[target_feature]`, so each entry point's copy is compiled with its set's features.
+//!
+//! Safety of the internals: every function here is `unsafe` because it needs its entry
+//! point's features (AVX2 and F16C; AVX-512 F/BW/VL/VNNI for the `_avx512` ones, whose
+//! callers check them) and reads through raw pointers: a `Kind::sums` reads exactly one block
+//! (`BB` bytes), its `BL` activation values and (`Kind::BSUMS`) its 16 Q8_K sums;
+//! `batch::<K, I, N>` `N` of each; `row_cols` only blocks inside the row; `matmul_cols`
 //! (which single products go through too) asserts once that the weights and the
 //! prepared activations hold every block it will read.
 
