@@ -167,25 +167,22 @@ impl Matrix {
         while r0 < rows.end {
             let r1 = (r0 + chunk).min(rows.end);
             // All the batch's vectors through the chunk together (packed weights decoded
-            // once; f32 in register tiles of rows × vectors).
+            // once; f32 in register tiles of rows × vectors); int8 and single vectors one by one.
             match (&self.storage, n > 1) {
                 (Storage::Ggml { ty, data }, true) => {
                     let rb = data.len() / self.rows;
                     backend.matmul_ggml_cols(*ty, out, r0 - rows.start, width, &data[r0 * rb..r1 * rb], rb, &mut scratch.acts[..n]);
-                    r0 = r1;
-                    continue;
                 }
                 (Storage::F32(w), true) => {
                     let c = self.cols;
                     backend.matmul_f32_cols(out, r0 - rows.start, width, &w[r0 * c..r1 * c], &x[..n * c], c);
-                    r0 = r1;
-                    continue;
                 }
-                _ => {}
-            }
-            for t in 0..n {
-                let o = &mut out[t * width + (r0 - rows.start)..t * width + (r1 - rows.start)];
-                self.rows_into(backend, r0, o, &x[t * self.cols..(t + 1) * self.cols], scratch, t);
+                _ => {
+                    for t in 0..n {
+                        let o = &mut out[t * width + (r0 - rows.start)..t * width + (r1 - rows.start)];
+                        self.rows_into(backend, r0, o, &x[t * self.cols..(t + 1) * self.cols], scratch, t);
+                    }
+                }
             }
             r0 = r1;
         }

@@ -134,6 +134,8 @@ pub unsafe fn matmul_f32_cols_avx2(out: &mut [f32], off: usize, stride: usize, w
     assert!(n > 0 && w.len() == rows * n && x.len() == cols * n);
     assert!(cols == 0 || out.len() >= off + (cols - 1) * stride + rows);
     let full_rows = rows / TILE_ROWS * TILE_ROWS;
+    // The matches below spell out the column counts 3, 2, 1.
+    const { assert!(TILE_COLS == 3) };
     let mut t0 = 0;
     while t0 < cols {
         let tc = (cols - t0).min(TILE_COLS);
