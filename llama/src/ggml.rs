@@ -278,6 +278,10 @@ pub struct Activations {
     pub s: Vec<f32>,
     /// Q8_K: sums of each 16 quantized values.
     pub bsums: Vec<i32>,
+    /// `qs` widened to i16, for the wasm `simd128` kernels only (empty elsewhere): a
+    /// wasm i8 multiply becomes several instructions on x86 hosts, an i16 multiply-add
+    /// (`i32x4.dot_i16x8_s`, x86's `pmaddwd`) one.
+    pub qs16: Vec<i16>,
     /// F16 / BF16: the activation rounded to that type (and widened back, exactly).
     pub rounded: Vec<f32>,
     /// F32: the activation as given.
@@ -330,6 +334,7 @@ impl Activations {
                     self.d[b] = round_f16(d);
                     self.s[b] = round_f16(sum as f32 * d);
                 }
+                self.widen_for_simd128();
             }
             ActKind::Q8_K => {
                 self.qs.resize(n, 0);
@@ -360,12 +365,23 @@ impl Activations {
                         *s = qb[j * 16..(j + 1) * 16].iter().map(|&q| q as i32).sum();
                     }
                 }
+                self.widen_for_simd128();
             }
         }
     }
 
     pub fn kind(&self) -> Option<ActKind> {
         self.kind
+    }
+
+    /// Fills `qs16` where the simd128 kernels read it (a no-op in native builds).
+    #[inline(always)]
+    fn widen_for_simd128(&mut self) {
+        #[cfg(all(any(target_arch = "wasm32", target_arch = "wasm64"), target_feature = "simd128"))]
+        {
+            self.qs16.clear();
+            self.qs16.extend(self.qs.iter().map(|&q| q as i16));
+        }
     }
 }
 

@@ -5,6 +5,10 @@ console.log('backends', e.backends());
 const t0 = Date.now();
 const bad = e.run();
 console.log('mismatches', bad, 'first', e.first_failure(), 'ms', Date.now() - t0);
+if (e.backends() < 2 || bad !== 0) {
+  console.error('FAIL: simd128 must be compiled in and give the scalar bits on every case (first failure: 1000 * (type index + 1) + blocks)');
+  process.exitCode = 1;
+}
 if (process.argv[3] === 'bench') {
   const names = ['F32','F16','Q4_0','Q4_1','Q5_0','Q5_1','Q8_0','Q2_K','Q3_K','Q4_K','Q5_K','Q6_K','IQ4_NL','IQ4_XS','BF16'];
   for (let ti = 1; ti < 15; ti++) {

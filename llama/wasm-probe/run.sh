@@ -1,14 +1,19 @@
 #!/bin/sh
-# The ggml kernels' bit-identity check (simd128 vs scalar, every type, 1..=17-block
-# rows) and a rough benchmark, in wasm32 under node (V8). Needs a rustc that can build
-# core for wasm32-unknown-unknown (Debian's rustc-web + rust-web-src, with
-# RUSTC_BOOTSTRAP=1 -Zbuild-std) and a wasm linker (rustup's rust-lld here).
+# The ggml kernels in wasm32 under node (V8): the bit-identity check (simd128 against
+# scalar, every type, rows of 1..=17 blocks; ./test.sh runs it) and, with `bench`, ns per
+# row of a 1024 x 4096 product for each type. Built in release (debug builds add a
+# precondition check to every pointer offset) and run with --no-liftoff: V8 first runs
+# wasm in its baseline compiler and tiers hot functions up in the background, so a
+# short benchmark would otherwise time either compiler, at random (2x apart).
+# Needs a rustc that can build core for wasm32-unknown-unknown (Debian's rustc-web +
+# rust-web-src, which ./build.sh installs; RUSTC_BOOTSTRAP=1 -Zbuild-std) and a wasm
+# linker (rustup's rust-lld).
 #   llama/wasm-probe/run.sh [bench]
 set -eu
 cd "$(dirname "$0")"
 LLD=${LLD:-$(ls ~/.rustup/toolchains/*/lib/rustlib/x86_64-unknown-linux-gnu/bin/rust-lld | head -1)}
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target}
-env -u RUSTUP_TOOLCHAIN RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 RUSTFLAGS="-Ctarget-feature=+simd128" \
+export CARGO_TARGET_DIR=${AOS_PROBE_TARGET:-$HOME/.cache/aos-llama/wasm-probe}
+env -u RUSTUP_TOOLCHAIN -u RUSTFLAGS RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 RUSTFLAGS="-Ctarget-feature=+simd128" \
   CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER="$LLD" \
-  /usr/bin/cargo build --target wasm32-unknown-unknown -Zbuild-std=core,alloc
-node probe.js "$CARGO_TARGET_DIR/wasm32-unknown-unknown/debug/wasm_probe.wasm" "$@"
+  /usr/bin/cargo build -q --release --locked --target wasm32-unknown-unknown -Zbuild-std=core,alloc
+exec node --no-liftoff probe.js "$CARGO_TARGET_DIR/wasm32-unknown-unknown/release/wasm_probe.wasm" "$@"

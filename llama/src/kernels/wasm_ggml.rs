@@ -2,10 +2,13 @@
 //! reference of [`crate::ggml::dot_row`] (the same design as `x86_ggml`, with the
 //! eight lanes as two f32x4).
 //!
-//! Per block, the exact `i32` sums: weights and activations as i8x16, products by
-//! `i16x8_extmul_{low,high}_i8x16` (|w * y| <= 128 * 128 fits i16: no saturation,
-//! no sign trick), pair sums by `i32x4_extadd_pairwise_i16x8` or, with a scale,
-//! `i32x4_dot_i16x8`. Four blocks' i32x4 partials reduce into one i32x4 of totals.
+//! Per block, the exact `i32` sums, computed in i16 lanes: the activation comes widened
+//! to i16 (`Activations::qs16`), weights are widened (or unpacked straight into i16
+//! lanes), and `i32x4_dot_i16x8` multiplies and adds pairs into i32 (x86's `pmaddwd`:
+//! one instruction, where an i8 product — `i16x8_extmul_*_i8x16` — is three to five on
+//! an x86 host, whose SIMD has no byte multiply). Products are at most 127·128 and a
+//! pair sum fits i32, so nothing saturates; sub-block scales multiply the i32 partials.
+//! Four blocks' i32x4 partials reduce into one i32x4 of totals.
 //! Then the reference's f32 operations lane-wise (separate mul and add: wasm has no
 //! fused multiply-add in simd128), lanes 0..4 and 4..8 of the reference's eight
 //! accumulators; the last `nb mod 8` blocks one at a time with the same operations in
@@ -37,12 +40,16 @@ trait Kind {
     const FORM: Form;
     const H0: usize;
     const H1: usize;
+    /// Whether [`Kind::sums`] reads the Q8_K 16-value sums (the min forms, and Q6_K for
+    /// its offset of 32).
+    const BSUMS: bool = matches!(Self::FORM, Form::ScaleMin | Form::ScaleMinSwapped);
     /// The block's integer sums as four `i32` partials each: the dot product and (min
     /// forms) the min term.
     ///
     /// # Safety
-    /// `b`: one block (`BB` bytes), `y`: `BL` activation values, `bs`: 16 sums (min forms).
-    unsafe fn sums(b: *const u8, y: *const i8, bs: *const i32) -> (v128, v128);
+    /// `b`: one block (`BB` bytes), `y`: its `BL` activation values widened to i16 and
+    /// `y8` the same as bytes, `bs`: its 16 sums (when `BSUMS`).
+    unsafe fn sums(b: *const u8, y: *const i16, y8: *const i8, bs: *const i32) -> (v128, v128);
 }
 
 // ---------------------------------------------------------------- helpers
@@ -54,29 +61,40 @@ unsafe fn ld(p: *const u8) -> v128 {
     v128_load(p as *const v128)
 }
 
+/// Eight activation values.
+///
 /// # Safety
-/// 16 readable bytes at `p`.
+/// 8 readable `i16` at `p`.
 #[inline(always)]
-unsafe fn ldy(p: *const i8) -> v128 {
+unsafe fn ldy(p: *const i16) -> v128 {
     v128_load(p as *const v128)
 }
 
-/// Four `i32` partials of 16 signed byte products.
+/// Four `i32` partials of the 8 products of two i16x8 (x86's `pmaddwd`).
 #[inline(always)]
-fn dot16(w: v128, y: v128) -> v128 {
-    i32x4_add(
-        i32x4_extadd_pairwise_i16x8(i16x8_extmul_low_i8x16(w, y)),
-        i32x4_extadd_pairwise_i16x8(i16x8_extmul_high_i8x16(w, y)),
-    )
+fn madd(w: v128, y: v128) -> v128 {
+    i32x4_dot_i16x8(w, y)
 }
 
-/// Four `i32` partials of 16 signed byte products, times the scale `s`.
+/// Four `i32` partials of 16 signed byte weights times the 16 activations at `y`.
+///
+/// # Safety
+/// 16 activation values at `y`.
 #[inline(always)]
-fn dot16_scaled(w: v128, y: v128, s: v128) -> v128 {
-    i32x4_add(i32x4_dot_i16x8(i16x8_extmul_low_i8x16(w, y), s), i32x4_dot_i16x8(i16x8_extmul_high_i8x16(w, y), s))
+unsafe fn dot16(w: v128, y: *const i16) -> v128 {
+    i32x4_add(madd(i16x8_extend_low_i8x16(w), ldy(y)), madd(i16x8_extend_high_i8x16(w), ldy(y.add(8))))
 }
 
-/// 16 packed bytes → (low nibbles, high nibbles).
+/// Two 16-byte halves of a 32-value block's signed weights against its activations.
+///
+/// # Safety
+/// 32 activation values at `y`.
+#[inline(always)]
+unsafe fn dot32(lo: v128, hi: v128, y: *const i16) -> v128 {
+    i32x4_add(dot16(lo, y), dot16(hi, y.add(16)))
+}
+
+/// 16 packed bytes → (low nibbles, high nibbles) as bytes.
 ///
 /// # Safety
 /// 16 readable bytes at `p`.
@@ -84,6 +102,20 @@ fn dot16_scaled(w: v128, y: v128, s: v128) -> v128 {
 unsafe fn nibbles(p: *const u8) -> (v128, v128) {
     let q = ld(p);
     (v128_and(q, u8x16_splat(0x0f)), u8x16_shr(q, 4))
+}
+
+/// 16 packed bytes → their nibbles in i16 lanes: [low nibbles of bytes 0..8, of bytes
+/// 8..16, high nibbles of bytes 0..8, of bytes 8..16]. Shifting u16 lanes is one x86
+/// instruction; shifting u8 lanes (which x86 lacks) is three.
+///
+/// # Safety
+/// 16 readable bytes at `p`.
+#[inline(always)]
+unsafe fn nibbles16(p: *const u8) -> [v128; 4] {
+    let q = ld(p);
+    let (a, b) = (u16x8_extend_low_u8x16(q), u16x8_extend_high_u8x16(q));
+    let m = i16x8_splat(0x0f);
+    [v128_and(a, m), v128_and(b, m), u16x8_shr(a, 4), u16x8_shr(b, 4)]
 }
 
 /// 32 bits at `p` → two masks, byte `k` = 0xff if bit `k` (resp. `16 + k`) is set.
@@ -147,8 +179,8 @@ unsafe fn halves(w: *const u8, bb: usize, off: usize) -> v128 {
 /// Four blocks at `w`, their activation values at `y`, scales at `d`, (ScaleOffset)
 /// sums at `s`, (min forms) 16-sums at `bs`.
 #[inline(always)]
-unsafe fn batch4<K: Kind>(w: *const u8, y: *const i8, d: *const f32, s: *const f32, bs: *const i32) -> v128 {
-    let p = |k: usize| K::sums(w.add(k * K::BB), y.add(k * K::BL), bs.wrapping_add(k * 16));
+unsafe fn batch4<K: Kind>(w: *const u8, y: *const i16, y8: *const i8, d: *const f32, s: *const f32, bs: *const i32) -> v128 {
+    let p = |k: usize| K::sums(w.add(k * K::BB), y.add(k * K::BL), y8.add(k * K::BL), bs.wrapping_add(k * 16));
     let (p0, p1, p2, p3) = (p(0), p(1), p(2), p(3));
     let isum = f32x4_convert_i32x4(hsum4(p0.0, p1.0, p2.0, p3.0));
     let d = v128_load(d as *const v128);
@@ -175,8 +207,8 @@ unsafe fn batch4<K: Kind>(w: *const u8, y: *const i8, d: *const f32, s: *const f
 /// One block's value, as [`batch4`] computes it in a lane: the integer sums with
 /// [`Kind::sums`] (summed exactly), then the same f32 operations on scalars.
 #[inline(always)]
-unsafe fn single<K: Kind>(w: *const u8, y: *const i8, d: f32, s: f32, bs: *const i32) -> f32 {
-    let (a, b) = K::sums(w, y, bs);
+unsafe fn single<K: Kind>(w: *const u8, y: *const i16, y8: *const i8, d: f32, s: f32, bs: *const i32) -> f32 {
+    let (a, b) = K::sums(w, y, y8, bs);
     let hsum = |v: v128| {
         i32x4_extract_lane::<0>(v)
             .wrapping_add(i32x4_extract_lane::<1>(v))
@@ -200,16 +232,16 @@ unsafe fn single<K: Kind>(w: *const u8, y: *const i8, d: f32, s: f32, bs: *const
 /// `nb` blocks at `w`; `a` prepared for them (checked by `matmul`).
 unsafe fn row<K: Kind>(w: *const u8, nb: usize, a: &Activations) -> f32 {
     let with_s = K::FORM == Form::ScaleOffset;
-    let with_bs = matches!(K::FORM, Form::ScaleMin | Form::ScaleMinSwapped);
-    let (yp, dp) = (a.qs.as_ptr(), a.d.as_ptr());
+    let with_bs = K::BSUMS;
+    let (yp, y8, dp) = (a.qs16.as_ptr(), a.qs.as_ptr(), a.d.as_ptr());
     let s_at = |i: usize| if with_s { a.s.as_ptr().add(i) } else { core::ptr::null() };
     let bs_at = |i: usize| if with_bs { a.bsums.as_ptr().add(i * 16) } else { core::ptr::null() };
     let (mut lo, mut hi) = (f32x4_splat(0.0), f32x4_splat(0.0));
     let mut i = 0;
     while i + 8 <= nb {
-        lo = f32x4_add(lo, batch4::<K>(w.add(i * K::BB), yp.add(i * K::BL), dp.add(i), s_at(i), bs_at(i)));
+        lo = f32x4_add(lo, batch4::<K>(w.add(i * K::BB), yp.add(i * K::BL), y8.add(i * K::BL), dp.add(i), s_at(i), bs_at(i)));
         let j = i + 4;
-        hi = f32x4_add(hi, batch4::<K>(w.add(j * K::BB), yp.add(j * K::BL), dp.add(j), s_at(j), bs_at(j)));
+        hi = f32x4_add(hi, batch4::<K>(w.add(j * K::BB), yp.add(j * K::BL), y8.add(j * K::BL), dp.add(j), s_at(j), bs_at(j)));
         i += 8;
     }
     let mut lanes = [
@@ -227,7 +259,7 @@ unsafe fn row<K: Kind>(w: *const u8, nb: usize, a: &Activations) -> f32 {
     for (k, lane) in lanes.iter_mut().enumerate().take(nb - i) {
         let b = i + k;
         let s = if with_s { *a.s.as_ptr().add(b) } else { 0.0 };
-        *lane = *lane + single::<K>(w.add(b * K::BB), yp.add(b * K::BL), *dp.add(b), s, bs_at(b));
+        *lane = *lane + single::<K>(w.add(b * K::BB), yp.add(b * K::BL), y8.add(b * K::BL), *dp.add(b), s, bs_at(b));
     }
     fold8(lanes)
 }
@@ -236,11 +268,11 @@ fn matmul<K: Kind>(out: &mut [f32], w: &[u8], row_bytes: usize, a: &Activations)
     let nb = row_bytes / K::BB;
     assert!(K::BB <= 210 && K::BL <= QK_K && row_bytes == nb * K::BB);
     assert!(w.len() >= out.len() * row_bytes);
-    assert!(a.qs.len() >= nb * K::BL && a.d.len() >= nb);
+    assert!(a.qs16.len() >= nb * K::BL && a.qs.len() >= nb * K::BL && a.d.len() >= nb);
     if K::FORM == Form::ScaleOffset {
         assert!(a.s.len() >= nb);
     }
-    if matches!(K::FORM, Form::ScaleMin | Form::ScaleMinSwapped) {
+    if K::BSUMS {
         assert!(a.bsums.len() >= nb * 16);
     }
     for (r, o) in out.iter_mut().enumerate() {
@@ -328,18 +360,21 @@ impl Kind for Q8_0 {
     const H0: usize = 0;
     const H1: usize = 0;
     #[inline(always)]
-    unsafe fn sums(b: *const u8, y: *const i8, _: *const i32) -> (v128, v128) {
-        (i32x4_add(dot16(ld(b.add(2)), ldy(y)), dot16(ld(b.add(18)), ldy(y.add(16)))), zero())
+    unsafe fn sums(b: *const u8, y: *const i16, _: *const i8, _: *const i32) -> (v128, v128) {
+        (dot32(ld(b.add(2)), ld(b.add(18)), y), zero())
     }
 }
 
-/// Two halves of a 32-value block's weights against its activations.
+/// 32 values unpacked by [`nibbles16`] against their activations (value `j` is low
+/// nibble `j`, value `16 + j` high nibble `j`), minus `offset` from each weight.
 ///
 /// # Safety
 /// 32 activation values at `y`.
 #[inline(always)]
-unsafe fn dot32(lo: v128, hi: v128, y: *const i8) -> v128 {
-    i32x4_add(dot16(lo, ldy(y)), dot16(hi, ldy(y.add(16))))
+unsafe fn dot_nibbles(v: [v128; 4], y: *const i16, offset: i16) -> v128 {
+    let o = i16x8_splat(offset);
+    let p = |k: usize| madd(i16x8_sub(v[k], o), ldy(y.add(8 * k)));
+    i32x4_add(i32x4_add(p(0), p(1)), i32x4_add(p(2), p(3)))
 }
 
 struct Q4_0;
@@ -350,10 +385,8 @@ impl Kind for Q4_0 {
     const H0: usize = 0;
     const H1: usize = 0;
     #[inline(always)]
-    unsafe fn sums(b: *const u8, y: *const i8, _: *const i32) -> (v128, v128) {
-        let (lo, hi) = nibbles(b.add(2));
-        let e = i8x16_splat(8);
-        (dot32(i8x16_sub(lo, e), i8x16_sub(hi, e), y), zero())
+    unsafe fn sums(b: *const u8, y: *const i16, _: *const i8, _: *const i32) -> (v128, v128) {
+        (dot_nibbles(nibbles16(b.add(2)), y, 8), zero())
     }
 }
 
@@ -365,9 +398,8 @@ impl Kind for Q4_1 {
     const H0: usize = 0;
     const H1: usize = 2;
     #[inline(always)]
-    unsafe fn sums(b: *const u8, y: *const i8, _: *const i32) -> (v128, v128) {
-        let (lo, hi) = nibbles(b.add(4));
-        (dot32(lo, hi, y), zero())
+    unsafe fn sums(b: *const u8, y: *const i16, _: *const i8, _: *const i32) -> (v128, v128) {
+        (dot_nibbles(nibbles16(b.add(4)), y, 0), zero())
     }
 }
 
@@ -379,7 +411,7 @@ impl Kind for Q5_0 {
     const H0: usize = 0;
     const H1: usize = 0;
     #[inline(always)]
-    unsafe fn sums(b: *const u8, y: *const i8, _: *const i32) -> (v128, v128) {
+    unsafe fn sums(b: *const u8, y: *const i16, _: *const i8, _: *const i32) -> (v128, v128) {
         // nibble - 16 where the bit is clear: the nibble with 0xf0 set.
         let (blo, bhi) = bytes_from_bits(b.add(2));
         let (lo, hi) = nibbles(b.add(6));
@@ -396,7 +428,7 @@ impl Kind for Q5_1 {
     const H0: usize = 0;
     const H1: usize = 2;
     #[inline(always)]
-    unsafe fn sums(b: *const u8, y: *const i8, _: *const i32) -> (v128, v128) {
+    unsafe fn sums(b: *const u8, y: *const i16, _: *const i8, _: *const i32) -> (v128, v128) {
         let (blo, bhi) = bytes_from_bits(b.add(4));
         let (lo, hi) = nibbles(b.add(8));
         let x10 = u8x16_splat(0x10);
@@ -412,7 +444,7 @@ impl Kind for IQ4NL {
     const H0: usize = 0;
     const H1: usize = 0;
     #[inline(always)]
-    unsafe fn sums(b: *const u8, y: *const i8, _: *const i32) -> (v128, v128) {
+    unsafe fn sums(b: *const u8, y: *const i16, _: *const i8, _: *const i32) -> (v128, v128) {
         let t = iq4nl_table();
         let (lo, hi) = nibbles(b.add(2));
         (dot32(i8x16_swizzle(t, lo), i8x16_swizzle(t, hi), y), zero())
@@ -421,13 +453,24 @@ impl Kind for IQ4NL {
 
 // ---------------------------------------------------------------- K-quants
 
-/// 32 weights (two 16-value groups with scales `s0`, `s1`) against 32 activations.
+/// 32 signed byte weights (two 16-value groups with scales `s0`, `s1`) against 32
+/// activations: each group's partials times its scale.
 ///
 /// # Safety
 /// 32 activation values at `y`.
 #[inline(always)]
-unsafe fn dot32_scaled(lo: v128, hi: v128, y: *const i8, s0: i32, s1: i32) -> v128 {
-    i32x4_add(dot16_scaled(lo, ldy(y), i16x8_splat(s0 as i16)), dot16_scaled(hi, ldy(y.add(16)), i16x8_splat(s1 as i16)))
+unsafe fn dot32_scaled(lo: v128, hi: v128, y: *const i16, s0: i32, s1: i32) -> v128 {
+    i32x4_add(i32x4_mul(dot16(lo, y), i32x4_splat(s0)), i32x4_mul(dot16(hi, y.add(16)), i32x4_splat(s1)))
+}
+
+/// `sum_j bs[j] * m[j]` over 16 sums, as four `i32` partials.
+///
+/// # Safety
+/// 16 sums at `bs`.
+#[inline(always)]
+unsafe fn bsums_dot(bs: *const i32, m: [i32; 16]) -> v128 {
+    let p = |q: usize| i32x4_mul(v128_load(bs.add(4 * q) as *const v128), i32x4(m[4 * q], m[4 * q + 1], m[4 * q + 2], m[4 * q + 3]));
+    i32x4_add(i32x4_add(p(0), p(1)), i32x4_add(p(2), p(3)))
 }
 
 struct Q2K;
@@ -438,7 +481,7 @@ impl Kind for Q2K {
     const H0: usize = 80;
     const H1: usize = 82;
     #[inline(always)]
-    unsafe fn sums(b: *const u8, y: *const i8, bs: *const i32) -> (v128, v128) {
+    unsafe fn sums(b: *const u8, y: *const i16, _: *const i8, bs: *const i32) -> (v128, v128) {
         let sc = core::slice::from_raw_parts(b, 16);
         let three = u8x16_splat(3);
         let mut acc = zero();
@@ -451,13 +494,7 @@ impl Kind for Q2K {
                 acc = i32x4_add(acc, dot32_scaled(u0, u1, y.add(128 * k + 32 * j), (sc[g] & 0x0f) as i32, (sc[g + 1] & 0x0f) as i32));
             }
         }
-        // sum_j bsums[j] * (sc[j] >> 4)
-        let mut m = zero();
-        for q in 0..4 {
-            let mins = i32x4((sc[4 * q] >> 4) as i32, (sc[4 * q + 1] >> 4) as i32, (sc[4 * q + 2] >> 4) as i32, (sc[4 * q + 3] >> 4) as i32);
-            m = i32x4_add(m, i32x4_mul(v128_load(bs.add(4 * q) as *const v128), mins));
-        }
-        (acc, m)
+        (acc, bsums_dot(bs, core::array::from_fn(|j| (sc[j] >> 4) as i32)))
     }
 }
 
@@ -469,7 +506,7 @@ impl Kind for Q3K {
     const H0: usize = 108;
     const H1: usize = 108;
     #[inline(always)]
-    unsafe fn sums(b: *const u8, y: *const i8, _: *const i32) -> (v128, v128) {
+    unsafe fn sums(b: *const u8, y: *const i16, _: *const i8, _: *const i32) -> (v128, v128) {
         let scales = ggml::q3k_scales(core::slice::from_raw_parts(b.add(96), 12));
         let (hm0, hm1) = (ld(b), ld(b.add(16)));
         let (three, four) = (u8x16_splat(3), u8x16_splat(4));
@@ -493,41 +530,83 @@ impl Kind for Q3K {
     }
 }
 
-/// Q4_K / Q5_K: eight 32-value sub-blocks with 6-bit scales and mins.
+/// Q4_K / Q5_K's 12 bytes of packed 6-bit scales and mins (the layout of
+/// [`ggml::k4_scales_mins`]) unpacked into one vector: bytes 0..8 the scales, 8..16 the
+/// mins. Nine vector instructions where the scalar unpacking and the byte-by-byte
+/// splats and inserts after it cost over a hundred.
+///
+/// # Safety
+/// 16 readable bytes at `p` (the 12, and 4 more of the block after them).
+#[inline(always)]
+unsafe fn k4_unpack(p: *const u8) -> v128 {
+    let q = ld(p);
+    // Low bits: scales 0..4 = q[0..4] & 63, scales 4..8 = q[8..12] & 15,
+    // mins 0..4 = q[4..8] & 63, mins 4..8 = q[8..12] >> 4.
+    let a = i8x16_swizzle(q, i8x16(0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 8, 9, 10, 11));
+    let a = v128_and(a, i8x16(63, 63, 63, 63, 15, 15, 15, 15, 63, 63, 63, 63, -16, -16, -16, -16));
+    // The last four bytes' high nibbles down: their low nibbles are clear, so the u32
+    // shift moves no set bit from one byte into another.
+    let low = i32x4_shuffle::<0, 1, 2, 7>(a, u32x4_shr(a, 4));
+    // Top two bits of scales and mins 4..8: bits 6, 7 of q[0..4] and q[4..8], to bits 4, 5
+    // (an index out of range gives 0).
+    let t = i8x16_swizzle(q, i8x16(-1, -1, -1, -1, 0, 1, 2, 3, -1, -1, -1, -1, 4, 5, 6, 7));
+    v128_or(low, v128_and(u32x4_shr(t, 2), u8x16_splat(0x30)))
+}
+
+/// Q4_K / Q5_K: eight 32-value sub-blocks with 6-bit scales and mins. Bytes
+/// `32j..32j+32` of the quants hold sub-block `2j` in their low nibbles and `2j + 1` in
+/// their high ones. Q4_K's are unpacked straight into i16 lanes; Q5_K's fifth bits
+/// (bit `s` of `qh[l]` for value `l` of sub-block `s`) are merged in u8 lanes first.
+/// The four sub-block pairs are written out (not a loop) so that every lane shuffle
+/// has constant lanes: V8 and Cranelift then emit one instruction for it.
 ///
 /// # Safety
 /// One block at `b`, its 256 activation values at `y`, 16 sums at `bs`.
 #[inline(always)]
-unsafe fn k45_sums(b: *const u8, y: *const i8, bs: *const i32, five: bool) -> (v128, v128) {
-    let (sc, mn) = ggml::k4_scales_mins(core::slice::from_raw_parts(b.add(4), 12));
+unsafe fn k45_sums(b: *const u8, y: *const i16, bs: *const i32, five: bool) -> (v128, v128) {
+    let scales_mins = k4_unpack(b.add(4));
+    let (sc, mn) = (u16x8_extend_low_u8x16(scales_mins), u16x8_extend_high_u8x16(scales_mins));
+    let (sc03, sc47) = (u32x4_extend_low_u16x8(sc), u32x4_extend_high_u16x8(sc));
+    let (mn03, mn47) = (u32x4_extend_low_u16x8(mn), u32x4_extend_high_u16x8(mn));
     let qs = if five { b.add(48) } else { b.add(16) };
-    let (h0, h1) = if five { (ld(b.add(16)), ld(b.add(32))) } else { (zero(), zero()) };
-    let m4 = u8x16_splat(0x0f);
-    let high = |h: v128, s: usize| {
-        let m = u8x16_splat(1u8 << s);
-        v128_and(i8x16_eq(v128_and(h, m), m), u8x16_splat(16))
-    };
+    let (qh0, qh1) = if five { (ld(b.add(16)), ld(b.add(32))) } else { (zero(), zero()) };
+    // Sub-block pairs in a loop (written out, LLVM schedules every load first and the
+    // host's register allocator spills); the scales for pair j are lanes 0 and 1 of
+    // `scales`, moved down two lanes after each pair by constant shuffles.
+    let (mut scales, mut next) = (sc03, sc47);
     let mut acc = zero();
     for j in 0..4 {
-        let (q0, q1) = (ld(qs.add(32 * j)), ld(qs.add(32 * j + 16)));
-        let (mut l0, mut l1) = (v128_and(q0, m4), v128_and(q1, m4));
-        let (mut u0, mut u1) = (u8x16_shr(q0, 4), u8x16_shr(q1, 4));
-        if five {
-            l0 = v128_or(l0, high(h0, 2 * j));
-            l1 = v128_or(l1, high(h1, 2 * j));
-            u0 = v128_or(u0, high(h0, 2 * j + 1));
-            u1 = v128_or(u1, high(h1, 2 * j + 1));
+        let (mut lo, mut hi) = (zero(), zero());
+        for half in 0..2 {
+            // values 16*half .. 16*half + 16 of sub-blocks 2j and 2j + 1
+            let v = if five {
+                let (l, u) = nibbles(qs.add(32 * j + 16 * half));
+                let h = if half == 0 { qh0 } else { qh1 };
+                // bit s of each byte of h, as 16
+                let bit = |s: usize| {
+                    let m = u8x16_splat(1 << s);
+                    v128_and(i8x16_eq(v128_and(h, m), m), u8x16_splat(16))
+                };
+                let (l, u) = (v128_or(l, bit(2 * j)), v128_or(u, bit(2 * j + 1)));
+                [u16x8_extend_low_u8x16(l), u16x8_extend_high_u8x16(l), u16x8_extend_low_u8x16(u), u16x8_extend_high_u8x16(u)]
+            } else {
+                nibbles16(qs.add(32 * j + 16 * half))
+            };
+            let yl = y.add(64 * j + 16 * half);
+            lo = i32x4_add(lo, i32x4_add(madd(v[0], ldy(yl)), madd(v[1], ldy(yl.add(8)))));
+            hi = i32x4_add(hi, i32x4_add(madd(v[2], ldy(yl.add(32))), madd(v[3], ldy(yl.add(40)))));
         }
-        let (s0, s1) = (sc[2 * j] as i32, sc[2 * j + 1] as i32);
-        acc = i32x4_add(acc, dot32_scaled(l0, l1, y.add(64 * j), s0, s0));
-        acc = i32x4_add(acc, dot32_scaled(u0, u1, y.add(64 * j + 32), s1, s1));
+        let (s0, s1) = (i32x4_shuffle::<0, 0, 0, 0>(scales, scales), i32x4_shuffle::<1, 1, 1, 1>(scales, scales));
+        acc = i32x4_add(acc, i32x4_add(i32x4_mul(lo, s0), i32x4_mul(hi, s1)));
+        scales = i32x4_shuffle::<2, 3, 4, 5>(scales, next);
+        next = i32x4_shuffle::<2, 3, 2, 3>(next, next);
     }
-    // sum_j bsums[j] * mins[j / 2]
-    let mut m = zero();
-    for q in 0..4 {
-        let mins = i32x4(mn[2 * q] as i32, mn[2 * q] as i32, mn[2 * q + 1] as i32, mn[2 * q + 1] as i32);
-        m = i32x4_add(m, i32x4_mul(v128_load(bs.add(4 * q) as *const v128), mins));
-    }
+    // sum_j bsums[j] * mins[j / 2]: sums 4q..4q+4 against mins 2q, 2q, 2q + 1, 2q + 1
+    let sums = |q: usize| v128_load(bs.add(4 * q) as *const v128);
+    let m = i32x4_add(
+        i32x4_add(i32x4_mul(sums(0), i32x4_shuffle::<0, 0, 1, 1>(mn03, mn03)), i32x4_mul(sums(1), i32x4_shuffle::<2, 2, 3, 3>(mn03, mn03))),
+        i32x4_add(i32x4_mul(sums(2), i32x4_shuffle::<0, 0, 1, 1>(mn47, mn47)), i32x4_mul(sums(3), i32x4_shuffle::<2, 2, 3, 3>(mn47, mn47))),
+    );
     (acc, m)
 }
 
@@ -539,7 +618,7 @@ impl Kind for Q4K {
     const H0: usize = 0;
     const H1: usize = 2;
     #[inline(always)]
-    unsafe fn sums(b: *const u8, y: *const i8, bs: *const i32) -> (v128, v128) {
+    unsafe fn sums(b: *const u8, y: *const i16, _: *const i8, bs: *const i32) -> (v128, v128) {
         k45_sums(b, y, bs, false)
     }
 }
@@ -552,11 +631,28 @@ impl Kind for Q5K {
     const H0: usize = 0;
     const H1: usize = 2;
     #[inline(always)]
-    unsafe fn sums(b: *const u8, y: *const i8, bs: *const i32) -> (v128, v128) {
+    unsafe fn sums(b: *const u8, y: *const i16, _: *const i8, bs: *const i32) -> (v128, v128) {
         k45_sums(b, y, bs, true)
     }
 }
 
+/// Four `i32` partials of 16 signed byte products times the scale `s` (an i16x8 splat).
+/// Q6_K computes in byte lanes: assembling its 6-bit values takes fewer instructions
+/// 16 at a time, and the products are then widened by `extmul`.
+///
+/// # Safety
+/// 16 activation bytes at `y`.
+#[inline(always)]
+unsafe fn dot16_bytes_scaled(w: v128, y: *const i8, s: v128) -> v128 {
+    let y = v128_load(y as *const v128);
+    i32x4_add(i32x4_dot_i16x8(i16x8_extmul_low_i8x16(w, y), s), i32x4_dot_i16x8(i16x8_extmul_high_i8x16(w, y), s))
+}
+
+/// Q6_K: value `128c + 32k + l` (k = 0..4, l = 0..32) is the low (k = 0, 1) or high
+/// (k = 2, 3) nibble of `ql[64c + 32(k mod 2) + l]` with bits `2k, 2k + 1` of
+/// `qh[32c + l]` on top, minus 32; each 16 values share a signed scale. Computed in
+/// byte lanes against the byte activations: in i16 lanes (tried: values, scales, the
+/// 32 through the 16-value sums) it was a quarter slower under V8.
 struct Q6K;
 impl Kind for Q6K {
     const BB: usize = 210;
@@ -565,7 +661,7 @@ impl Kind for Q6K {
     const H0: usize = 208;
     const H1: usize = 208;
     #[inline(always)]
-    unsafe fn sums(b: *const u8, y: *const i8, _: *const i32) -> (v128, v128) {
+    unsafe fn sums(b: *const u8, _: *const i16, y: *const i8, _: *const i32) -> (v128, v128) {
         let sc = core::slice::from_raw_parts(b.add(192) as *const i8, 16);
         let (m4, m3, k32) = (u8x16_splat(0x0f), u8x16_splat(3), i8x16_splat(32));
         let mut acc = zero();
@@ -585,7 +681,7 @@ impl Kind for Q6K {
                 ];
                 for (k, &qk) in q.iter().enumerate() {
                     let g = 8 * c + 2 * k + half;
-                    let p = dot16_scaled(i8x16_sub(qk, k32), ldy(y.add(128 * c + 32 * k + o)), i16x8_splat(sc[g] as i16));
+                    let p = dot16_bytes_scaled(i8x16_sub(qk, k32), y.add(128 * c + 32 * k + o), i16x8_splat(sc[g] as i16));
                     acc = i32x4_add(acc, p);
                 }
             }
@@ -602,14 +698,14 @@ impl Kind for IQ4XS {
     const H0: usize = 0;
     const H1: usize = 0;
     #[inline(always)]
-    unsafe fn sums(b: *const u8, y: *const i8, _: *const i32) -> (v128, v128) {
+    unsafe fn sums(b: *const u8, y: *const i16, _: *const i8, _: *const i32) -> (v128, v128) {
         let scales_h = (b.add(2) as *const u16).read_unaligned() as i32;
         let t = iq4nl_table();
         let mut acc = zero();
         for ib in 0..8 {
             let ls = ((*b.add(4 + ib / 2) >> (4 * (ib % 2))) & 0x0f) as i32 | (((scales_h >> (2 * ib)) & 3) << 4);
             let (lo, hi) = nibbles(b.add(8 + 16 * ib));
-            acc = i32x4_add(acc, dot32_scaled(i8x16_swizzle(t, lo), i8x16_swizzle(t, hi), y.add(32 * ib), ls - 32, ls - 32));
+            acc = i32x4_add(acc, i32x4_mul(dot32(i8x16_swizzle(t, lo), i8x16_swizzle(t, hi), y.add(32 * ib)), i32x4_splat(ls - 32)));
         }
         (acc, zero())
     }
