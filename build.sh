@@ -209,6 +209,16 @@ left = tomllib.loads("".join(out))
 assert "workspace" not in left and "profile" not in left, "process/Cargo.toml: tables left"
 open(proc_path, "w").write("".join(out))
 PY
+# `cp -a` keeps the clone's mtimes, and cargo rebuilds a path crate only when one of its
+# sources is newer than its last build: a clone whose files are older than the cache's
+# last build (another checkout, a `git worktree` made earlier) would get that build's
+# AOS.wasm back. So when the copied sources differ from those of the last build, every one
+# of them is made newer than any build (same sources: same mtimes, nothing rebuilt).
+SRC_SUM=$(cd "$SRC" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -c1-64)
+if [ "$(cat "$CACHE/src.sha256" 2>/dev/null)" != "$SRC_SUM" ]; then
+  rm -f "$CACHE/src.sha256"
+  find "$SRC" -type f -exec touch {} +
+fi
 
 # Rust: Debian's cargo/rustc, never rustup's (the `rustc` on PATH may be a rustup proxy),
 # and none of the caller's cargo/rustc settings that change code generation. Cargo runs in
@@ -351,6 +361,7 @@ log "cargo build (wasm64-unknown-unknown, -Zbuild-std)"
   LUA_LIB_NAME=lua53 \
   "$CARGO" build --locked --release -j "$JOBS" --target wasm64-unknown-unknown \
   -Zbuild-std=std,panic_abort --manifest-path "$SRC/process/Cargo.toml" >&2
+echo "$SRC_SUM" > "$CACHE/src.sha256"
 RUST_A="$CACHE/link/libaos_process.a"
 mkdir -p "$CACHE/link"
 cp "$RUST_TARGET_DIR/wasm64-unknown-unknown/release/libaos_process.a" "$RUST_A"

@@ -11,7 +11,9 @@
 #   llama/wasm-probe/run.sh [bench]
 set -eu
 cd "$(dirname "$0")"
-LLD=${LLD:-$(ls ~/.rustup/toolchains/*/lib/rustlib/x86_64-unknown-linux-gnu/bin/rust-lld | head -1)}
+# rust-lld ships with rustc (the pinned toolchain's, through rustup).
+LLD=${LLD:-$(rustc --print sysroot)/lib/rustlib/x86_64-unknown-linux-gnu/bin/rust-lld}
+[ -x "$LLD" ] || { echo "run.sh: no wasm linker at $LLD (set LLD)" >&2; exit 1; }
 export CARGO_TARGET_DIR=${AOS_PROBE_TARGET:-$HOME/.cache/aos-llama/wasm-probe}
 env -u RUSTUP_TOOLCHAIN -u RUSTFLAGS RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 RUSTFLAGS="-Ctarget-feature=+simd128" \
   CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER="$LLD" \

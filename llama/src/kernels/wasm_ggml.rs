@@ -8,7 +8,15 @@
 //! one instruction, where an i8 product — `i16x8_extmul_*_i8x16` — is three to five on
 //! an x86 host, whose SIMD has no byte multiply). Products are at most 127·128 and a
 //! pair sum fits i32, so nothing saturates; sub-block scales multiply the i32 partials.
-//! Four blocks' i32x4 partials reduce into one i32x4 of totals.
+//! Q6_K stays in byte lanes (its 6-bit values assemble in fewer instructions 16 at a
+//! time; in i16 lanes it measured slower). Four blocks' i32x4 partials reduce into one
+//! i32x4 of totals.
+//!
+//! What the host makes of the code decides the speed: V8 and Cranelift give wasm no
+//! 256-bit vectors and 16 registers, and LLVM, which sees no register limit in wasm,
+//! hoists the loads of an unrolled loop, which then spill. `llama/wasm-probe/run.sh
+//! bench` times each type under V8 (and checks the bits); `node --print-wasm-code`
+//! shows what V8 generated.
 //! Then the reference's f32 operations lane-wise (separate mul and add: wasm has no
 //! fused multiply-add in simd128), lanes 0..4 and 4..8 of the reference's eight
 //! accumulators; the last `nb mod 8` blocks one at a time with the same operations in
@@ -40,8 +48,7 @@ trait Kind {
     const FORM: Form;
     const H0: usize;
     const H1: usize;
-    /// Whether [`Kind::sums`] reads the Q8_K 16-value sums (the min forms, and Q6_K for
-    /// its offset of 32).
+    /// Whether [`Kind::sums`] reads the Q8_K 16-value sums (the min forms).
     const BSUMS: bool = matches!(Self::FORM, Form::ScaleMin | Form::ScaleMinSwapped);
     /// The block's integer sums as four `i32` partials each: the dot product and (min
     /// forms) the min term.
@@ -570,7 +577,7 @@ unsafe fn k45_sums(b: *const u8, y: *const i16, bs: *const i32, five: bool) -> (
     let (mn03, mn47) = (u32x4_extend_low_u16x8(mn), u32x4_extend_high_u16x8(mn));
     let qs = if five { b.add(48) } else { b.add(16) };
     let (qh0, qh1) = if five { (ld(b.add(16)), ld(b.add(32))) } else { (zero(), zero()) };
-    // Sub-block pairs in a loop (written out, LLVM schedules every load first and the
+    // Sub-block pairs in a loop (written out, all their loads come first and the
     // host's register allocator spills); the scales for pair j are lanes 0 and 1 of
     // `scales`, moved down two lanes after each pair by constant shuffles.
     let (mut scales, mut next) = (sc03, sc47);
