@@ -212,13 +212,21 @@ PY
 # `cp -a` keeps the clone's mtimes, and cargo rebuilds a path crate only when one of its
 # sources is newer than its last build: a clone whose files are older than the cache's
 # last build (another checkout, a `git worktree` made earlier) would get that build's
-# AOS.wasm back. So when the copied sources differ from those of the last build, every one
-# of them is made newer than any build (same sources: same mtimes, nothing rebuilt).
-SRC_SUM=$(cd "$SRC" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -c1-64)
-if [ "$(cat "$CACHE/src.sha256" 2>/dev/null)" != "$SRC_SUM" ]; then
-  rm -f "$CACHE/src.sha256"
-  find "$SRC" -type f -exec touch {} +
-fi
+# AOS.wasm back. So every copied file whose contents differ from the last build's copy is
+# made newer than any build (`src.sums`: the sums of the last copy that built).
+(cd "$SRC" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum) > "$CACHE/src.sums.new"
+python3 - "$CACHE/src.sums" "$CACHE/src.sums.new" "$SRC" <<'PY'
+import os, sys
+def sums(path):
+    try:
+        return dict(reversed(line.rstrip("\n").split("  ", 1)) for line in open(path))
+    except FileNotFoundError:
+        return {}
+last, now = sums(sys.argv[1]), sums(sys.argv[2])
+for name, digest in now.items():
+    if last.get(name) != digest:
+        os.utime(os.path.join(sys.argv[3], name))
+PY
 
 # Rust: Debian's cargo/rustc, never rustup's (the `rustc` on PATH may be a rustup proxy),
 # and none of the caller's cargo/rustc settings that change code generation. Cargo runs in
@@ -361,7 +369,7 @@ log "cargo build (wasm64-unknown-unknown, -Zbuild-std)"
   LUA_LIB_NAME=lua53 \
   "$CARGO" build --locked --release -j "$JOBS" --target wasm64-unknown-unknown \
   -Zbuild-std=std,panic_abort --manifest-path "$SRC/process/Cargo.toml" >&2
-echo "$SRC_SUM" > "$CACHE/src.sha256"
+mv -f "$CACHE/src.sums.new" "$CACHE/src.sums"
 RUST_A="$CACHE/link/libaos_process.a"
 mkdir -p "$CACHE/link"
 cp "$RUST_TARGET_DIR/wasm64-unknown-unknown/release/libaos_process.a" "$RUST_A"

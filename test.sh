@@ -64,6 +64,9 @@ stage "building AOS.wasm (./build.sh)"
 stage "AOS.wasm reproducible: rebuilt from another clone path, cache, HOME and user (test/repro.sh)"
 test/repro.sh
 
+stage "build.sh rebuilds sources older than the cache's last build (test/rebuild.sh)"
+test/rebuild.sh
+
 stage "wasm simd128 kernels against the scalar reference, bit for bit, every ggml type (llama/wasm-probe)"
 llama/wasm-probe/run.sh
 
