@@ -162,7 +162,8 @@ impl Matrix {
     /// the `n` vectors runs over them.
     fn block_into(&self, backend: Backend, rows: core::ops::Range<usize>, out: &mut [f32], x: &[f32], n: usize, scratch: &mut QuantScratch) {
         let width = rows.len();
-        let chunk = if n == 1 { width.max(1) } else { (CHUNK_BYTES / self.row_bytes().max(1)).max(1) };
+        let tiled = matches!(&self.storage, Storage::Ggml { ty, .. } if backend.tiles_ggml(*ty));
+        let chunk = if n == 1 || tiled { width.max(1) } else { (CHUNK_BYTES / self.row_bytes().max(1)).max(1) };
         let mut r0 = rows.start;
         while r0 < rows.end {
             let r1 = (r0 + chunk).min(rows.end);

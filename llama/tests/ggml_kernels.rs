@@ -170,7 +170,8 @@ fn several_activations_at_once_give_each_ones_bits() {
             let (rows, cols) = (6, blocks * ty.block_len());
             let w = random_matrix(ty, rows, cols, &mut rng);
             let rb = ty.row_bytes(cols).unwrap();
-            for n in [1, 2, 4, 5, 9] {
+            // 8 and more: the tiled K-quant products (panels of 8, two at a time, a padded last one).
+            for n in [1, 2, 4, 5, 9, 16, 19, 35] {
                 let xs: Vec<Vec<f32>> = (0..n).map(|_| random_activation(cols, &mut rng)).collect();
                 let mut acts: Vec<Activations> = xs
                     .iter()

@@ -38,6 +38,8 @@ mod wasm_ggml;
 mod x86;
 #[cfg(target_arch = "x86_64")]
 mod x86_ggml;
+#[cfg(target_arch = "x86_64")]
+mod x86_gemm;
 
 /// Which implementation of the kernels runs. All of them produce identical bits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -227,6 +229,20 @@ impl Backend {
                     self.matmul_ggml(ty, &mut out[off + t * stride..off + t * stride + rows], w, row_bytes, a);
                 }
             }
+        }
+    }
+}
+
+impl Backend {
+    /// Whether [`Backend::matmul_ggml_cols`] on `ty` reads each weight row from memory
+    /// once for all the activations (the tiled K-quant products of `x86_gemm`), so that a
+    /// caller gains nothing by cutting the rows into cache-sized chunks (and each chunk
+    /// would pay for interleaving the activations again).
+    pub fn tiles_ggml(self, ty: GgmlType) -> bool {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            Backend::Avx2 | Backend::Avx512 => matches!(ty, GgmlType::Q4_K | GgmlType::Q5_K | GgmlType::Q6_K),
+            _ => false,
         }
     }
 }

@@ -31,12 +31,13 @@ use core::arch::x86_64::*;
 
 use crate::ggml::{self, Activations, GgmlType, QK_K};
 use crate::kernels::fold8;
+use crate::kernels::x86_gemm;
 
 /// The f32 formula of a block (operands in the reference's order):
 /// `h0`, `h1`: the block's f16 scales; `d`, `s`: the activation's per-block scale
 /// and (Q8_1) scaled sum; `isum`, `msum`: the block's integer sums.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Form {
+pub(super) enum Form {
     /// `(h0 * d) * isum`
     Scale,
     /// `(h0 * d) * isum + h1 * s`
@@ -47,7 +48,7 @@ enum Form {
     ScaleMinSwapped,
 }
 
-trait Kind {
+pub(super) trait Kind {
     /// Bytes and values per block.
     const BB: usize;
     const BL: usize;
@@ -65,7 +66,7 @@ trait Kind {
 // ---------------------------------------------------------------- helpers
 
 #[inline(always)]
-unsafe fn load(p: *const u8) -> __m256i {
+pub(super) unsafe fn load(p: *const u8) -> __m256i {
     _mm256_loadu_si256(p as *const __m256i)
 }
 
@@ -87,22 +88,27 @@ unsafe fn pairs_i8(w: __m256i, y: __m256i) -> __m256i {
 /// exact integer sums are formed (any grouping of exact integers gives the same
 /// totals, so every set gives the same bits), and the out-of-line row tail, which has
 /// to carry the set's features itself.
-trait Isa {
+pub(super) trait Isa {
     /// Eight `i32` partials of the 32 products of signed bytes (bounds of [`pairs_i8`]).
     unsafe fn dot_i8(w: __m256i, y: __m256i) -> __m256i;
     /// Eight `i32` partials of the 32 products of unsigned `u` (at most 127) and signed `y`.
     unsafe fn dot_u8(u: __m256i, y: __m256i) -> __m256i;
+    /// `acc` plus [`Isa::dot_u8`].
+    unsafe fn dot_u8_acc(acc: __m256i, u: __m256i, y: __m256i) -> __m256i;
     /// `acc` plus the products of sixteen `i16` pair sums `p` and `i16` scales `s`,
     /// adjacent pairs added (eight `i32`).
     unsafe fn madd_acc(acc: __m256i, p: __m256i, s: __m256i) -> __m256i;
+    /// Vector registers the compiler has (16 ymm, or 32 with AVX-512's EVEX encoding).
+    const REGISTERS: usize;
     /// [`tail`] compiled for this set.
     #[allow(clippy::too_many_arguments)]
     unsafe fn tail<K: Kind>(acc: __m256, w: *const u8, y: *const i8, d: *const f32, s: *const f32, bs: *const i32, count: usize) -> __m256;
 }
 
 /// AVX2 (with F16C): `maddubs` pair sums widened by `madd` against ones.
-struct Avx2;
+pub(super) struct Avx2;
 impl Isa for Avx2 {
+    const REGISTERS: usize = 16;
     #[inline(always)]
     unsafe fn dot_i8(w: __m256i, y: __m256i) -> __m256i {
         _mm256_madd_epi16(pairs_i8(w, y), _mm256_set1_epi16(1))
@@ -110,6 +116,10 @@ impl Isa for Avx2 {
     #[inline(always)]
     unsafe fn dot_u8(u: __m256i, y: __m256i) -> __m256i {
         _mm256_madd_epi16(_mm256_maddubs_epi16(u, y), _mm256_set1_epi16(1))
+    }
+    #[inline(always)]
+    unsafe fn dot_u8_acc(acc: __m256i, u: __m256i, y: __m256i) -> __m256i {
+        _mm256_add_epi32(acc, Self::dot_u8(u, y))
     }
     #[inline(always)]
     unsafe fn madd_acc(acc: __m256i, p: __m256i, s: __m256i) -> __m256i {
@@ -126,8 +136,9 @@ impl Isa for Avx2 {
 /// `i32` (no `i16` step), `vpdpwssd` multiplies and accumulates in one instruction;
 /// the EVEX encoding also gives the compiler 32 vector registers. (Its feature string,
 /// on the tail and the two entry points, is the same literal three times.)
-struct Avx512;
+pub(super) struct Avx512;
 impl Isa for Avx512 {
+    const REGISTERS: usize = 32;
     #[inline(always)]
     unsafe fn dot_i8(w: __m256i, y: __m256i) -> __m256i {
         _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_sign_epi8(w, w), _mm256_sign_epi8(y, w))
@@ -135,6 +146,10 @@ impl Isa for Avx512 {
     #[inline(always)]
     unsafe fn dot_u8(u: __m256i, y: __m256i) -> __m256i {
         _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, y)
+    }
+    #[inline(always)]
+    unsafe fn dot_u8_acc(acc: __m256i, u: __m256i, y: __m256i) -> __m256i {
+        _mm256_dpbusd_epi32(acc, u, y)
     }
     #[inline(always)]
     unsafe fn madd_acc(acc: __m256i, p: __m256i, s: __m256i) -> __m256i {
@@ -240,24 +255,22 @@ unsafe fn batch<K: Kind, I: Isa, const N: usize>(w: *const u8, y: *const i8, d: 
         }
     };
     let isum = _mm256_cvtepi32_ps(reduce8(&v));
-    let d = lanes(d);
     let h0 = halves(w, K::BB, K::H0, N);
+    let h1 = if K::FORM != Form::Scale { halves(w, K::BB, K::H1, N) } else { h0 };
+    let s = if K::FORM == Form::ScaleOffset { lanes(s) } else { _mm256_setzero_ps() };
+    let msum = if matches!(K::FORM, Form::ScaleMin | Form::ScaleMinSwapped) { _mm256_cvtepi32_ps(reduce8(&m)) } else { _mm256_setzero_ps() };
+    block_values::<K>(h0, h1, lanes(d), s, isum, msum)
+}
+
+/// The f32 formula of [`Form`], lane by lane: each lane's operations (and their operand
+/// order) are the reference's for one block.
+#[inline(always)]
+pub(super) unsafe fn block_values<K: Kind>(h0: __m256, h1: __m256, d: __m256, s: __m256, isum: __m256, msum: __m256) -> __m256 {
     match K::FORM {
         Form::Scale => _mm256_mul_ps(_mm256_mul_ps(h0, d), isum),
-        Form::ScaleOffset => {
-            let h1 = halves(w, K::BB, K::H1, N);
-            _mm256_add_ps(_mm256_mul_ps(_mm256_mul_ps(h0, d), isum), _mm256_mul_ps(h1, lanes(s)))
-        }
-        Form::ScaleMin | Form::ScaleMinSwapped => {
-            let h1 = halves(w, K::BB, K::H1, N);
-            let msum = _mm256_cvtepi32_ps(reduce8(&m));
-            let (p0, p1) = if K::FORM == Form::ScaleMin {
-                (_mm256_mul_ps(h0, d), _mm256_mul_ps(h1, d))
-            } else {
-                (_mm256_mul_ps(d, h0), _mm256_mul_ps(d, h1))
-            };
-            _mm256_sub_ps(_mm256_mul_ps(p0, isum), _mm256_mul_ps(p1, msum))
-        }
+        Form::ScaleOffset => _mm256_add_ps(_mm256_mul_ps(_mm256_mul_ps(h0, d), isum), _mm256_mul_ps(h1, s)),
+        Form::ScaleMin => _mm256_sub_ps(_mm256_mul_ps(_mm256_mul_ps(h0, d), isum), _mm256_mul_ps(_mm256_mul_ps(h1, d), msum)),
+        Form::ScaleMinSwapped => _mm256_sub_ps(_mm256_mul_ps(_mm256_mul_ps(d, h0), isum), _mm256_mul_ps(_mm256_mul_ps(d, h1), msum)),
     }
 }
 
@@ -340,7 +353,7 @@ const COLS: usize = 4;
 
 /// `out[off + t * stride + r] = dot(row r, acts[t])` for every row and activation.
 #[inline(always)]
-unsafe fn matmul_cols<K: Kind, I: Isa>(out: &mut [f32], off: usize, stride: usize, w: &[u8], row_bytes: usize, acts: &[Activations]) {
+pub(super) unsafe fn matmul_cols<K: Kind, I: Isa>(out: &mut [f32], off: usize, stride: usize, w: &[u8], row_bytes: usize, acts: &[Activations]) {
     let nb = row_bytes / K::BB;
     let rows = w.len() / row_bytes;
     assert!(K::BB <= 210 && K::BL <= QK_K && row_bytes == nb * K::BB && w.len() == rows * row_bytes);
@@ -375,7 +388,7 @@ unsafe fn matmul_cols<K: Kind, I: Isa>(out: &mut [f32], off: usize, stride: usiz
 /// `out[off + t * stride + r]` = row `r` of `W · acts[t]` for a block type, with
 /// the instruction set `I`.
 #[inline(always)]
-unsafe fn matmul_typed<I: Isa>(ty: GgmlType, out: &mut [f32], off: usize, stride: usize, w: &[u8], row_bytes: usize, acts: &[Activations]) {
+unsafe fn matmul_typed<I: x86_gemm::TileIsa>(ty: GgmlType, out: &mut [f32], off: usize, stride: usize, w: &[u8], row_bytes: usize, acts: &[Activations]) {
     match ty {
         GgmlType::Q8_0 => matmul_cols::<Q8_0, I>(out, off, stride, w, row_bytes, acts),
         GgmlType::Q4_0 => matmul_cols::<Q4_0, I>(out, off, stride, w, row_bytes, acts),
@@ -385,9 +398,9 @@ unsafe fn matmul_typed<I: Isa>(ty: GgmlType, out: &mut [f32], off: usize, stride
         GgmlType::IQ4_NL => matmul_cols::<IQ4NL, I>(out, off, stride, w, row_bytes, acts),
         GgmlType::Q2_K => matmul_cols::<Q2K, I>(out, off, stride, w, row_bytes, acts),
         GgmlType::Q3_K => matmul_cols::<Q3K, I>(out, off, stride, w, row_bytes, acts),
-        GgmlType::Q4_K => matmul_cols::<Q4K, I>(out, off, stride, w, row_bytes, acts),
-        GgmlType::Q5_K => matmul_cols::<Q5K, I>(out, off, stride, w, row_bytes, acts),
-        GgmlType::Q6_K => matmul_cols::<Q6K, I>(out, off, stride, w, row_bytes, acts),
+        GgmlType::Q4_K => x86_gemm::matmul::<Q4K, I>(out, off, stride, w, row_bytes, acts),
+        GgmlType::Q5_K => x86_gemm::matmul::<Q5K, I>(out, off, stride, w, row_bytes, acts),
+        GgmlType::Q6_K => x86_gemm::matmul::<Q6K, I>(out, off, stride, w, row_bytes, acts),
         GgmlType::IQ4_XS => matmul_cols::<IQ4XS, I>(out, off, stride, w, row_bytes, acts),
         // Not blocks: the caller ([`crate::kernels::Backend::matmul_ggml_cols`]) runs
         // these one activation at a time, through [`matmul_ggml_avx2`].
@@ -679,7 +692,7 @@ unsafe fn k45_sums<I: Isa>(b: *const u8, y: *const i8, bs: *const i32, qh: Optio
     (acc, _mm256_add_epi32(s0, s1))
 }
 
-struct Q4K;
+pub(super) struct Q4K;
 impl Kind for Q4K {
     const BB: usize = 144;
     const BL: usize = QK_K;
@@ -692,7 +705,7 @@ impl Kind for Q4K {
     }
 }
 
-struct Q5K;
+pub(super) struct Q5K;
 impl Kind for Q5K {
     const BB: usize = 176;
     const BL: usize = QK_K;
@@ -705,7 +718,7 @@ impl Kind for Q5K {
     }
 }
 
-struct Q6K;
+pub(super) struct Q6K;
 impl Kind for Q6K {
     const BB: usize = 210;
     const BL: usize = QK_K;

@@ -1,0 +1,418 @@
+//! Prompt processing for the K-quants (Q4_K, Q5_K, Q6_K) as a tiled integer matrix
+//! product: eight prompt tokens at a time against a few weight rows, bit for bit the
+//! products [`super::x86_ggml`] computes one token at a time.
+//!
+//! Why the bits cannot change: a block's value is its f32 formula ([`Form`]) applied to
+//! two exact integers, `isum` and `msum`, and an exact integer is the same whatever
+//! instructions and grouping produce it. So the integers come from a matrix-product
+//! layout made for reuse, and everything after them is the single product's sequence:
+//! the same formula lane-wise, block `b` added into lane `b mod 8` in increasing `b`
+//! (lanes never added to stay +0.0, as the reference's), the lanes folded by
+//! [`super::fold8`]'s order.
+//!
+//! The layout: each weight row's blocks are unpacked once into unsigned bytes in value
+//! order, with their integer sub-block scales ([`Tiled`]); the activations of eight tokens
+//! are interleaved four bytes at a time ([`Panel`]), so one broadcast of four weight bytes
+//! against one vector multiplies them into all eight tokens at once (`vpdpbusd`, or
+//! `maddubs` + `madd` on AVX2: exact for these bounds, see [`Isa::dot_u8`]). Every vector
+//! then holds one weight row's values for eight tokens: the formula, the lane
+//! accumulation and the fold are the single product's operations done for eight tokens
+//! side by side, with no horizontal step at all. Weights are read from memory once per
+//! call; each row's unpacked blocks are reused by every group of eight tokens.
+//!
+//! Safety: as in [`super::x86_ggml`], every function needs its entry point's features
+//! (AVX2 and F16C, or AVX-512 F/BW/VL/VNNI) and reads through raw pointers that
+//! [`matmul`] checks once: the weights hold `rows × nb` blocks, each prepared activation
+//! `nb` Q8_K blocks with their sums.
+
+use core::arch::x86_64::*;
+
+use alloc::vec;
+use alloc::vec::Vec;
+
+use super::x86_ggml::{block_values, load, matmul_cols, Avx2, Avx512, Form, Isa, Kind, Q4K, Q5K, Q6K};
+use crate::ggml::{self, Activations, QK_K};
+
+/// Tokens per panel: one `i32` (or `f32`) per token in a 256-bit vector.
+const TOKENS: usize = 8;
+/// Weight rows computed together: each panel load serves them all.
+const ROWS: usize = 4;
+
+/// A K-quant block as the tiled product uses it.
+pub(super) trait Tiled: Kind {
+    /// Values per sub-block (one integer scale each): 32 (Q4_K, Q5_K) or 16 (Q6_K).
+    const SUB: usize;
+    /// Terms of the block's correction `Σ c_j · A_j`, where `A_j` sums the activation over
+    /// `256 / NC` values: Q4_K/Q5_K's eight mins times 32-value sums (the block's
+    /// `msum`), Q6_K's sixteen scales times 16-value sums.
+    const NC: usize;
+    /// 0: the correction is `msum`. Otherwise `isum = Σ scale · sum − OFFSET · correction`
+    /// (Q6_K: its values are stored as `q + 32`).
+    const OFFSET: i32;
+    /// The block's 256 values as unsigned bytes, in the activation's order.
+    unsafe fn unpack(b: *const u8, out: *mut u8);
+    /// The sub-block scales (`256 / SUB`) and correction coefficients (`NC`).
+    unsafe fn coefficients(b: *const u8, scales: &mut [i32], corr: &mut [i16]);
+}
+
+/// Q4_K / Q5_K's values: sub-block `2j` in the low nibbles of quant bytes `32j..32j+32`,
+/// `2j + 1` in their high ones; Q5_K's fifth bit of value `l` of sub-block `s` is bit `s`
+/// of `qh[l]`.
+#[inline(always)]
+unsafe fn k45_unpack(b: *const u8, out: *mut u8, five: bool) {
+    let qs = if five { b.add(48) } else { b.add(16) };
+    let m4 = _mm256_set1_epi8(0x0f);
+    let h = if five { load(b.add(16)) } else { _mm256_setzero_si256() };
+    let high = |s: usize| {
+        let m = _mm256_set1_epi8((1u8 << s) as i8);
+        _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(h, m), m), _mm256_set1_epi8(16))
+    };
+    for j in 0..4 {
+        let q = load(qs.add(32 * j));
+        let (mut lo, mut hi) = (_mm256_and_si256(q, m4), _mm256_and_si256(_mm256_srli_epi16::<4>(q), m4));
+        if five {
+            lo = _mm256_or_si256(lo, high(2 * j));
+            hi = _mm256_or_si256(hi, high(2 * j + 1));
+        }
+        _mm256_storeu_si256(out.add(64 * j) as *mut __m256i, lo);
+        _mm256_storeu_si256(out.add(64 * j + 32) as *mut __m256i, hi);
+    }
+}
+
+/// Q4_K / Q5_K's 6-bit scales and mins.
+#[inline(always)]
+unsafe fn k45_coefficients(b: *const u8, scales: &mut [i32], corr: &mut [i16]) {
+    let (sc, mn) = ggml::k4_scales_mins(core::slice::from_raw_parts(b.add(4), 12));
+    for s in 0..8 {
+        scales[s] = sc[s] as i32;
+        corr[s] = mn[s] as i16;
+    }
+}
+
+impl Tiled for Q4K {
+    const SUB: usize = 32;
+    const NC: usize = 8;
+    const OFFSET: i32 = 0;
+    #[inline(always)]
+    unsafe fn unpack(b: *const u8, out: *mut u8) {
+        k45_unpack(b, out, false)
+    }
+    #[inline(always)]
+    unsafe fn coefficients(b: *const u8, scales: &mut [i32], corr: &mut [i16]) {
+        k45_coefficients(b, scales, corr)
+    }
+}
+
+impl Tiled for Q5K {
+    const SUB: usize = 32;
+    const NC: usize = 8;
+    const OFFSET: i32 = 0;
+    #[inline(always)]
+    unsafe fn unpack(b: *const u8, out: *mut u8) {
+        k45_unpack(b, out, true)
+    }
+    #[inline(always)]
+    unsafe fn coefficients(b: *const u8, scales: &mut [i32], corr: &mut [i16]) {
+        k45_coefficients(b, scales, corr)
+    }
+}
+
+impl Tiled for Q6K {
+    const SUB: usize = 16;
+    const NC: usize = 16;
+    const OFFSET: i32 = 32;
+    /// Values `128c + 32k + l`: the low four bits from `ql` (bytes `64c + 32(k & 1) + l`,
+    /// low nibbles for `k < 2`), the high two from bits `2k` of `qh[32c + l]`.
+    #[inline(always)]
+    unsafe fn unpack(b: *const u8, out: *mut u8) {
+        let (m4, m3) = (_mm256_set1_epi8(0x0f), _mm256_set1_epi8(3));
+        for c in 0..2 {
+            let qa = load(b.add(64 * c));
+            let qb = load(b.add(64 * c + 32));
+            let h = load(b.add(128 + 32 * c));
+            let hb = |x: __m256i| _mm256_slli_epi16::<4>(_mm256_and_si256(x, m3));
+            let q = [
+                _mm256_or_si256(_mm256_and_si256(qa, m4), hb(h)),
+                _mm256_or_si256(_mm256_and_si256(qb, m4), hb(_mm256_srli_epi16::<2>(h))),
+                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16::<4>(qa), m4), hb(_mm256_srli_epi16::<4>(h))),
+                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16::<4>(qb), m4), hb(_mm256_srli_epi16::<6>(h))),
+            ];
+            for (k, q) in q.into_iter().enumerate() {
+                _mm256_storeu_si256(out.add(128 * c + 32 * k) as *mut __m256i, q);
+            }
+        }
+    }
+    #[inline(always)]
+    unsafe fn coefficients(b: *const u8, scales: &mut [i32], corr: &mut [i16]) {
+        for s in 0..16 {
+            let v = *b.add(192 + s) as i8;
+            scales[s] = v as i32;
+            corr[s] = v as i16;
+        }
+    }
+}
+
+/// Eight tokens' Q8_K activations, interleaved for [`Isa::dot_u8`] against one
+/// broadcast weight word: per block, vector `k` holds bytes `4k..4k+4` of each token.
+pub(super) struct Panel {
+    /// `[nb][64]`: the values.
+    qs: Vec<__m256i>,
+    /// `[nb]`: each token's block scale.
+    d: Vec<__m256>,
+    /// `[nb][NC / 2]`: each token's correction sums `A_j`, two `i16` per lane.
+    sums: Vec<__m256i>,
+}
+
+impl Panel {
+    /// The panel of `acts` (one to [`TOKENS`] activations, each with `nb` Q8_K blocks; a
+    /// missing token's values are zeros, and its results are not stored).
+    #[inline(always)]
+    unsafe fn new<K: Tiled>(acts: &[Activations], nb: usize) -> Panel {
+        debug_assert!((1..=TOKENS).contains(&acts.len()));
+        let words = QK_K / 4;
+        let mut qs = vec![_mm256_setzero_si256(); nb * words];
+        let mut d = vec![_mm256_setzero_ps(); nb];
+        let mut sums = vec![_mm256_setzero_si256(); nb * K::NC / 2];
+        let per = 16 / K::NC; // 16-value sums per correction term
+        for b in 0..nb {
+            // Eight words of each token at a time, transposed as an 8 x 8 matrix of i32.
+            for k in (0..words).step_by(8) {
+                let m: [__m256i; TOKENS] = core::array::from_fn(|t| match acts.get(t) {
+                    Some(a) => _mm256_loadu_si256(a.qs.as_ptr().add(b * QK_K + 4 * k) as *const __m256i),
+                    None => _mm256_setzero_si256(),
+                });
+                let out: &mut [__m256i; 8] = (&mut qs[b * words + k..b * words + k + 8]).try_into().unwrap();
+                *out = transpose8(m);
+            }
+            let mut db = [0f32; TOKENS];
+            let mut pairs = [[0i32; TOKENS]; 8];
+            for (t, a) in acts.iter().enumerate() {
+                db[t] = a.d[b];
+                let bs = &a.bsums[b * 16..b * 16 + 16];
+                for (p, pair) in pairs.iter_mut().enumerate().take(K::NC / 2) {
+                    // |A_j| <= 32 * 127: an i16.
+                    let a0: i32 = bs[2 * p * per..(2 * p + 1) * per].iter().sum();
+                    let a1: i32 = bs[(2 * p + 1) * per..(2 * p + 2) * per].iter().sum();
+                    pair[t] = (a0 as u16 as u32 | (a1 as u16 as u32) << 16) as i32;
+                }
+            }
+            d[b] = _mm256_loadu_ps(db.as_ptr());
+            for (p, pair) in pairs.iter().enumerate().take(K::NC / 2) {
+                sums[b * K::NC / 2 + p] = _mm256_loadu_si256(pair.as_ptr() as *const __m256i);
+            }
+        }
+        Panel { qs, d, sums }
+    }
+}
+
+/// An 8 x 8 matrix of `i32` (row `i` in `m[i]`) transposed.
+#[inline(always)]
+unsafe fn transpose8(m: [__m256i; 8]) -> [__m256i; 8] {
+    let a: [__m256i; 8] = core::array::from_fn(|i| {
+        let (x, y) = (m[i & !1], m[i | 1]);
+        if i % 2 == 0 { _mm256_unpacklo_epi32(x, y) } else { _mm256_unpackhi_epi32(x, y) }
+    });
+    // a[0] = (00 10 01 11 | 04 14 05 15), a[1] = (02 12 03 13 | 06 16 07 17), a[2] = rows 2, 3 alike, ...
+    let b: [__m256i; 8] = core::array::from_fn(|i| {
+        let (base, hi) = ((i / 4) * 4 + (i % 2), (i / 2) % 2 == 1);
+        let (x, y) = (a[base], a[base + 2]);
+        if hi { _mm256_unpackhi_epi64(x, y) } else { _mm256_unpacklo_epi64(x, y) }
+    });
+    // b[0] = column 0 of rows 0..4 | column 4 of rows 0..4; b[2] = column 1 | 5; b[1] = 2 | 6; b[3] = 3 | 7;
+    // b[4..8] the same for rows 4..8.
+    let col = |c: usize| {
+        let j = [0, 2, 1, 3][c % 4];
+        if c < 4 { _mm256_permute2x128_si256::<0x20>(b[j], b[j + 4]) } else { _mm256_permute2x128_si256::<0x31>(b[j], b[j + 4]) }
+    };
+    core::array::from_fn(col)
+}
+
+/// A group of weight rows, unpacked once for every panel.
+pub(super) struct Unpacked {
+    /// `[row][block][256]` value bytes.
+    values: Vec<u8>,
+    /// `[row][block][256 / SUB]` scales.
+    scales: Vec<i32>,
+    /// `[row][block][NC / 2]` correction coefficients, two `i16` per word.
+    corr: Vec<i32>,
+    /// `[row][block]` the f16 scales `h0`, `h1` widened.
+    h: Vec<[f32; 2]>,
+}
+
+impl Unpacked {
+    fn new<K: Tiled>(nb: usize) -> Unpacked {
+        Unpacked {
+            values: vec![0; ROWS * nb * QK_K],
+            scales: vec![0; ROWS * nb * (QK_K / K::SUB)],
+            corr: vec![0; ROWS * nb * K::NC / 2],
+            h: vec![[0.0; 2]; ROWS * nb],
+        }
+    }
+
+    /// Row `i` (of the group) from `w`, its `nb` blocks.
+    #[inline(always)]
+    unsafe fn fill<K: Tiled>(&mut self, i: usize, w: *const u8, nb: usize) {
+        let (ns, np) = (QK_K / K::SUB, K::NC / 2);
+        let mut scales = [0i32; 16];
+        let mut corr = [0i16; 16];
+        for b in 0..nb {
+            let blk = w.add(b * K::BB);
+            let at = i * nb + b;
+            K::unpack(blk, self.values.as_mut_ptr().add(at * QK_K));
+            K::coefficients(blk, &mut scales, &mut corr);
+            self.scales[at * ns..(at + 1) * ns].copy_from_slice(&scales[..ns]);
+            for p in 0..np {
+                self.corr[at * np + p] = (corr[2 * p] as u16 as u32 | (corr[2 * p + 1] as u16 as u32) << 16) as i32;
+            }
+            let half = |off: usize| _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128((blk.add(off) as *const u16).read_unaligned() as i32)));
+            self.h[at] = [half(K::H0), half(K::H1)];
+        }
+    }
+}
+
+/// `R` unpacked rows (`first..first + R` of the group) against `P` panels: each row's
+/// value for the panels' tokens, in the single product's bits.
+#[inline(always)]
+unsafe fn tile<K: Tiled, I: Isa, const R: usize, const P: usize>(u: &Unpacked, first: usize, panels: [&Panel; P], nb: usize) -> [[__m256; P]; R] {
+    let (ns, np, words) = (QK_K / K::SUB, K::NC / 2, QK_K / 4);
+    let step = K::SUB / 4;
+    let mut lanes = [[[_mm256_setzero_ps(); 8]; P]; R];
+    for b in 0..nb {
+        let at = |r: usize| (first + r) * nb + b;
+        let vals: [*const i32; R] = core::array::from_fn(|r| u.values.as_ptr().add(at(r) * QK_K) as *const i32);
+        let scales: [*const i32; R] = core::array::from_fn(|r| u.scales.as_ptr().add(at(r) * ns));
+        let y: [*const __m256i; P] = core::array::from_fn(|p| panels[p].qs.as_ptr().add(b * words));
+        let mut isum = [[_mm256_setzero_si256(); P]; R];
+        for s in 0..ns {
+            let mut sub = [[_mm256_setzero_si256(); P]; R];
+            for k in s * step..(s + 1) * step {
+                let yk: [__m256i; P] = core::array::from_fn(|p| *y[p].add(k));
+                for r in 0..R {
+                    let wk = _mm256_set1_epi32(*vals[r].add(k));
+                    for p in 0..P {
+                        sub[r][p] = I::dot_u8_acc(sub[r][p], wk, yk[p]);
+                    }
+                }
+            }
+            for r in 0..R {
+                let sc = _mm256_set1_epi32(*scales[r].add(s));
+                for p in 0..P {
+                    isum[r][p] = _mm256_add_epi32(isum[r][p], _mm256_mullo_epi32(sub[r][p], sc));
+                }
+            }
+        }
+        for r in 0..R {
+            let [h0, h1] = *u.h.as_ptr().add(at(r));
+            let coef = u.corr.as_ptr().add(at(r) * np);
+            for p in 0..P {
+                let sums = panels[p].sums.as_ptr().add(b * np);
+                let mut corr = _mm256_setzero_si256();
+                for j in 0..np {
+                    corr = I::madd_acc(corr, *sums.add(j), _mm256_set1_epi32(*coef.add(j)));
+                }
+                let (isum, msum) = if K::OFFSET != 0 {
+                    (_mm256_sub_epi32(isum[r][p], _mm256_mullo_epi32(corr, _mm256_set1_epi32(K::OFFSET))), _mm256_setzero_ps())
+                } else {
+                    (isum[r][p], _mm256_cvtepi32_ps(corr))
+                };
+                let v = block_values::<K>(_mm256_set1_ps(h0), _mm256_set1_ps(h1), panels[p].d[b], _mm256_setzero_ps(), _mm256_cvtepi32_ps(isum), msum);
+                lanes[r][p][b % 8] = _mm256_add_ps(lanes[r][p][b % 8], v);
+            }
+        }
+    }
+    // fold8, eight tokens at a time
+    core::array::from_fn(|r| {
+        core::array::from_fn(|p| {
+            let a = &lanes[r][p];
+            _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(a[0], a[4]), _mm256_add_ps(a[2], a[6])), _mm256_add_ps(_mm256_add_ps(a[1], a[5]), _mm256_add_ps(a[3], a[7])))
+        })
+    })
+}
+
+/// [`tile`] out of line, compiled with each instruction set's features (inlined into the
+/// one entry point that holds every type's kernels, its register allocation suffered).
+pub(super) trait TileIsa: Isa {
+    unsafe fn tile<K: Tiled, const R: usize, const P: usize>(u: &Unpacked, first: usize, panels: [&Panel; P], nb: usize) -> [[__m256; P]; R];
+}
+
+impl TileIsa for Avx2 {
+    #[inline(never)]
+    #[target_feature(enable = "avx2,f16c")]
+    unsafe fn tile<K: Tiled, const R: usize, const P: usize>(u: &Unpacked, first: usize, panels: [&Panel; P], nb: usize) -> [[__m256; P]; R] {
+        tile::<K, Self, R, P>(u, first, panels, nb)
+    }
+}
+
+impl TileIsa for Avx512 {
+    #[inline(never)]
+    #[target_feature(enable = "avx2,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+    unsafe fn tile<K: Tiled, const R: usize, const P: usize>(u: &Unpacked, first: usize, panels: [&Panel; P], nb: usize) -> [[__m256; P]; R] {
+        tile::<K, Self, R, P>(u, first, panels, nb)
+    }
+}
+
+/// Row `r`'s values for panel `g`'s tokens into `out` (those of them that exist).
+#[inline(always)]
+unsafe fn store(out: &mut [f32], off: usize, stride: usize, tokens: usize, r: usize, g: usize, v: __m256) {
+    let mut t = [0f32; TOKENS];
+    _mm256_storeu_ps(t.as_mut_ptr(), v);
+    for (c, t) in t.into_iter().enumerate().take(tokens - g * TOKENS) {
+        out[off + (g * TOKENS + c) * stride + r] = t;
+    }
+}
+
+/// `out[off + t * stride + r] = dot(row r, acts[t])`, as [`matmul_cols`] computes it:
+/// panels of eight activations tiled, [`ROWS`] weight rows at a time (each unpacked once
+/// for every panel); a short remainder of activations through `matmul_cols`.
+#[inline(always)]
+pub(super) unsafe fn matmul<K: Tiled, I: TileIsa>(out: &mut [f32], off: usize, stride: usize, w: &[u8], row_bytes: usize, acts: &[Activations]) {
+    const { assert!(matches!(K::FORM, Form::Scale | Form::ScaleMin) && K::BL == QK_K) };
+    // Whole panels, and a last one padded with zeros when it holds enough tokens to beat
+    // the row kernels (a panel costs about what three tokens cost there).
+    let tiled = if acts.len() % TOKENS >= 3 { acts.len() } else { acts.len() / TOKENS * TOKENS };
+    if tiled == 0 {
+        return matmul_cols::<K, I>(out, off, stride, w, row_bytes, acts);
+    }
+    let nb = row_bytes / K::BB;
+    let rows = w.len() / row_bytes;
+    assert!(row_bytes == nb * K::BB && w.len() == rows * row_bytes);
+    for a in acts {
+        assert!(a.qs.len() >= nb * QK_K && a.d.len() >= nb && a.bsums.len() >= nb * 16);
+    }
+    assert!(out.len() >= off + (acts.len() - 1) * stride + rows);
+    let panels: Vec<Panel> = acts[..tiled].chunks(TOKENS).map(|a| Panel::new::<K>(a, nb)).collect();
+    let mut u = Unpacked::new::<K>(nb);
+    let mut r0 = 0;
+    while r0 < rows {
+        let n = (rows - r0).min(ROWS);
+        for i in 0..n {
+            u.fill::<K>(i, w.as_ptr().add((r0 + i) * row_bytes), nb);
+        }
+        let mut g = 0;
+        while g < panels.len() {
+            // Two panels at once (each weight broadcast serves sixteen tokens) where the
+            // registers hold both tiles' sums; one at a time for the last rows.
+            let both = n == ROWS && I::REGISTERS >= 32 && g + 2 <= panels.len();
+            if both {
+                for (k, v) in I::tile::<K, ROWS, 2>(&u, 0, [&panels[g], &panels[g + 1]], nb).into_iter().enumerate() {
+                    store(out, off, stride, tiled, r0 + k, g, v[0]);
+                    store(out, off, stride, tiled, r0 + k, g + 1, v[1]);
+                }
+            } else if n == ROWS {
+                for (k, [v]) in I::tile::<K, ROWS, 1>(&u, 0, [&panels[g]], nb).into_iter().enumerate() {
+                    store(out, off, stride, tiled, r0 + k, g, v);
+                }
+            } else {
+                for i in 0..n {
+                    let [[v]] = I::tile::<K, 1, 1>(&u, i, [&panels[g]], nb);
+                    store(out, off, stride, tiled, r0 + i, g, v);
+                }
+            }
+            g += if both { 2 } else { 1 };
+        }
+        r0 += n;
+    }
+    if tiled < acts.len() {
+        matmul_cols::<K, I>(out, off + tiled * stride, stride, w, row_bytes, &acts[tiled..]);
+    }
+}
