@@ -241,7 +241,7 @@ impl Backend {
     pub fn tiles_ggml(self, ty: GgmlType) -> bool {
         match self {
             #[cfg(target_arch = "x86_64")]
-            Backend::Avx2 | Backend::Avx512 => matches!(ty, GgmlType::Q4_K | GgmlType::Q5_K | GgmlType::Q6_K),
+            Backend::Avx2 | Backend::Avx512 => !matches!(ty, GgmlType::Q2_K | GgmlType::Q3_K | GgmlType::IQ4_XS | GgmlType::F16 | GgmlType::BF16 | GgmlType::F32),
             _ => false,
         }
     }

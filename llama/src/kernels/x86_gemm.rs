@@ -30,29 +30,39 @@ use core::arch::x86_64::*;
 use alloc::vec;
 use alloc::vec::Vec;
 
-use super::x86_ggml::{block_values, load, matmul_cols, Avx2, Avx512, Form, Isa, Kind, Q4K, Q5K, Q6K};
-use crate::ggml::{self, Activations, QK_K};
+use super::x86_ggml::{block_values, bytes_from_bits, iq4nl_table, load, matmul_cols, nibbles, Avx2, Avx512, Form, Isa, Kind, IQ4NL, Q4K, Q4_0, Q4_1, Q5K, Q5_0, Q5_1, Q6K, Q8_0};
+use crate::ggml::{self, Activations};
 
 /// Tokens per panel: one `i32` (or `f32`) per token in a 256-bit vector.
 const TOKENS: usize = 8;
 /// Weight rows computed together: each panel load serves them all.
 const ROWS: usize = 4;
 
-/// A K-quant block as the tiled product uses it.
+/// A block type as the tiled product uses it.
 pub(super) trait Tiled: Kind {
-    /// Values per sub-block (one integer scale each): 32 (Q4_K, Q5_K) or 16 (Q6_K).
+    /// Values per sub-block: 32 (Q4_K, Q5_K) or 16 (Q6_K) with an integer scale each;
+    /// the whole block (`BL`) for the 32-value types, which have none.
     const SUB: usize;
+    /// Whether the values are signed bytes (multiplied by [`Isa::dot_i8`]) rather than
+    /// unsigned ones ([`Isa::dot_u8`]).
+    const SIGNED: bool = false;
     /// Terms of the block's correction `Σ c_j · A_j`, where `A_j` sums the activation over
     /// `256 / NC` values: Q4_K/Q5_K's eight mins times 32-value sums (the block's
-    /// `msum`), Q6_K's sixteen scales times 16-value sums.
-    const NC: usize;
+    /// `msum`), Q6_K's sixteen scales times 16-value sums; none for the 32-value types.
+    const NC: usize = 0;
     /// 0: the correction is `msum`. Otherwise `isum = Σ scale · sum − OFFSET · correction`
     /// (Q6_K: its values are stored as `q + 32`).
-    const OFFSET: i32;
-    /// The block's 256 values as unsigned bytes, in the activation's order.
+    const OFFSET: i32 = 0;
+    /// The block's `BL` values as bytes, in the activation's order.
     unsafe fn unpack(b: *const u8, out: *mut u8);
-    /// The sub-block scales (`256 / SUB`) and correction coefficients (`NC`).
-    unsafe fn coefficients(b: *const u8, scales: &mut [i32], corr: &mut [i16]);
+    /// The sub-block scales (`BL / SUB`, when more than one) and correction coefficients (`NC`).
+    #[inline(always)]
+    unsafe fn coefficients(_b: *const u8, _scales: &mut [i32], _corr: &mut [i16]) {}
+}
+
+/// Whether a type's sub-blocks carry integer scales.
+const fn scaled<K: Tiled>() -> bool {
+    K::SUB < K::BL
 }
 
 /// Q4_K / Q5_K's values: sub-block `2j` in the low nibbles of quant bytes `32j..32j+32`,
@@ -92,7 +102,6 @@ unsafe fn k45_coefficients(b: *const u8, scales: &mut [i32], corr: &mut [i16]) {
 impl Tiled for Q4K {
     const SUB: usize = 32;
     const NC: usize = 8;
-    const OFFSET: i32 = 0;
     #[inline(always)]
     unsafe fn unpack(b: *const u8, out: *mut u8) {
         k45_unpack(b, out, false)
@@ -106,7 +115,6 @@ impl Tiled for Q4K {
 impl Tiled for Q5K {
     const SUB: usize = 32;
     const NC: usize = 8;
-    const OFFSET: i32 = 0;
     #[inline(always)]
     unsafe fn unpack(b: *const u8, out: *mut u8) {
         k45_unpack(b, out, true)
@@ -152,56 +160,90 @@ impl Tiled for Q6K {
     }
 }
 
-/// Eight tokens' Q8_K activations, interleaved for [`Isa::dot_u8`] against one
-/// broadcast weight word: per block, vector `k` holds bytes `4k..4k+4` of each token.
+/// The 32-value types: one vector of values each, as their row kernels build it.
+macro_rules! tiled_32 {
+    ($kind:ty, $signed:expr, |$b:ident| $values:expr) => {
+        impl Tiled for $kind {
+            const SUB: usize = 32;
+            const SIGNED: bool = $signed;
+            #[inline(always)]
+            unsafe fn unpack($b: *const u8, out: *mut u8) {
+                _mm256_storeu_si256(out as *mut __m256i, $values);
+            }
+        }
+    };
+}
+tiled_32!(Q8_0, true, |b| load(b.add(2)));
+tiled_32!(Q4_0, true, |b| _mm256_sub_epi8(nibbles(b.add(2)), _mm256_set1_epi8(8)));
+tiled_32!(Q4_1, false, |b| nibbles(b.add(4)));
+// Q5_0: nibble + 16 * bit - 16 (the nibble, or the nibble with 0xf0 where the bit is clear).
+tiled_32!(Q5_0, true, |b| _mm256_or_si256(nibbles(b.add(6)), _mm256_andnot_si256(bytes_from_bits(b.add(2)), _mm256_set1_epi8(0xf0u8 as i8))));
+tiled_32!(Q5_1, false, |b| _mm256_or_si256(nibbles(b.add(8)), _mm256_and_si256(bytes_from_bits(b.add(4)), _mm256_set1_epi8(0x10))));
+tiled_32!(IQ4NL, true, |b| _mm256_shuffle_epi8(iq4nl_table(), nibbles(b.add(2))));
+
+/// Eight tokens' quantized activations (Q8_0, Q8_1 or Q8_K), interleaved for one
+/// broadcast weight word against eight tokens: per block, vector `k` holds bytes
+/// `4k..4k+4` of each token.
 pub(super) struct Panel {
-    /// `[nb][64]`: the values.
+    /// `[nb][BL / 4]`: the values.
     qs: Vec<__m256i>,
     /// `[nb]`: each token's block scale.
     d: Vec<__m256>,
+    /// `[nb]`: each token's Q8_1 block sum (`ScaleOffset` types only).
+    s: Vec<__m256>,
     /// `[nb][NC / 2]`: each token's correction sums `A_j`, two `i16` per lane.
     sums: Vec<__m256i>,
 }
 
 impl Panel {
-    /// The panel of `acts` (one to [`TOKENS`] activations, each with `nb` Q8_K blocks; a
+    /// The panel of `acts` (one to [`TOKENS`] activations, each with `nb` blocks; a
     /// missing token's values are zeros, and its results are not stored).
     #[inline(always)]
     unsafe fn new<K: Tiled>(acts: &[Activations], nb: usize) -> Panel {
         debug_assert!((1..=TOKENS).contains(&acts.len()));
-        let words = QK_K / 4;
+        let words = K::BL / 4;
+        let with_s = K::FORM == Form::ScaleOffset;
         let mut qs = vec![_mm256_setzero_si256(); nb * words];
         let mut d = vec![_mm256_setzero_ps(); nb];
+        let mut s = vec![_mm256_setzero_ps(); if with_s { nb } else { 0 }];
         let mut sums = vec![_mm256_setzero_si256(); nb * K::NC / 2];
-        let per = 16 / K::NC; // 16-value sums per correction term
+        let per = 16 / K::NC.max(1); // 16-value sums per correction term
         for b in 0..nb {
             // Eight words of each token at a time, transposed as an 8 x 8 matrix of i32.
             for k in (0..words).step_by(8) {
                 let m: [__m256i; TOKENS] = core::array::from_fn(|t| match acts.get(t) {
-                    Some(a) => _mm256_loadu_si256(a.qs.as_ptr().add(b * QK_K + 4 * k) as *const __m256i),
+                    Some(a) => _mm256_loadu_si256(a.qs.as_ptr().add(b * K::BL + 4 * k) as *const __m256i),
                     None => _mm256_setzero_si256(),
                 });
                 let out: &mut [__m256i; 8] = (&mut qs[b * words + k..b * words + k + 8]).try_into().unwrap();
                 *out = transpose8(m);
             }
-            let mut db = [0f32; TOKENS];
+            let (mut db, mut sb) = ([0f32; TOKENS], [0f32; TOKENS]);
             let mut pairs = [[0i32; TOKENS]; 8];
             for (t, a) in acts.iter().enumerate() {
                 db[t] = a.d[b];
-                let bs = &a.bsums[b * 16..b * 16 + 16];
-                for (p, pair) in pairs.iter_mut().enumerate().take(K::NC / 2) {
-                    // |A_j| <= 32 * 127: an i16.
-                    let a0: i32 = bs[2 * p * per..(2 * p + 1) * per].iter().sum();
-                    let a1: i32 = bs[(2 * p + 1) * per..(2 * p + 2) * per].iter().sum();
-                    pair[t] = (a0 as u16 as u32 | (a1 as u16 as u32) << 16) as i32;
+                if with_s {
+                    sb[t] = a.s[b];
+                }
+                if K::NC > 0 {
+                    let bs = &a.bsums[b * 16..b * 16 + 16];
+                    for (p, pair) in pairs.iter_mut().enumerate().take(K::NC / 2) {
+                        // |A_j| <= 32 * 127: an i16.
+                        let a0: i32 = bs[2 * p * per..(2 * p + 1) * per].iter().sum();
+                        let a1: i32 = bs[(2 * p + 1) * per..(2 * p + 2) * per].iter().sum();
+                        pair[t] = (a0 as u16 as u32 | (a1 as u16 as u32) << 16) as i32;
+                    }
                 }
             }
             d[b] = _mm256_loadu_ps(db.as_ptr());
+            if with_s {
+                s[b] = _mm256_loadu_ps(sb.as_ptr());
+            }
             for (p, pair) in pairs.iter().enumerate().take(K::NC / 2) {
                 sums[b * K::NC / 2 + p] = _mm256_loadu_si256(pair.as_ptr() as *const __m256i);
             }
         }
-        Panel { qs, d, sums }
+        Panel { qs, d, s, sums }
     }
 }
 
@@ -229,9 +271,9 @@ unsafe fn transpose8(m: [__m256i; 8]) -> [__m256i; 8] {
 
 /// A group of weight rows, unpacked once for every panel.
 pub(super) struct Unpacked {
-    /// `[row][block][256]` value bytes.
+    /// `[row][block][BL]` value bytes.
     values: Vec<u8>,
-    /// `[row][block][256 / SUB]` scales.
+    /// `[row][block][BL / SUB]` scales (K-quants).
     scales: Vec<i32>,
     /// `[row][block][NC / 2]` correction coefficients, two `i16` per word.
     corr: Vec<i32>,
@@ -242,8 +284,8 @@ pub(super) struct Unpacked {
 impl Unpacked {
     fn new<K: Tiled>(nb: usize) -> Unpacked {
         Unpacked {
-            values: vec![0; ROWS * nb * QK_K],
-            scales: vec![0; ROWS * nb * (QK_K / K::SUB)],
+            values: vec![0; ROWS * nb * K::BL],
+            scales: vec![0; ROWS * nb * (K::BL / K::SUB)],
             corr: vec![0; ROWS * nb * K::NC / 2],
             h: vec![[0.0; 2]; ROWS * nb],
         }
@@ -252,13 +294,13 @@ impl Unpacked {
     /// Row `i` (of the group) from `w`, its `nb` blocks.
     #[inline(always)]
     unsafe fn fill<K: Tiled>(&mut self, i: usize, w: *const u8, nb: usize) {
-        let (ns, np) = (QK_K / K::SUB, K::NC / 2);
+        let (ns, np) = (K::BL / K::SUB, K::NC / 2);
         let mut scales = [0i32; 16];
         let mut corr = [0i16; 16];
         for b in 0..nb {
             let blk = w.add(b * K::BB);
             let at = i * nb + b;
-            K::unpack(blk, self.values.as_mut_ptr().add(at * QK_K));
+            K::unpack(blk, self.values.as_mut_ptr().add(at * K::BL));
             K::coefficients(blk, &mut scales, &mut corr);
             self.scales[at * ns..(at + 1) * ns].copy_from_slice(&scales[..ns]);
             for p in 0..np {
@@ -274,12 +316,12 @@ impl Unpacked {
 /// value for the panels' tokens, in the single product's bits.
 #[inline(always)]
 unsafe fn tile<K: Tiled, I: Isa, const R: usize, const P: usize>(u: &Unpacked, first: usize, panels: [&Panel; P], nb: usize) -> [[__m256; P]; R] {
-    let (ns, np, words) = (QK_K / K::SUB, K::NC / 2, QK_K / 4);
+    let (ns, np, words) = (K::BL / K::SUB, K::NC / 2, K::BL / 4);
     let step = K::SUB / 4;
     let mut lanes = [[[_mm256_setzero_ps(); 8]; P]; R];
     for b in 0..nb {
         let at = |r: usize| (first + r) * nb + b;
-        let vals: [*const i32; R] = core::array::from_fn(|r| u.values.as_ptr().add(at(r) * QK_K) as *const i32);
+        let vals: [*const i32; R] = core::array::from_fn(|r| u.values.as_ptr().add(at(r) * K::BL) as *const i32);
         let scales: [*const i32; R] = core::array::from_fn(|r| u.scales.as_ptr().add(at(r) * ns));
         let y: [*const __m256i; P] = core::array::from_fn(|p| panels[p].qs.as_ptr().add(b * words));
         let mut isum = [[_mm256_setzero_si256(); P]; R];
@@ -290,15 +332,19 @@ unsafe fn tile<K: Tiled, I: Isa, const R: usize, const P: usize>(u: &Unpacked, f
                 for r in 0..R {
                     let wk = _mm256_set1_epi32(*vals[r].add(k));
                     for p in 0..P {
-                        sub[r][p] = I::dot_u8_acc(sub[r][p], wk, yk[p]);
+                        sub[r][p] = if K::SIGNED { I::dot_i8_acc(sub[r][p], wk, yk[p]) } else { I::dot_u8_acc(sub[r][p], wk, yk[p]) };
                     }
                 }
             }
-            for r in 0..R {
-                let sc = _mm256_set1_epi32(*scales[r].add(s));
-                for p in 0..P {
-                    isum[r][p] = _mm256_add_epi32(isum[r][p], _mm256_mullo_epi32(sub[r][p], sc));
+            if scaled::<K>() {
+                for r in 0..R {
+                    let sc = _mm256_set1_epi32(*scales[r].add(s));
+                    for p in 0..P {
+                        isum[r][p] = _mm256_add_epi32(isum[r][p], _mm256_mullo_epi32(sub[r][p], sc));
+                    }
                 }
+            } else {
+                isum = sub;
             }
         }
         for r in 0..R {
@@ -310,12 +356,15 @@ unsafe fn tile<K: Tiled, I: Isa, const R: usize, const P: usize>(u: &Unpacked, f
                 for j in 0..np {
                     corr = I::madd_acc(corr, *sums.add(j), _mm256_set1_epi32(*coef.add(j)));
                 }
-                let (isum, msum) = if K::OFFSET != 0 {
+                let (isum, msum) = if K::NC == 0 {
+                    (isum[r][p], _mm256_setzero_ps())
+                } else if K::OFFSET != 0 {
                     (_mm256_sub_epi32(isum[r][p], _mm256_mullo_epi32(corr, _mm256_set1_epi32(K::OFFSET))), _mm256_setzero_ps())
                 } else {
                     (isum[r][p], _mm256_cvtepi32_ps(corr))
                 };
-                let v = block_values::<K>(_mm256_set1_ps(h0), _mm256_set1_ps(h1), panels[p].d[b], _mm256_setzero_ps(), _mm256_cvtepi32_ps(isum), msum);
+                let s = if K::FORM == Form::ScaleOffset { panels[p].s[b] } else { _mm256_setzero_ps() };
+                let v = block_values::<K>(_mm256_set1_ps(h0), _mm256_set1_ps(h1), panels[p].d[b], s, _mm256_cvtepi32_ps(isum), msum);
                 lanes[r][p][b % 8] = _mm256_add_ps(lanes[r][p][b % 8], v);
             }
         }
@@ -366,7 +415,7 @@ unsafe fn store(out: &mut [f32], off: usize, stride: usize, tokens: usize, r: us
 /// for every panel); a short remainder of activations through `matmul_cols`.
 #[inline(always)]
 pub(super) unsafe fn matmul<K: Tiled, I: TileIsa>(out: &mut [f32], off: usize, stride: usize, w: &[u8], row_bytes: usize, acts: &[Activations]) {
-    const { assert!(matches!(K::FORM, Form::Scale | Form::ScaleMin) && K::BL == QK_K) };
+    const { assert!(!matches!(K::FORM, Form::ScaleMinSwapped) && K::BL % 32 == 0 && K::BL % K::SUB == 0 && K::SUB % 4 == 0) };
     // Whole panels, and a last one padded with zeros when it holds enough tokens to beat
     // the row kernels (a panel costs about what three tokens cost there).
     let tiled = if acts.len() % TOKENS >= 3 { acts.len() } else { acts.len() / TOKENS * TOKENS };
@@ -377,7 +426,9 @@ pub(super) unsafe fn matmul<K: Tiled, I: TileIsa>(out: &mut [f32], off: usize, s
     let rows = w.len() / row_bytes;
     assert!(row_bytes == nb * K::BB && w.len() == rows * row_bytes);
     for a in acts {
-        assert!(a.qs.len() >= nb * QK_K && a.d.len() >= nb && a.bsums.len() >= nb * 16);
+        assert!(a.qs.len() >= nb * K::BL && a.d.len() >= nb);
+        assert!(K::FORM != Form::ScaleOffset || a.s.len() >= nb);
+        assert!(K::NC == 0 || a.bsums.len() >= nb * 16);
     }
     assert!(out.len() >= off + (acts.len() - 1) * stride + rows);
     let panels: Vec<Panel> = acts[..tiled].chunks(TOKENS).map(|a| Panel::new::<K>(a, nb)).collect();

@@ -93,6 +93,8 @@ pub(super) trait Isa {
     unsafe fn dot_i8(w: __m256i, y: __m256i) -> __m256i;
     /// Eight `i32` partials of the 32 products of unsigned `u` (at most 127) and signed `y`.
     unsafe fn dot_u8(u: __m256i, y: __m256i) -> __m256i;
+    /// `acc` plus [`Isa::dot_i8`].
+    unsafe fn dot_i8_acc(acc: __m256i, w: __m256i, y: __m256i) -> __m256i;
     /// `acc` plus [`Isa::dot_u8`].
     unsafe fn dot_u8_acc(acc: __m256i, u: __m256i, y: __m256i) -> __m256i;
     /// `acc` plus the products of sixteen `i16` pair sums `p` and `i16` scales `s`,
@@ -116,6 +118,10 @@ impl Isa for Avx2 {
     #[inline(always)]
     unsafe fn dot_u8(u: __m256i, y: __m256i) -> __m256i {
         _mm256_madd_epi16(_mm256_maddubs_epi16(u, y), _mm256_set1_epi16(1))
+    }
+    #[inline(always)]
+    unsafe fn dot_i8_acc(acc: __m256i, w: __m256i, y: __m256i) -> __m256i {
+        _mm256_add_epi32(acc, Self::dot_i8(w, y))
     }
     #[inline(always)]
     unsafe fn dot_u8_acc(acc: __m256i, u: __m256i, y: __m256i) -> __m256i {
@@ -148,6 +154,10 @@ impl Isa for Avx512 {
         _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, y)
     }
     #[inline(always)]
+    unsafe fn dot_i8_acc(acc: __m256i, w: __m256i, y: __m256i) -> __m256i {
+        _mm256_dpbusd_epi32(acc, _mm256_sign_epi8(w, w), _mm256_sign_epi8(y, w))
+    }
+    #[inline(always)]
     unsafe fn dot_u8_acc(acc: __m256i, u: __m256i, y: __m256i) -> __m256i {
         _mm256_dpbusd_epi32(acc, u, y)
     }
@@ -164,14 +174,14 @@ impl Isa for Avx512 {
 
 /// 16 packed bytes → 32 nibbles: the low nibbles (values 0..16) then the high ones.
 #[inline(always)]
-unsafe fn nibbles(p: *const u8) -> __m256i {
+pub(super) unsafe fn nibbles(p: *const u8) -> __m256i {
     let q = _mm_loadu_si128(p as *const __m128i);
     _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16::<4>(q), q), _mm256_set1_epi8(0x0f))
 }
 
 /// 32 bits → 32 bytes, byte `k` = 0xff if bit `k` is set, else 0.
 #[inline(always)]
-unsafe fn bytes_from_bits(p: *const u8) -> __m256i {
+pub(super) unsafe fn bytes_from_bits(p: *const u8) -> __m256i {
     let x = (p as *const u32).read_unaligned();
     let shuf = _mm256_setr_epi64x(0, 0x0101_0101_0101_0101, 0x0202_0202_0202_0202, 0x0303_0303_0303_0303);
     let bytes = _mm256_shuffle_epi8(_mm256_set1_epi32(x as i32), shuf);
@@ -181,7 +191,7 @@ unsafe fn bytes_from_bits(p: *const u8) -> __m256i {
 
 /// IQ4_NL's 16 values, as a byte lookup table in both 128-bit lanes.
 #[inline(always)]
-unsafe fn iq4nl_table() -> __m256i {
+pub(super) unsafe fn iq4nl_table() -> __m256i {
     let t = _mm_loadu_si128(ggml::KVALUES_IQ4NL.as_ptr() as *const __m128i);
     _mm256_set_m128i(t, t)
 }
@@ -390,12 +400,12 @@ pub(super) unsafe fn matmul_cols<K: Kind, I: Isa>(out: &mut [f32], off: usize, s
 #[inline(always)]
 unsafe fn matmul_typed<I: x86_gemm::TileIsa>(ty: GgmlType, out: &mut [f32], off: usize, stride: usize, w: &[u8], row_bytes: usize, acts: &[Activations]) {
     match ty {
-        GgmlType::Q8_0 => matmul_cols::<Q8_0, I>(out, off, stride, w, row_bytes, acts),
-        GgmlType::Q4_0 => matmul_cols::<Q4_0, I>(out, off, stride, w, row_bytes, acts),
-        GgmlType::Q4_1 => matmul_cols::<Q4_1, I>(out, off, stride, w, row_bytes, acts),
-        GgmlType::Q5_0 => matmul_cols::<Q5_0, I>(out, off, stride, w, row_bytes, acts),
-        GgmlType::Q5_1 => matmul_cols::<Q5_1, I>(out, off, stride, w, row_bytes, acts),
-        GgmlType::IQ4_NL => matmul_cols::<IQ4NL, I>(out, off, stride, w, row_bytes, acts),
+        GgmlType::Q8_0 => x86_gemm::matmul::<Q8_0, I>(out, off, stride, w, row_bytes, acts),
+        GgmlType::Q4_0 => x86_gemm::matmul::<Q4_0, I>(out, off, stride, w, row_bytes, acts),
+        GgmlType::Q4_1 => x86_gemm::matmul::<Q4_1, I>(out, off, stride, w, row_bytes, acts),
+        GgmlType::Q5_0 => x86_gemm::matmul::<Q5_0, I>(out, off, stride, w, row_bytes, acts),
+        GgmlType::Q5_1 => x86_gemm::matmul::<Q5_1, I>(out, off, stride, w, row_bytes, acts),
+        GgmlType::IQ4_NL => x86_gemm::matmul::<IQ4NL, I>(out, off, stride, w, row_bytes, acts),
         GgmlType::Q2_K => matmul_cols::<Q2K, I>(out, off, stride, w, row_bytes, acts),
         GgmlType::Q3_K => matmul_cols::<Q3K, I>(out, off, stride, w, row_bytes, acts),
         GgmlType::Q4_K => x86_gemm::matmul::<Q4K, I>(out, off, stride, w, row_bytes, acts),
@@ -503,7 +513,7 @@ unsafe fn matmul_half(ty: GgmlType, out: &mut [f32], w: &[u8], row_bytes: usize,
 
 // ---------------------------------------------------------------- 32-value blocks
 
-struct Q8_0;
+pub(super) struct Q8_0;
 impl Kind for Q8_0 {
     const BB: usize = 34;
     const BL: usize = 32;
@@ -516,7 +526,7 @@ impl Kind for Q8_0 {
     }
 }
 
-struct Q4_0;
+pub(super) struct Q4_0;
 impl Kind for Q4_0 {
     const BB: usize = 18;
     const BL: usize = 32;
@@ -530,7 +540,7 @@ impl Kind for Q4_0 {
     }
 }
 
-struct Q4_1;
+pub(super) struct Q4_1;
 impl Kind for Q4_1 {
     const BB: usize = 20;
     const BL: usize = 32;
@@ -544,7 +554,7 @@ impl Kind for Q4_1 {
     }
 }
 
-struct Q5_0;
+pub(super) struct Q5_0;
 impl Kind for Q5_0 {
     const BB: usize = 22;
     const BL: usize = 32;
@@ -561,7 +571,7 @@ impl Kind for Q5_0 {
     }
 }
 
-struct Q5_1;
+pub(super) struct Q5_1;
 impl Kind for Q5_1 {
     const BB: usize = 24;
     const BL: usize = 32;
@@ -576,7 +586,7 @@ impl Kind for Q5_1 {
     }
 }
 
-struct IQ4NL;
+pub(super) struct IQ4NL;
 impl Kind for IQ4NL {
     const BB: usize = 18;
     const BL: usize = 32;
