@@ -343,6 +343,7 @@ unsafe fn row_cols<K: Kind, I: Isa, const C: usize>(w: *const u8, nb: usize, a: 
     let mut acc = [_mm256_setzero_ps(); C];
     let mut i = 0;
     while i + 8 <= nb {
+        prefetch(w.wrapping_add(i * K::BB), 8 * K::BB);
         for (c, acc) in acc.iter_mut().enumerate() {
             let (y, d, s, bs) = act(c, i);
             *acc = _mm256_add_ps(*acc, batch::<K, I, 8>(w.add(i * K::BB), y, d, s, bs));
@@ -350,6 +351,7 @@ unsafe fn row_cols<K: Kind, I: Isa, const C: usize>(w: *const u8, nb: usize, a: 
         i += 8;
     }
     if i < nb {
+        prefetch(w.wrapping_add(i * K::BB), (nb - i) * K::BB);
         for (c, acc) in acc.iter_mut().enumerate() {
             let (y, d, s, bs) = act(c, i);
             *acc = I::tail::<K>(*acc, w.add(i * K::BB), y, d, s, bs, nb - i);
@@ -357,6 +359,20 @@ unsafe fn row_cols<K: Kind, I: Isa, const C: usize>(w: *const u8, nb: usize, a: 
     }
     core::array::from_fn(|c| fold(acc[c]))
 }
+
+/// The `len` weight bytes [`PREFETCH`] bytes after `p` requested now, a batch's worth at
+/// a time (spread over the row): one core's own outstanding misses do not keep a stream
+/// of weights at memory speed. A prefetch never faults, wherever it points.
+#[inline(always)]
+unsafe fn prefetch(p: *const u8, len: usize) {
+    let ahead = p.wrapping_add(PREFETCH);
+    for line in (0..len).step_by(64) {
+        _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(line) as *const i8);
+    }
+}
+
+/// How far ahead of the batch in hand the weights are prefetched (bytes).
+const PREFETCH: usize = 2048;
 
 /// Columns per pass of [`matmul_cols`].
 const COLS: usize = 4;
