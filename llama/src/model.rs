@@ -558,12 +558,7 @@ impl Model {
         layer.w3.matmul(backend, &mut s.hb2[..n * hidden], &s.xb[..n * dim], &mut s.quant);
         let (gate, up) = (&mut s.hb[..n * hidden], &s.hb2[..n * hidden]);
         match b.arch.activation() {
-            Activation::Silu => {
-                for (g, &u) in gate.iter_mut().zip(up) {
-                    let v = *g;
-                    *g = v * (1.0 / (1.0 + math::expf(-v))) * u;
-                }
-            }
+            Activation::Silu => backend.silu_mul(gate, up),
             Activation::GeluTanh => {
                 for (g, &u) in gate.iter_mut().zip(up) {
                     *g = gelu_ggml(*g) * u;

@@ -40,6 +40,8 @@ mod x86;
 mod x86_ggml;
 #[cfg(target_arch = "x86_64")]
 mod x86_gemm;
+#[cfg(target_arch = "x86_64")]
+mod x86_math;
 
 /// Which implementation of the kernels runs. All of them produce identical bits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -234,6 +236,28 @@ impl Backend {
 }
 
 impl Backend {
+    /// `gate[i] = gate[i] * (1 / (1 + expf(-gate[i]))) * up[i]` (the SiLU-gated
+    /// feed-forward product) with `libm::expf`'s bits: AVX2 computes `expf` eight lanes
+    /// at a time with its exact sequence of operations.
+    pub fn silu_mul(self, gate: &mut [f32], up: &[f32]) {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `Avx2` and `Avx512` are only constructed after `avx2_available()` said yes.
+            Backend::Avx2 | Backend::Avx512 => unsafe { x86_math::silu_mul_avx2(gate, up) },
+            _ => scalar::silu_mul(gate, up),
+        }
+    }
+
+    /// `libm::expf` of each value, by this backend's `expf` (for the tests).
+    pub fn expf_in_place(self, x: &mut [f32]) {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: as in `silu_mul`.
+            Backend::Avx2 | Backend::Avx512 => unsafe { x86_math::expf_avx2(x) },
+            _ => x.iter_mut().for_each(|v| *v = crate::math::expf(*v)),
+        }
+    }
+
     /// Whether [`Backend::matmul_ggml_cols`] on `ty` reads each weight row from memory
     /// once for all the activations (the tiled K-quant products of `x86_gemm`), so that a
     /// caller gains nothing by cutting the rows into cache-sized chunks (and each chunk

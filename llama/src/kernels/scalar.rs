@@ -42,3 +42,11 @@ pub fn matmul_q8(out: &mut [f32], wq: &[i8], ws: &[f32], xq: &[i16], xs: &[f32],
         *o = row_q8(&wq[i * n..(i + 1) * n], &ws[i * groups..(i + 1) * groups], xq, xs, gs);
     }
 }
+
+/// `gate[i] = gate[i] * (1 / (1 + expf(-gate[i]))) * up[i]`: SiLU(gate) · up.
+pub fn silu_mul(gate: &mut [f32], up: &[f32]) {
+    for (g, &u) in gate.iter_mut().zip(up) {
+        let v = *g;
+        *g = v * (1.0 / (1.0 + crate::math::expf(-v))) * u;
+    }
+}
