@@ -22,7 +22,9 @@
 //! into lane `b mod 8`, the lanes folded as above. The SIMD kernels (`x86_ggml` for
 //! AVX2 and AVX-512 VNNI, `wasm_ggml` for `simd128`) compute eight blocks' values at once, one block
 //! per lane, with exactly those operations (lane-wise IEEE mul/add, no FMA), so they
-//! give the scalar bits; SSE2 runs the scalar reference.
+//! give the scalar bits; SSE2 runs the scalar reference. Prompts (several activations)
+//! go through `x86_gemm`'s tiled integer products: each block's exact integers for eight
+//! tokens at once, then the same per-block f32 operations, lane order and fold.
 
 use crate::ggml::{Activations, GgmlType};
 
