@@ -30,7 +30,7 @@ use core::arch::x86_64::*;
 use alloc::vec;
 use alloc::vec::Vec;
 
-use super::x86_ggml::{block_values, bytes_from_bits, iq4nl_table, load, matmul_cols, nibbles, Avx2, Avx512, Form, Isa, Kind, IQ4NL, Q4K, Q4_0, Q4_1, Q5K, Q5_0, Q5_1, Q6K, Q8_0};
+use super::x86_ggml::{block_values, bytes_from_bits, iq4nl_table, k45_values, load, matmul_cols, nibbles, q6k_values, Avx2, Avx512, Form, Isa, Kind, IQ4NL, Q4K, Q4_0, Q4_1, Q5K, Q5_0, Q5_1, Q6K, Q8_0};
 use crate::ggml::{self, Activations};
 
 /// Tokens per panel: one `i32` (or `f32`) per token in a 256-bit vector.
@@ -65,25 +65,11 @@ const fn scaled<K: Tiled>() -> bool {
     K::SUB < K::BL
 }
 
-/// Q4_K / Q5_K's values: sub-block `2j` in the low nibbles of quant bytes `32j..32j+32`,
-/// `2j + 1` in their high ones; Q5_K's fifth bit of value `l` of sub-block `s` is bit `s`
-/// of `qh[l]`.
+/// Q4_K / Q5_K's values ([`k45_values`]).
 #[inline(always)]
 unsafe fn k45_unpack(b: *const u8, out: *mut u8, five: bool) {
-    let qs = if five { b.add(48) } else { b.add(16) };
-    let m4 = _mm256_set1_epi8(0x0f);
-    let h = if five { load(b.add(16)) } else { _mm256_setzero_si256() };
-    let high = |s: usize| {
-        let m = _mm256_set1_epi8((1u8 << s) as i8);
-        _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(h, m), m), _mm256_set1_epi8(16))
-    };
     for j in 0..4 {
-        let q = load(qs.add(32 * j));
-        let (mut lo, mut hi) = (_mm256_and_si256(q, m4), _mm256_and_si256(_mm256_srli_epi16::<4>(q), m4));
-        if five {
-            lo = _mm256_or_si256(lo, high(2 * j));
-            hi = _mm256_or_si256(hi, high(2 * j + 1));
-        }
+        let [lo, hi] = k45_values(b, five, j);
         _mm256_storeu_si256(out.add(64 * j) as *mut __m256i, lo);
         _mm256_storeu_si256(out.add(64 * j + 32) as *mut __m256i, hi);
     }
@@ -129,23 +115,11 @@ impl Tiled for Q6K {
     const SUB: usize = 16;
     const NC: usize = 16;
     const OFFSET: i32 = 32;
-    /// Values `128c + 32k + l`: the low four bits from `ql` (bytes `64c + 32(k & 1) + l`,
-    /// low nibbles for `k < 2`), the high two from bits `2k` of `qh[32c + l]`.
+    /// The values as [`q6k_values`] gives them (`q`, stored as the value + 32).
     #[inline(always)]
     unsafe fn unpack(b: *const u8, out: *mut u8) {
-        let (m4, m3) = (_mm256_set1_epi8(0x0f), _mm256_set1_epi8(3));
         for c in 0..2 {
-            let qa = load(b.add(64 * c));
-            let qb = load(b.add(64 * c + 32));
-            let h = load(b.add(128 + 32 * c));
-            let hb = |x: __m256i| _mm256_slli_epi16::<4>(_mm256_and_si256(x, m3));
-            let q = [
-                _mm256_or_si256(_mm256_and_si256(qa, m4), hb(h)),
-                _mm256_or_si256(_mm256_and_si256(qb, m4), hb(_mm256_srli_epi16::<2>(h))),
-                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16::<4>(qa), m4), hb(_mm256_srli_epi16::<4>(h))),
-                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16::<4>(qb), m4), hb(_mm256_srli_epi16::<6>(h))),
-            ];
-            for (k, q) in q.into_iter().enumerate() {
+            for (k, q) in q6k_values(b, c).into_iter().enumerate() {
                 _mm256_storeu_si256(out.add(128 * c + 32 * k) as *mut __m256i, q);
             }
         }

@@ -680,28 +680,14 @@ impl Kind for Q3K {
 
 /// Q4_K / Q5_K: eight 32-value sub-blocks with 6-bit scales and mins.
 #[inline(always)]
-unsafe fn k45_sums<I: Isa>(b: *const u8, y: *const i8, bs: *const i32, qh: Option<*const u8>) -> (__m256i, __m256i) {
+unsafe fn k45_sums<I: Isa>(b: *const u8, y: *const i8, bs: *const i32, five: bool) -> (__m256i, __m256i) {
     let (sc, mn) = ggml::k4_scales_mins(core::slice::from_raw_parts(b.add(4), 12));
     // The eight scales as i16 in both 128-bit halves; scale `s` is broadcast by a shuffle.
     let scv = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_loadl_epi64(sc.as_ptr() as *const __m128i)));
     let scale = |s: usize| _mm256_shuffle_epi8(scv, _mm256_set1_epi16((((2 * s + 1) << 8) | (2 * s)) as i16));
-    let qs = if qh.is_some() { b.add(48) } else { b.add(16) };
-    let m4 = _mm256_set1_epi8(0x0f);
-    let hv = qh.map(|p| load(p));
-    let high = |s: usize| -> __m256i {
-        match hv {
-            Some(h) => {
-                let m = _mm256_set1_epi8((1u8 << s) as i8);
-                _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(h, m), m), _mm256_set1_epi8(16))
-            }
-            None => _mm256_setzero_si256(),
-        }
-    };
     let mut acc = _mm256_setzero_si256();
     for j in 0..4 {
-        let q = load(qs.add(32 * j));
-        let lo = _mm256_or_si256(_mm256_and_si256(q, m4), high(2 * j));
-        let hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16::<4>(q), m4), high(2 * j + 1));
+        let [lo, hi] = k45_values(b, five, j);
         // unsigned 0..32 weights: 2 * 31 * 127 fits i16
         let plo = _mm256_maddubs_epi16(lo, load_y(y.add(64 * j)));
         let phi = _mm256_maddubs_epi16(hi, load_y(y.add(64 * j + 32)));
@@ -718,6 +704,25 @@ unsafe fn k45_sums<I: Isa>(b: *const u8, y: *const i8, bs: *const i32, qh: Optio
     (acc, _mm256_add_epi32(s0, s1))
 }
 
+/// Q4_K / Q5_K values `64j..64j + 64` (sub-blocks `2j`, `2j + 1`) as unsigned bytes: the
+/// low, then the high nibbles of quant bytes `32j..32j + 32`; Q5_K's fifth bit of value `l`
+/// of sub-block `s` is bit `s` of `qh[l]`.
+#[inline(always)]
+pub(super) unsafe fn k45_values(b: *const u8, five: bool, j: usize) -> [__m256i; 2] {
+    let m4 = _mm256_set1_epi8(0x0f);
+    let q = load(b.add(if five { 48 } else { 16 } + 32 * j));
+    let (lo, hi) = (_mm256_and_si256(q, m4), _mm256_and_si256(_mm256_srli_epi16::<4>(q), m4));
+    if !five {
+        return [lo, hi];
+    }
+    let h = load(b.add(16));
+    let high = |s: usize| {
+        let m = _mm256_set1_epi8((1u8 << s) as i8);
+        _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(h, m), m), _mm256_set1_epi8(16))
+    };
+    [_mm256_or_si256(lo, high(2 * j)), _mm256_or_si256(hi, high(2 * j + 1))]
+}
+
 pub(super) struct Q4K;
 impl Kind for Q4K {
     const BB: usize = 144;
@@ -727,7 +732,7 @@ impl Kind for Q4K {
     const H1: usize = 2;
     #[inline(always)]
     unsafe fn sums<I: Isa>(b: *const u8, y: *const i8, bs: *const i32) -> (__m256i, __m256i) {
-        k45_sums::<I>(b, y, bs, None)
+        k45_sums::<I>(b, y, bs, false)
     }
 }
 
@@ -740,7 +745,7 @@ impl Kind for Q5K {
     const H1: usize = 2;
     #[inline(always)]
     unsafe fn sums<I: Isa>(b: *const u8, y: *const i8, bs: *const i32) -> (__m256i, __m256i) {
-        k45_sums::<I>(b, y, bs, Some(b.add(16)))
+        k45_sums::<I>(b, y, bs, true)
     }
 }
 
@@ -763,20 +768,9 @@ impl Kind for Q6K {
             let (lo, hi) = (g as i64 * 0x0101_0101_0101_0101, (g as i64 + 1) * 0x0101_0101_0101_0101);
             _mm256_cvtepi8_epi16(_mm_shuffle_epi8(sc, _mm_set_epi64x(hi, lo)))
         };
-        let (m4, m3) = (_mm256_set1_epi8(0x0f), _mm256_set1_epi8(3));
         let mut acc = _mm256_setzero_si256();
         for c in 0..2 {
-            let qa = load(b.add(64 * c));
-            let qb = load(b.add(64 * c + 32));
-            let h = load(b.add(128 + 32 * c));
-            let hb = |x: __m256i| _mm256_slli_epi16::<4>(_mm256_and_si256(x, m3));
-            let q = [
-                _mm256_or_si256(_mm256_and_si256(qa, m4), hb(h)),
-                _mm256_or_si256(_mm256_and_si256(qb, m4), hb(_mm256_srli_epi16::<2>(h))),
-                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16::<4>(qa), m4), hb(_mm256_srli_epi16::<4>(h))),
-                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16::<4>(qb), m4), hb(_mm256_srli_epi16::<6>(h))),
-            ];
-            for (k, &qk) in q.iter().enumerate() {
+            for (k, qk) in q6k_values(b, c).into_iter().enumerate() {
                 let p = _mm256_maddubs_epi16(qk, load_y(y.add(128 * c + 32 * k)));
                 acc = I::madd_acc(acc, p, scales(8 * c + 2 * k));
             }
@@ -786,6 +780,24 @@ impl Kind for Q6K {
         let s1 = _mm256_mullo_epi32(_mm256_loadu_si256(bs.add(8) as *const __m256i), _mm256_cvtepi8_epi32(_mm_srli_si128::<8>(sc)));
         (_mm256_sub_epi32(acc, _mm256_slli_epi32::<5>(_mm256_add_epi32(s0, s1))), _mm256_setzero_si256())
     }
+}
+
+/// Q6_K values `128c + 32k + l` (`k` < 4) as unsigned bytes `q` (the value is `q - 32`):
+/// the low four bits from `ql` (bytes `64c + 32(k & 1) + l`, low nibbles for `k < 2`), the
+/// high two from bits `2k` of `qh[32c + l]`.
+#[inline(always)]
+pub(super) unsafe fn q6k_values(b: *const u8, c: usize) -> [__m256i; 4] {
+    let (m4, m3) = (_mm256_set1_epi8(0x0f), _mm256_set1_epi8(3));
+    let qa = load(b.add(64 * c));
+    let qb = load(b.add(64 * c + 32));
+    let h = load(b.add(128 + 32 * c));
+    let hb = |x: __m256i| _mm256_slli_epi16::<4>(_mm256_and_si256(x, m3));
+    [
+        _mm256_or_si256(_mm256_and_si256(qa, m4), hb(h)),
+        _mm256_or_si256(_mm256_and_si256(qb, m4), hb(_mm256_srli_epi16::<2>(h))),
+        _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16::<4>(qa), m4), hb(_mm256_srli_epi16::<4>(h))),
+        _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16::<4>(qb), m4), hb(_mm256_srli_epi16::<6>(h))),
+    ]
 }
 
 struct IQ4XS;
