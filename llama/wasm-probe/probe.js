@@ -10,9 +10,11 @@ if (e.backends() < 2 || bad !== 0) {
   process.exitCode = 1;
 }
 if (process.argv[3] === 'bench') {
+  const cols = Number(process.argv[4] || 4096);
+  if (cols % 256 !== 0) throw new Error('bench: columns must be a multiple of 256');
   const names = ['F32','F16','Q4_0','Q4_1','Q5_0','Q5_1','Q8_0','Q2_K','Q3_K','Q4_K','Q5_K','Q6_K','IQ4_NL','IQ4_XS','BF16'];
   for (let ti = 1; ti < 15; ti++) {
-    e.setup(ti); const t = [0, 1].map(simd => { e.bench(simd, 1); let best = 1e12; for (let k = 0; k < 3; k++) { const s = process.hrtime.bigint(); e.bench(simd, 2); best = Math.min(best, Number(process.hrtime.bigint() - s) / 2); } return best / 1024; });
+    e.setup(ti, cols); const t = [0, 1].map(simd => { e.bench(simd, 1); let best = 1e12; for (let k = 0; k < 3; k++) { const s = process.hrtime.bigint(); e.bench(simd, 2); best = Math.min(best, Number(process.hrtime.bigint() - s) / 2); } return best / 1024; });
     console.log(names[ti].padEnd(7), 'scalar', t[0].toFixed(0), 'ns/row  simd128', t[1].toFixed(0), 'ns/row  x' + (t[0] / t[1]).toFixed(1));
   }
 }

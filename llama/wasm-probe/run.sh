@@ -1,14 +1,15 @@
 #!/bin/sh
 # The ggml kernels in wasm32 under node (V8): the bit-identity check (simd128 against
 # scalar, every type, rows of 1..=17 blocks; ./test.sh runs it) and, with `bench`, ns per
-# row of a 1024 x 4096 product for each type. Built in release (debug builds add a
-# precondition check to every pointer offset) and run with --no-liftoff: V8 first runs
-# wasm in its baseline compiler and tiers hot functions up in the background, so a
-# short benchmark would otherwise time either compiler, at random (2x apart).
+# row of a 1024 x 4096 product for each type (`bench 768`: 1024 x 768). Built in release
+# (debug builds add a precondition check to every pointer offset) and run with
+# --no-liftoff: V8 first runs wasm in its baseline compiler and tiers hot functions up
+# in the background, so a short benchmark would otherwise time either compiler, at
+# random (2x apart).
 # Needs a rustc that can build core for wasm32-unknown-unknown (Debian's rustc-web +
 # rust-web-src, which ./build.sh installs; RUSTC_BOOTSTRAP=1 -Zbuild-std) and a wasm
 # linker (rustup's rust-lld).
-#   llama/wasm-probe/run.sh [bench]
+#   llama/wasm-probe/run.sh [bench [COLUMNS]]
 set -eu
 cd "$(dirname "$0")"
 # rust-lld ships with rustc (the pinned toolchain's, through rustup).

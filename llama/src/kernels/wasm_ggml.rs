@@ -187,16 +187,34 @@ unsafe fn halves(w: *const u8, bb: usize, off: usize) -> v128 {
 /// sums at `s`, (min forms) 16-sums at `bs`.
 #[inline(always)]
 unsafe fn batch4<K: Kind>(w: *const u8, y: *const i16, y8: *const i8, d: *const f32, s: *const f32, bs: *const i32) -> v128 {
-    let p = |k: usize| K::sums(w.add(k * K::BB), y.add(k * K::BL), y8.add(k * K::BL), bs.wrapping_add(k * 16));
+    let s = if K::FORM == Form::ScaleOffset { v128_load(s as *const v128) } else { f32x4_splat(0.0) };
+    batch4_lanes::<K>(w, |k| y.add(k * K::BL), |k| y8.add(k * K::BL), |k| bs.wrapping_add(k * 16), v128_load(d as *const v128), s)
+}
+
+/// [`batch4`] with each lane's activation block given apart: lane `k` is the block at
+/// `w + k * BB` against the activation values `y(k)` (as bytes `y8(k)`), (min forms)
+/// 16-sums `bs(k)`, and the scale and (ScaleOffset) sum in lane `k` of `d` and `s`.
+///
+/// # Safety
+/// Four blocks at `w`; each lane's activation pointers valid for one block.
+#[inline(always)]
+unsafe fn batch4_lanes<K: Kind>(
+    w: *const u8,
+    y: impl Fn(usize) -> *const i16,
+    y8: impl Fn(usize) -> *const i8,
+    bs: impl Fn(usize) -> *const i32,
+    d: v128,
+    s: v128,
+) -> v128 {
+    let p = |k: usize| K::sums(w.add(k * K::BB), y(k), y8(k), bs(k));
     let (p0, p1, p2, p3) = (p(0), p(1), p(2), p(3));
     let isum = f32x4_convert_i32x4(hsum4(p0.0, p1.0, p2.0, p3.0));
-    let d = v128_load(d as *const v128);
     let h0 = halves(w, K::BB, K::H0);
     match K::FORM {
         Form::Scale => f32x4_mul(f32x4_mul(h0, d), isum),
         Form::ScaleOffset => {
             let h1 = halves(w, K::BB, K::H1);
-            f32x4_add(f32x4_mul(f32x4_mul(h0, d), isum), f32x4_mul(h1, v128_load(s as *const v128)))
+            f32x4_add(f32x4_mul(f32x4_mul(h0, d), isum), f32x4_mul(h1, s))
         }
         Form::ScaleMin | Form::ScaleMinSwapped => {
             let h1 = halves(w, K::BB, K::H1);
@@ -271,6 +289,47 @@ unsafe fn row<K: Kind>(w: *const u8, nb: usize, a: &Activations) -> f32 {
     fold8(lanes)
 }
 
+/// Rows shorter than a batch (`nb < 8` blocks: a 768-wide K-quant row has 3) four at
+/// a time, whose `4 * nb` contiguous blocks make `nb` full [`batch4`]s instead of
+/// `4 * nb` scalar [`single`]s. Lane `k` of batch `j` is the group's block `4j + k`,
+/// row `(4j + k) / nb`'s block `(4j + k) mod nb`, so it gets that block's activation;
+/// each row then takes its `nb` values into lanes `0..nb` of a zero accumulator
+/// (`0.0 + v`, what [`row`]'s tail does) and folds them: a single row's bits.
+/// `out[r]` = row `r`, for the first `out.len() / 4 * 4` rows; returns that count.
+///
+/// # Safety
+/// `out.len()` rows of `nb` blocks at `w`; `a` prepared for them (checked by `matmul`).
+unsafe fn short_rows<K: Kind>(out: &mut [f32], w: *const u8, nb: usize, a: &Activations) -> usize {
+    debug_assert!((1..8).contains(&nb));
+    let with_s = K::FORM == Form::ScaleOffset;
+    // Per batch `j` of a group (the same for every group): each lane's activation block.
+    let block = |j: usize, k: usize| (4 * j + k) % nb;
+    let gather = |v: &[f32], j: usize| f32x4(v[block(j, 0)], v[block(j, 1)], v[block(j, 2)], v[block(j, 3)]);
+    let d: [v128; 7] = core::array::from_fn(|j| if j < nb { gather(&a.d, j) } else { f32x4_splat(0.0) });
+    let s: [v128; 7] = core::array::from_fn(|j| if with_s && j < nb { gather(&a.s, j) } else { f32x4_splat(0.0) });
+    let (qs16, qs, bsums) = (a.qs16.as_ptr(), a.qs.as_ptr(), a.bsums.as_ptr());
+    let rows = out.len();
+    let mut values = [0f32; 28];
+    for g in 0..rows / 4 {
+        let gw = w.add(g * 4 * nb * K::BB);
+        for j in 0..nb {
+            let y = |k: usize| qs16.add(block(j, k) * K::BL);
+            let y8 = |k: usize| qs.add(block(j, k) * K::BL);
+            let bs = |k: usize| bsums.wrapping_add(block(j, k) * 16);
+            let v = batch4_lanes::<K>(gw.add(4 * j * K::BB), y, y8, bs, d[j], s[j]);
+            v128_store(values.as_mut_ptr().add(4 * j) as *mut v128, v);
+        }
+        for r in 0..4 {
+            let mut lanes = [0f32; 8];
+            for (i, lane) in lanes.iter_mut().enumerate().take(nb) {
+                *lane = 0.0 + values[r * nb + i];
+            }
+            out[4 * g + r] = fold8(lanes);
+        }
+    }
+    rows / 4 * 4
+}
+
 fn matmul<K: Kind>(out: &mut [f32], w: &[u8], row_bytes: usize, a: &Activations) {
     let nb = row_bytes / K::BB;
     assert!(K::BB <= 210 && K::BL <= QK_K && row_bytes == nb * K::BB);
@@ -282,9 +341,11 @@ fn matmul<K: Kind>(out: &mut [f32], w: &[u8], row_bytes: usize, a: &Activations)
     if K::BSUMS {
         assert!(a.bsums.len() >= nb * 16);
     }
-    for (r, o) in out.iter_mut().enumerate() {
-        // SAFETY: row `r` is `nb` whole blocks inside `w`, and the activation buffers
-        // hold `nb` blocks' worth (asserted above).
+    // SAFETY: `out.len()` rows of `nb` whole blocks are inside `w`, and the activation
+    // buffers hold `nb` blocks' worth (asserted above).
+    let done = if nb < 8 { unsafe { short_rows::<K>(out, w.as_ptr(), nb, a) } } else { 0 };
+    for (r, o) in out.iter_mut().enumerate().skip(done) {
+        // SAFETY: as above, row `r` is `nb` whole blocks inside `w`.
         *o = unsafe { row::<K>(w.as_ptr().add(r * row_bytes), nb, a) };
     }
 }

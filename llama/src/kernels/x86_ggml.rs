@@ -244,14 +244,6 @@ unsafe fn halves(w: *const u8, bb: usize, off: usize, count: usize) -> __m256 {
 /// the same operands with a smaller `N`.
 #[inline(always)]
 unsafe fn batch<K: Kind, I: Isa, const N: usize>(w: *const u8, y: *const i8, d: *const f32, s: *const f32, bs: *const i32) -> __m256 {
-    const { assert!(N >= 1 && N <= 8) };
-    let mut v = [_mm256_setzero_si256(); 8];
-    let mut m = [_mm256_setzero_si256(); 8];
-    for k in 0..N {
-        let (a, b) = K::sums::<I>(w.add(k * K::BB), y.add(k * K::BL), bs.wrapping_add(k * 16));
-        v[k] = a;
-        m[k] = b;
-    }
     // Eight f32 per-block values, without reading past block `N - 1`'s.
     let lanes = |p: *const f32| {
         if N == 8 {
@@ -264,12 +256,34 @@ unsafe fn batch<K: Kind, I: Isa, const N: usize>(w: *const u8, y: *const i8, d: 
             _mm256_loadu_ps(t.as_ptr())
         }
     };
+    let s = if K::FORM == Form::ScaleOffset { lanes(s) } else { _mm256_setzero_ps() };
+    batch_lanes::<K, I, N>(w, |k| y.add(k * K::BL), |k| bs.wrapping_add(k * 16), lanes(d), s)
+}
+
+/// [`batch`] with each lane's activation block given apart: lane `k` is the block at
+/// `w + k * BB` against the activation values `y(k)`, (Q8_K) 16-sums `bs(k)`, and the
+/// scale and (Q8_1) sum in lane `k` of `d` and `s`.
+#[inline(always)]
+unsafe fn batch_lanes<K: Kind, I: Isa, const N: usize>(
+    w: *const u8,
+    y: impl Fn(usize) -> *const i8,
+    bs: impl Fn(usize) -> *const i32,
+    d: __m256,
+    s: __m256,
+) -> __m256 {
+    const { assert!(N >= 1 && N <= 8) };
+    let mut v = [_mm256_setzero_si256(); 8];
+    let mut m = [_mm256_setzero_si256(); 8];
+    for k in 0..N {
+        let (a, b) = K::sums::<I>(w.add(k * K::BB), y(k), bs(k));
+        v[k] = a;
+        m[k] = b;
+    }
     let isum = _mm256_cvtepi32_ps(reduce8(&v));
     let h0 = halves(w, K::BB, K::H0, N);
     let h1 = if K::FORM != Form::Scale { halves(w, K::BB, K::H1, N) } else { h0 };
-    let s = if K::FORM == Form::ScaleOffset { lanes(s) } else { _mm256_setzero_ps() };
     let msum = if matches!(K::FORM, Form::ScaleMin | Form::ScaleMinSwapped) { _mm256_cvtepi32_ps(reduce8(&m)) } else { _mm256_setzero_ps() };
-    block_values::<K>(h0, h1, lanes(d), s, isum, msum)
+    block_values::<K>(h0, h1, d, s, isum, msum)
 }
 
 /// The f32 formula of [`Form`], lane by lane: each lane's operations (and their operand
@@ -360,6 +374,46 @@ unsafe fn row_cols<K: Kind, I: Isa, const C: usize>(w: *const u8, nb: usize, a: 
     core::array::from_fn(|c| fold(acc[c]))
 }
 
+/// Rows shorter than a batch (`nb < 8` blocks: a 768-wide K-quant row has 3) in
+/// groups of eight, which hold `8 * nb` contiguous blocks: `nb` full batches instead of
+/// eight part-empty ones. Lane `k` of batch `j` is the group's block `8j + k`, row
+/// `(8j + k) / nb`'s block `(8j + k) mod nb`, so it gets that block's activation; each
+/// row then takes its `nb` values into lanes `0..nb` of a zero accumulator (`0.0 + v`,
+/// what the row loop's [`tail`] does) and folds them: a single row's bits.
+/// `out[r]` = row `r`, for the first `out.len() / 8 * 8` rows; returns that count.
+#[inline(always)]
+unsafe fn short_rows<K: Kind, I: Isa>(out: &mut [f32], w: *const u8, nb: usize, a: &Activations) -> usize {
+    debug_assert!((1..8).contains(&nb));
+    let rows = out.len();
+    let with_s = K::FORM == Form::ScaleOffset;
+    // Per batch `j` of a group (the same for every group): each lane's activation block.
+    let block = |j: usize, k: usize| (8 * j + k) % nb;
+    let gather = |v: &[f32], j: usize| _mm256_loadu_ps(core::array::from_fn::<f32, 8, _>(|k| v[block(j, k)]).as_ptr());
+    let d: [__m256; 7] = core::array::from_fn(|j| if j < nb { gather(&a.d, j) } else { _mm256_setzero_ps() });
+    let s: [__m256; 7] = core::array::from_fn(|j| if with_s && j < nb { gather(&a.s, j) } else { _mm256_setzero_ps() });
+    let (qs, bsums) = (a.qs.as_ptr(), a.bsums.as_ptr());
+    let group_bytes = 8 * nb * K::BB;
+    let mut values = [0f32; 56];
+    for g in 0..rows / 8 {
+        let gw = w.add(g * group_bytes);
+        for j in 0..nb {
+            let bw = gw.add(8 * j * K::BB);
+            prefetch(bw, 8 * K::BB);
+            let y = |k: usize| qs.add(block(j, k) * K::BL);
+            let bs = |k: usize| bsums.wrapping_add(block(j, k) * 16);
+            _mm256_storeu_ps(values.as_mut_ptr().add(8 * j), batch_lanes::<K, I, 8>(bw, y, bs, d[j], s[j]));
+        }
+        for r in 0..8 {
+            let mut lanes = [0f32; 8];
+            for (i, lane) in lanes.iter_mut().enumerate().take(nb) {
+                *lane = 0.0 + values[r * nb + i];
+            }
+            out[8 * g + r] = fold8(lanes);
+        }
+    }
+    rows / 8 * 8
+}
+
 /// The `len` weight bytes [`PREFETCH`] bytes after `p` requested now, a batch's worth at
 /// a time (spread over the row): one core's own outstanding misses do not keep a stream
 /// of weights at memory speed. A prefetch never faults, wherever it points.
@@ -405,7 +459,8 @@ pub(super) unsafe fn matmul_cols<K: Kind, I: Isa>(out: &mut [f32], off: usize, s
         t += COLS;
     }
     for (t, a) in acts.iter().enumerate().skip(t) {
-        for r in 0..rows {
+        let done = if nb < 8 { short_rows::<K, I>(&mut out[off + t * stride..][..rows], w.as_ptr(), nb, a) } else { 0 };
+        for r in done..rows {
             out[off + t * stride + r] = row::<K, I>(w.as_ptr().add(r * row_bytes), nb, a);
         }
     }
