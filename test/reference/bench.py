@@ -3,9 +3,11 @@
 
 For each file, ROUNDS rounds; each round runs, interleaved (the order reverses every other round
 so neither engine always runs on a warmer machine):
-  - llama.cpp: `llama-bench -m F -t N -p PP -n TG -r 1 --repack 0 -o json` (its plain CPU
-    kernels: the AMX/repack path faults on these VMs): token generation and prompt processing
-    tokens/s;
+  - llama.cpp: `llama-bench -m F -t N -r 1 --repack 0 -o json` (its plain CPU kernels: the
+    AMX/repack path faults on these VMs) twice: `-p PP -n 0` for prompt processing, and
+    `-p 0 -n TG -d D` for token generation after D untimed tokens, D the prompt's length in the
+    file's vocabulary, so that it generates at the positions the other engines do (after the
+    prompt: attention grows with the position);
   - aos-llama natively: `aos-llama run --model F --prompt P --temperature 0 --threads N`: its
     "achieved tok/s" line gives generation and prompt tokens/s; peak RSS from /usr/bin/time;
   - AOS.wasm under the wasmtime compute unit (`aos-llama eval --stats`, one process, three
@@ -39,18 +41,20 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 PROMPT_WORDS = "Once upon a time, in a land far away, there lived a"
 
 
-def llama_bench(path, pp, tg, threads):
+def llama_bench(path, pp, tg, threads, depth):
+    """Prompt processing (PP tokens from position 0) and token generation (TG tokens after DEPTH
+    untimed ones: the positions aos-llama and wllama generate at, after the prompt)."""
     exe = os.path.join(os.environ["LLAMA_CPP_BIN"], "llama-bench")
-    r = subprocess.run([exe, "-m", path, "-t", str(threads), "-p", str(pp), "-n", str(tg), "-r", "1", "--repack", "0",
-                        "-o", "json"], capture_output=True, text=True, errors="replace", timeout=3600)
-    if r.returncode != 0:
-        raise RuntimeError(f"llama-bench failed on {path}: {r.stderr[-1500:]}")
     out = {}
-    for row in json.loads(r.stdout):
-        if row["n_prompt"] > 0 and row["n_gen"] == 0:
-            out["pp"] = row["avg_ts"]
-        elif row["n_gen"] > 0 and row["n_prompt"] == 0:
-            out["tg"] = row["avg_ts"]
+    for key, args in (("pp", ["-p", str(pp), "-n", "0"]), ("tg", ["-p", "0", "-n", str(tg), "-d", str(depth)])):
+        r = subprocess.run([exe, "-m", path, "-t", str(threads)] + args + ["-r", "1", "--repack", "0", "-o", "json"],
+                           capture_output=True, text=True, errors="replace", timeout=3600)
+        if r.returncode != 0:
+            raise RuntimeError(f"llama-bench failed on {path}: {r.stderr[-1500:]}")
+        rows = json.loads(r.stdout)
+        if len(rows) != 1:
+            raise RuntimeError(f"llama-bench gave {len(rows)} results for {key} on {path}")
+        out[key] = rows[0]["avg_ts"]
     return out
 
 
@@ -156,7 +160,7 @@ def main():
                 if who in failed:
                     continue
                 if who == "lc":
-                    x = llama_bench(f, a.pp, a.tg, a.threads)
+                    x = llama_bench(f, a.pp, a.tg, a.threads, prompt_len(f, prompt))
                     s["lc_tg"].append(x["tg"])
                     s["lc_pp"].append(x["pp"])
                 elif who == "aos":
@@ -195,8 +199,9 @@ def main():
         return f"{m[k] / m[base]:.2f}x" if k in m and base in m else "n/a"
 
     print(f"\nMedians of {a.rounds} interleaved rounds; tokens/s; {a.threads} native thread(s), AOS.wasm one; "
-          f"tg = {a.tg} generated tokens, pp = a {a.pp}-token prompt (aos-llama: "
-          f"{'/'.join(sorted({str(m['prompt_tokens']) for m in results}))} tokens); ratio = aos-llama / llama.cpp.\n")
+          f"tg = {a.tg} tokens generated after the prompt (llama.cpp: `-d` its length), pp = a {a.pp}-token "
+          f"prompt (aos-llama: {'/'.join(sorted({str(m['prompt_tokens']) for m in results}))} tokens); "
+          f"ratio = aos-llama / llama.cpp.\n")
     print("| file | MB | llama.cpp tg | native tg | ratio | wasm tg | ratio | llama.cpp pp | native pp | ratio "
           "| wasm pp | ratio | native RSS MB | wasm memory MB |")
     print("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
