@@ -303,18 +303,22 @@ fn rmsnorm_in_place(x: &mut [f32], weight: &[f32], eps: f32) {
     }
 }
 
-/// In-place softmax (sequential sums: the order is part of the result).
-pub fn softmax(x: &mut [f32]) {
+/// In-place softmax (sequential sums: the order is part of the result; `expf` is
+/// libm's on every backend, vectorized where the backend has it).
+pub fn softmax(backend: Backend, x: &mut [f32]) {
     let mut max = x[0];
     for &v in x.iter() {
         if v > max {
             max = v;
         }
     }
-    let mut sum = 0.0f32;
     for v in x.iter_mut() {
-        *v = math::expf(*v - max);
-        sum = sum + *v;
+        *v = *v - max;
+    }
+    backend.expf_in_place(x);
+    let mut sum = 0.0f32;
+    for &v in x.iter() {
+        sum = sum + v;
     }
     for v in x.iter_mut() {
         *v = *v / sum;
@@ -521,22 +525,15 @@ impl Model {
                 let q = &s.q[t * q_dim + h * head_size..t * q_dim + (h + 1) * head_size];
                 let att = &mut s.att[h * c.seq_len + first..h * c.seq_len + p + 1];
                 let kv_off = cache_off + (h / kv_mul) * head_size;
-                for (i, a) in (first..).zip(att.iter_mut()) {
-                    let k = &s.key_cache[kv_off + i * kv_dim..kv_off + i * kv_dim + head_size];
-                    *a = match b.query_scale {
-                        Some(_) => backend.dot_f32(q, k),
-                        None => backend.dot_f32(q, k) / score_divisor,
-                    };
+                // Position `i`'s key and value: `head_size` values at `kv_off + i * kv_dim`.
+                let seen = kv_off + first * kv_dim..kv_off + p * kv_dim + head_size;
+                backend.attention_scores(att, q, &s.key_cache[seen.clone()], kv_dim);
+                if b.query_scale.is_none() {
+                    att.iter_mut().for_each(|a| *a = *a / score_divisor);
                 }
-                softmax(att);
+                softmax(backend, att);
                 let xb = &mut s.att_out[t * q_dim + h * head_size..t * q_dim + (h + 1) * head_size];
-                xb.fill(0.0);
-                for (i, &a) in (first..).zip(att.iter()) {
-                    let v = &s.value_cache[kv_off + i * kv_dim..kv_off + i * kv_dim + head_size];
-                    for (o, &vi) in xb.iter_mut().zip(v) {
-                        *o = *o + a * vi;
-                    }
-                }
+                backend.attention_values(xb, att, &s.value_cache[seen], kv_dim);
             }
         }
         layer.wo.matmul(backend, &mut s.xb2[..n * dim], &s.att_out[..n * q_dim], &mut s.quant);

@@ -77,7 +77,7 @@ impl Sampler {
         }
         self.probs.clear();
         self.probs.extend(logits.iter().map(|&l| l / self.config.temperature));
-        softmax(&mut self.probs);
+        softmax(crate::Backend::best(), &mut self.probs);
         let coin = self.rng.next_f32();
         let topp = self.config.topp;
         if topp <= 0.0 || topp >= 1.0 {

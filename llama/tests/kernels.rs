@@ -163,6 +163,39 @@ fn f32_several_vectors_at_once_give_each_ones_bits() {
     }
 }
 
+#[test]
+fn attention_kernels_give_the_scalar_bits() {
+    // Scores (one canonical dot product per cached key, keys `stride` apart) and the
+    // weighted sum of values (each output summed position by position from zero): every
+    // backend against the plain loops, for head sizes with and without lane tails and
+    // every key-group remainder.
+    let mut state = 0x9e37_79b9_7f4a_7c15;
+    for n in [1usize, 5, 8, 13, 32, 40, 64, 67, 256] {
+        for positions in (0..=9).chain([33]) {
+            let stride = n + 3;
+            let mut cache = random(&mut state, positions.max(1) * stride, 2.0);
+            cache[0] = -0.0;
+            let q = random(&mut state, n, 1.0);
+            let mut weights = random(&mut state, positions, 1.0);
+            if let Some(w) = weights.first_mut() {
+                *w = -0.0;
+            }
+            let scores: Vec<u32> = (0..positions).map(|i| Backend::Scalar.dot_f32(&q, &cache[i * stride..i * stride + n]).to_bits()).collect();
+            let sums: Vec<u32> = (0..n)
+                .map(|j| (0..positions).fold(0.0f32, |s, i| s + weights[i] * cache[i * stride + j]).to_bits())
+                .collect();
+            for b in Backend::available() {
+                let mut out = vec![f32::NAN; positions];
+                b.attention_scores(&mut out, &q, &cache, stride);
+                assert!(out.iter().map(|v| v.to_bits()).eq(scores.iter().copied()), "scores, n {n}, {positions} keys: backend {} differs", b.name());
+                let mut out = vec![f32::NAN; n];
+                b.attention_values(&mut out, &weights, &cache, stride);
+                assert!(out.iter().map(|v| v.to_bits()).eq(sums.iter().copied()), "values, n {n}, {positions} positions: backend {} differs", b.name());
+            }
+        }
+    }
+}
+
 /// `cargo test --release -p llama --test kernels bench_f32_cols -- --ignored --nocapture`:
 /// ns per row and vector of a cache-resident f32 chunk (what prompt processing runs), one
 /// vector at a time against `matmul_f32_cols`, for the 110M and 1B row lengths.

@@ -161,6 +161,32 @@ impl Backend {
         out[0]
     }
 
+    /// A head's attention scores: `out[i] = dot_f32(q, keys[i * stride..][..q.len()])`
+    /// for consecutive cached keys `stride` apart.
+    pub fn attention_scores(self, out: &mut [f32], q: &[f32], keys: &[f32], stride: usize) {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `Avx2` and `Avx512` are only constructed after `avx2_available()` said yes.
+            Backend::Avx2 | Backend::Avx512 => unsafe { x86::attention_scores_avx2(out, q, keys, stride) },
+            #[cfg(all(any(target_arch = "wasm32", target_arch = "wasm64"), target_feature = "simd128"))]
+            Backend::Simd128 => wasm::attention_scores(out, q, keys, stride),
+            _ => scalar::attention_scores(out, q, keys, stride),
+        }
+    }
+
+    /// A head's attention output: `out = Σ weights[i] · values[i * stride..][..out.len()]`,
+    /// from zero, position by position in order (each output's sum is sequential).
+    pub fn attention_values(self, out: &mut [f32], weights: &[f32], values: &[f32], stride: usize) {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: as in `attention_scores`.
+            Backend::Avx2 | Backend::Avx512 => unsafe { x86::attention_values_avx2(out, weights, values, stride) },
+            #[cfg(all(any(target_arch = "wasm32", target_arch = "wasm64"), target_feature = "simd128"))]
+            Backend::Simd128 => wasm::attention_values(out, weights, values, stride),
+            _ => scalar::attention_values(out, weights, values, stride),
+        }
+    }
+
     /// Int8 matrix-vector product over groups of `gs` (see the module docs).
     /// `wq`/`ws`: the weight's int8 values and per-group scales, row-major;
     /// `xq` (widened to i16 so SIMD needs no per-row sign extension) and `xs`: the
@@ -250,7 +276,7 @@ impl Backend {
         }
     }
 
-    /// `libm::expf` of each value, by this backend's `expf` (for the tests).
+    /// `libm::expf` of each value, by this backend's `expf` (softmax uses it).
     pub fn expf_in_place(self, x: &mut [f32]) {
         match self {
             #[cfg(target_arch = "x86_64")]

@@ -24,6 +24,26 @@ pub fn matmul_f32(out: &mut [f32], w: &[f32], x: &[f32]) {
     }
 }
 
+/// `out[i] = dot_f32(q, keys[i * stride..][..q.len()])`: a head's attention scores
+/// against consecutive cached keys (`stride` apart).
+pub fn attention_scores(out: &mut [f32], q: &[f32], keys: &[f32], stride: usize) {
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = dot_f32(q, &keys[i * stride..i * stride + q.len()]);
+    }
+}
+
+/// `out = 0; out = out + weights[i] * values[i * stride..][..out.len()]` for `i` in
+/// order: a head's attention-weighted sum of the cached values.
+pub fn attention_values(out: &mut [f32], weights: &[f32], values: &[f32], stride: usize) {
+    out.fill(0.0);
+    let n = out.len();
+    for (i, &a) in weights.iter().enumerate() {
+        for (o, &v) in out.iter_mut().zip(&values[i * stride..i * stride + n]) {
+            *o = *o + a * v;
+        }
+    }
+}
+
 /// One row of the int8 product: exact i32 sums per group, f32 across groups in order.
 #[inline(always)]
 pub fn row_q8(wq: &[i8], ws: &[f32], xq: &[i16], xs: &[f32], gs: usize) -> f32 {

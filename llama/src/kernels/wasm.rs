@@ -51,6 +51,50 @@ pub fn matmul_f32(out: &mut [f32], w: &[f32], x: &[f32]) {
     }
 }
 
+/// [`scalar::attention_scores`], each score [`dot`].
+pub fn attention_scores(out: &mut [f32], q: &[f32], keys: &[f32], stride: usize) {
+    let n = q.len();
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = dot(&keys[i * stride..i * stride + n], q);
+    }
+}
+
+/// [`scalar::attention_values`], eight outputs at a time held in two f32x4 while the
+/// positions stream past, each output's sum in the reference's order.
+pub fn attention_values(out: &mut [f32], weights: &[f32], values: &[f32], stride: usize) {
+    let n = out.len();
+    assert!(weights.is_empty() || values.len() >= (weights.len() - 1) * stride + n);
+    let n8 = n / 8 * 8;
+    let mut j = 0;
+    while j < n8 {
+        let (mut lo, mut hi) = (f32x4_splat(0.0), f32x4_splat(0.0));
+        for (i, &a) in weights.iter().enumerate() {
+            let a = f32x4_splat(a);
+            // SAFETY: i * stride + j + 8 <= (len(weights) - 1) * stride + n <= len(values)
+            // (asserted); v128_load allows unaligned pointers.
+            let (v0, v1) = unsafe {
+                let p = values.as_ptr().add(i * stride + j);
+                (v128_load(p as *const v128), v128_load(p.add(4) as *const v128))
+            };
+            lo = f32x4_add(lo, f32x4_mul(a, v0));
+            hi = f32x4_add(hi, f32x4_mul(a, v1));
+        }
+        // SAFETY: j + 8 <= n8 <= len(out).
+        unsafe {
+            v128_store(out.as_mut_ptr().add(j) as *mut v128, lo);
+            v128_store(out.as_mut_ptr().add(j + 4) as *mut v128, hi);
+        }
+        j += 8;
+    }
+    for (jj, o) in out.iter_mut().enumerate().skip(n8) {
+        let mut s = 0.0f32;
+        for (i, &a) in weights.iter().enumerate() {
+            s = s + a * values[i * stride + jj];
+        }
+        *o = s;
+    }
+}
+
 /// The sums of four i32x4 vectors, as one i32x4 (integer: exact in any order).
 #[inline(always)]
 fn hsum4(a: v128, b: v128, c: v128, d: v128) -> v128 {

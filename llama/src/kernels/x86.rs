@@ -157,6 +157,93 @@ pub unsafe fn matmul_f32_cols_avx2(out: &mut [f32], off: usize, stride: usize, w
     }
 }
 
+// ---------------------------------------------------------------- attention
+
+/// Keys per pass of [`attention_scores_avx2`]: four independent 8-lane sums hide the
+/// add latency that one key's chain of `n / 8` dependent adds exposes.
+const KEYS: usize = 4;
+
+/// [`scalar::attention_scores`]: each score the canonical dot product of
+/// [`matmul_f32_avx2`] (`q * k` and `k * q` are the same IEEE product).
+///
+/// # Safety
+/// Needs AVX2.
+#[target_feature(enable = "avx2")]
+pub unsafe fn attention_scores_avx2(out: &mut [f32], q: &[f32], keys: &[f32], stride: usize) {
+    let n = q.len();
+    let n8 = n / 8 * 8;
+    assert!(out.is_empty() || keys.len() >= (out.len() - 1) * stride + n);
+    let score = |i: usize, acc: __m256| tail(fold_avx(acc), &keys[i * stride..i * stride + n], q, n8);
+    let mut i = 0;
+    while i + KEYS <= out.len() {
+        let kp: [*const f32; KEYS] = core::array::from_fn(|k| keys.as_ptr().add((i + k) * stride));
+        let mut acc = [_mm256_setzero_ps(); KEYS];
+        let mut j = 0;
+        while j < n8 {
+            let qv = _mm256_loadu_ps(q.as_ptr().add(j));
+            for (a, p) in acc.iter_mut().zip(kp) {
+                *a = _mm256_add_ps(*a, _mm256_mul_ps(_mm256_loadu_ps(p.add(j)), qv));
+            }
+            j += 8;
+        }
+        for (k, a) in acc.into_iter().enumerate() {
+            out[i + k] = score(i + k, a);
+        }
+        i += KEYS;
+    }
+    for i in i..out.len() {
+        let kp = keys.as_ptr().add(i * stride);
+        let mut acc = _mm256_setzero_ps();
+        let mut j = 0;
+        while j < n8 {
+            acc = _mm256_add_ps(acc, _mm256_mul_ps(_mm256_loadu_ps(kp.add(j)), _mm256_loadu_ps(q.as_ptr().add(j))));
+            j += 8;
+        }
+        out[i] = score(i, acc);
+    }
+}
+
+/// [`scalar::attention_values`]: 32 outputs at a time held in registers while the
+/// positions stream past, each output's sum in the reference's order.
+///
+/// # Safety
+/// Needs AVX2.
+#[target_feature(enable = "avx2")]
+pub unsafe fn attention_values_avx2(out: &mut [f32], weights: &[f32], values: &[f32], stride: usize) {
+    let n = out.len();
+    assert!(weights.is_empty() || values.len() >= (weights.len() - 1) * stride + n);
+    /// Outputs `j..j + 8 * V` summed over every position.
+    #[inline(always)]
+    unsafe fn columns<const V: usize>(out: &mut [f32], j: usize, weights: &[f32], values: &[f32], stride: usize) {
+        let mut acc = [_mm256_setzero_ps(); V];
+        for (i, &a) in weights.iter().enumerate() {
+            let (a, p) = (_mm256_set1_ps(a), values.as_ptr().add(i * stride + j));
+            for (c, acc) in acc.iter_mut().enumerate() {
+                *acc = _mm256_add_ps(*acc, _mm256_mul_ps(a, _mm256_loadu_ps(p.add(8 * c))));
+            }
+        }
+        for (c, acc) in acc.into_iter().enumerate() {
+            _mm256_storeu_ps(out.as_mut_ptr().add(j + 8 * c), acc);
+        }
+    }
+    let mut j = 0;
+    while j + 32 <= n {
+        columns::<4>(out, j, weights, values, stride);
+        j += 32;
+    }
+    while j + 8 <= n {
+        columns::<1>(out, j, weights, values, stride);
+        j += 8;
+    }
+    for (jj, o) in out.iter_mut().enumerate().skip(j) {
+        let mut s = 0.0f32;
+        for (i, &a) in weights.iter().enumerate() {
+            s = s + a * values[i * stride + jj];
+        }
+        *o = s;
+    }
+}
+
 // ---------------------------------------------------------------- int8
 
 /// Sum of the four i32 lanes (integer: exact in any order).
