@@ -14,7 +14,7 @@
 
 use alloc::vec::Vec;
 
-use crate::kernels::fold8;
+use crate::kernels::{fold8, Backend};
 use crate::source::f16_to_f32;
 
 #[allow(non_camel_case_types)]
@@ -295,8 +295,13 @@ impl Activations {
         Activations::default()
     }
 
-    /// Quantize `x` for weights whose activation type is `kind`.
+    /// Quantize `x` for weights whose activation type is `kind` (the scalar reference).
     pub fn prepare(&mut self, kind: ActKind, x: &[f32]) {
+        self.prepare_with(Backend::Scalar, kind, x)
+    }
+
+    /// [`Activations::prepare`] with `backend`'s quantization kernels: the same bits.
+    pub fn prepare_with(&mut self, backend: Backend, kind: ActKind, x: &[f32]) {
         self.kind = Some(kind);
         self.len = x.len();
         let n = x.len();
@@ -319,52 +324,14 @@ impl Activations {
                 self.qs.resize(n, 0);
                 self.d.resize(n / 32, 0.0);
                 self.s.resize(n / 32, 0.0);
-                for (b, (xb, qb)) in x.chunks_exact(32).zip(self.qs.chunks_exact_mut(32)).enumerate() {
-                    let amax = xb.iter().fold(0.0f32, |m, v| max_ignoring_nan(m, libm::fabsf(*v)));
-                    let d = amax / 127.0;
-                    // As llama.cpp's x86 quantize_row_q8_0/q8_1 (the build users run natively):
-                    // 127/max, rounded half to even (its generic C code uses 1/d, half away).
-                    let id = if amax != 0.0 { 127.0 / amax } else { 0.0 };
-                    let mut sum = 0i32;
-                    for (q, &v) in qb.iter_mut().zip(xb) {
-                        // `as` saturates and maps NaN to 0: no UB on a bad activation.
-                        *q = libm::rintf(v * id) as i8;
-                        sum += *q as i32;
-                    }
-                    self.d[b] = round_f16(d);
-                    self.s[b] = round_f16(sum as f32 * d);
-                }
+                backend.quantize_q8_0(x, &mut self.qs, &mut self.d, &mut self.s);
                 self.widen_for_simd128();
             }
             ActKind::Q8_K => {
                 self.qs.resize(n, 0);
                 self.d.resize(n / QK_K, 0.0);
                 self.bsums.resize(n / 16, 0);
-                for (b, (xb, qb)) in x.chunks_exact(QK_K).zip(self.qs.chunks_exact_mut(QK_K)).enumerate() {
-                    // The value of largest magnitude, with its sign.
-                    let (mut amax, mut max) = (0.0f32, 0.0f32);
-                    for &v in xb {
-                        let a = libm::fabsf(v);
-                        if a > amax {
-                            amax = a;
-                            max = v;
-                        }
-                    }
-                    if amax == 0.0 {
-                        self.d[b] = 0.0;
-                        qb.fill(0);
-                    } else {
-                        let iscale = -127.0 / max;
-                        for (q, &v) in qb.iter_mut().zip(xb) {
-                            // ggml's nearest_int rounds half to even.
-                            *q = (libm::rintf(iscale * v) as i32).min(127) as i8;
-                        }
-                        self.d[b] = 1.0 / iscale;
-                    }
-                    for (j, s) in self.bsums[b * 16..(b + 1) * 16].iter_mut().enumerate() {
-                        *s = qb[j * 16..(j + 1) * 16].iter().map(|&q| q as i32).sum();
-                    }
-                }
+                backend.quantize_q8_k(x, &mut self.qs, &mut self.d, &mut self.bsums);
                 self.widen_for_simd128();
             }
         }
@@ -381,6 +348,56 @@ impl Activations {
         {
             self.qs16.clear();
             self.qs16.extend(self.qs.iter().map(|&q| q as i16));
+        }
+    }
+}
+
+/// Q8_0 / Q8_1 activation blocks of 32 (the scalar reference): `qs` the values, `d` each
+/// block's scale and `s` its scaled sum, both rounded to f16 as ggml stores them.
+pub(crate) fn quantize_q8_0(x: &[f32], qs: &mut [i8], d: &mut [f32], s: &mut [f32]) {
+    for (b, (xb, qb)) in x.chunks_exact(32).zip(qs.chunks_exact_mut(32)).enumerate() {
+        let amax = xb.iter().fold(0.0f32, |m, v| max_ignoring_nan(m, libm::fabsf(*v)));
+        let scale = amax / 127.0;
+        // As llama.cpp's x86 quantize_row_q8_0/q8_1 (the build users run natively):
+        // 127/max, rounded half to even (its generic C code uses 1/d, half away).
+        let id = if amax != 0.0 { 127.0 / amax } else { 0.0 };
+        let mut sum = 0i32;
+        for (q, &v) in qb.iter_mut().zip(xb) {
+            // `as` saturates and maps NaN to 0: no UB on a bad activation.
+            *q = libm::rintf(v * id) as i8;
+            sum += *q as i32;
+        }
+        d[b] = round_f16(scale);
+        s[b] = round_f16(sum as f32 * scale);
+    }
+}
+
+/// Q8_K activation blocks of 256 (the scalar reference): `qs` the values, `d` each
+/// block's scale, `bsums` the sums of each 16 values.
+pub(crate) fn quantize_q8_k(x: &[f32], qs: &mut [i8], d: &mut [f32], bsums: &mut [i32]) {
+    for (b, (xb, qb)) in x.chunks_exact(QK_K).zip(qs.chunks_exact_mut(QK_K)).enumerate() {
+        // The value of largest magnitude, with its sign (the first of equals).
+        let (mut amax, mut max) = (0.0f32, 0.0f32);
+        for &v in xb {
+            let a = libm::fabsf(v);
+            if a > amax {
+                amax = a;
+                max = v;
+            }
+        }
+        if amax == 0.0 {
+            d[b] = 0.0;
+            qb.fill(0);
+        } else {
+            let iscale = -127.0 / max;
+            for (q, &v) in qb.iter_mut().zip(xb) {
+                // ggml's nearest_int rounds half to even.
+                *q = (libm::rintf(iscale * v) as i32).min(127) as i8;
+            }
+            d[b] = 1.0 / iscale;
+        }
+        for (j, s) in bsums[b * 16..(b + 1) * 16].iter_mut().enumerate() {
+            *s = qb[j * 16..(j + 1) * 16].iter().map(|&q| q as i32).sum();
         }
     }
 }

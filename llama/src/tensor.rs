@@ -118,7 +118,7 @@ impl Matrix {
                     let (c, g) = (self.cols, self.cols / group_size);
                     quantize_q8(xt, *group_size, &mut scratch.q[t * c..(t + 1) * c], &mut scratch.s[t * g..(t + 1) * g]);
                 }
-                Storage::Ggml { ty, .. } => scratch.acts[t].prepare(ty.activation(), xt),
+                Storage::Ggml { ty, .. } => scratch.acts[t].prepare_with(backend, ty.activation(), xt),
             }
         }
         #[cfg(feature = "std")]

@@ -162,6 +162,55 @@ fn every_backend_gives_the_scalar_bits_for_every_ggml_type() {
 }
 
 #[test]
+fn every_backend_quantizes_activations_as_the_scalar_reference() {
+    use llama::ggml::ActKind;
+    // Blocks of 32 values of one kind each (a Q8_K block of 256 is eight of them, of
+    // one kind or mixed): ordinary values, a single nonzero, a negative largest value,
+    // the largest magnitude twice with both signs (the first one's sign wins), ties of
+    // the rounding (127 the largest: each value is its own rounding input), NaN and
+    // infinities, magnitudes so small that 127 / max overflows, huge ones, zeros of both
+    // signs.
+    let mut rng = XorShift(0x5851_f42d_4c95_7f2d);
+    let block = |kind: u64, rng: &mut XorShift| -> Vec<f32> {
+        (0..32)
+            .map(|j| match kind {
+                0 => (if j == 7 { 2.5 } else { 0.0 }),
+                1 => (if j == 20 { -5.0 } else { rng.f32() }),
+                2 => [-3.0, 1.0, 3.0][j % 3],
+                3 => (if j == 3 { f32::NAN } else { rng.f32() }),
+                4 => (if j == 9 { f32::INFINITY } else if j == 10 { f32::NEG_INFINITY } else { rng.f32() }),
+                5 => rng.f32() * 1e-44,
+                6 => rng.f32() * 3e38,
+                7 => (if j % 2 == 0 { -0.0 } else { 0.0 }),
+                8 => (if j == 0 { 127.0 } else { j as f32 - 16.5 }),
+                _ => rng.f32() * 3.0,
+            })
+            .collect()
+    };
+    for round in 0..300 {
+        let blocks = 1 + round % 5;
+        let mut x = Vec::new();
+        for _ in 0..blocks {
+            let whole = rng.below(2) == 0;
+            let kind = rng.below(12);
+            for _ in 0..8 {
+                x.extend(block(if whole { kind } else { rng.below(12) }, &mut rng));
+            }
+        }
+        for kind in [ActKind::Q8_0, ActKind::Q8_1, ActKind::Q8_K] {
+            let mut want = Activations::new();
+            want.prepare(kind, &x);
+            for b in Backend::available() {
+                let mut got = Activations::new();
+                got.prepare_with(b, kind, &x);
+                let same = got.qs == want.qs && bits(&got.d) == bits(&want.d) && bits(&got.s) == bits(&want.s) && got.bsums == want.bsums;
+                assert!(same, "{kind:?} on {} blocks of 256: backend {} differs from scalar", blocks, b.name());
+            }
+        }
+    }
+}
+
+#[test]
 fn several_activations_at_once_give_each_ones_bits() {
     // `matmul_ggml_cols` (prompt processing: a weight block decoded once for several
     // activations) must give, column by column, what one activation alone gets, for

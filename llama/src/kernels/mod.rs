@@ -44,6 +44,8 @@ mod x86_ggml;
 mod x86_gemm;
 #[cfg(target_arch = "x86_64")]
 mod x86_math;
+#[cfg(target_arch = "x86_64")]
+mod x86_quant;
 
 /// Which implementation of the kernels runs. All of them produce identical bits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -283,6 +285,28 @@ impl Backend {
             // SAFETY: as in `silu_mul`.
             Backend::Avx2 | Backend::Avx512 => unsafe { x86_math::expf_avx2(x) },
             _ => x.iter_mut().for_each(|v| *v = crate::math::expf(*v)),
+        }
+    }
+
+    /// Q8_0 / Q8_1 activation blocks (see [`crate::ggml::Activations::prepare`]), with
+    /// the scalar reference's bits.
+    pub fn quantize_q8_0(self, x: &[f32], qs: &mut [i8], d: &mut [f32], s: &mut [f32]) {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: as in `silu_mul`.
+            Backend::Avx2 | Backend::Avx512 => unsafe { x86_quant::quantize_q8_0_avx2(x, qs, d, s) },
+            _ => crate::ggml::quantize_q8_0(x, qs, d, s),
+        }
+    }
+
+    /// Q8_K activation blocks (see [`crate::ggml::Activations::prepare`]), with the scalar
+    /// reference's bits.
+    pub fn quantize_q8_k(self, x: &[f32], qs: &mut [i8], d: &mut [f32], bsums: &mut [i32]) {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: as in `silu_mul`.
+            Backend::Avx2 | Backend::Avx512 => unsafe { x86_quant::quantize_q8_k_avx2(x, qs, d, bsums) },
+            _ => crate::ggml::quantize_q8_k(x, qs, d, bsums),
         }
     }
 
