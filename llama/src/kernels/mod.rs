@@ -147,7 +147,10 @@ impl Backend {
         match self {
             #[cfg(target_arch = "x86_64")]
             // SAFETY: `Avx2` and `Avx512` are only constructed after `avx2_available()` said yes.
-            Backend::Avx2 | Backend::Avx512 => unsafe { x86::matmul_f32_cols_avx2(out, off, stride, w, x, n) },
+            Backend::Avx2 => unsafe { x86::matmul_f32_cols_avx2(out, off, stride, w, x, n) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `Avx512` is only constructed after `avx512_available()` said yes.
+            Backend::Avx512 => unsafe { x86::matmul_f32_cols_avx512(out, off, stride, w, x, n) },
             _ => {
                 for (t, xt) in x.chunks_exact(n).enumerate() {
                     self.matmul_f32(&mut out[off + t * stride..off + t * stride + rows], w, xt);

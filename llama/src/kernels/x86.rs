@@ -80,11 +80,6 @@ pub unsafe fn matmul_f32_avx2(out: &mut [f32], w: &[f32], x: &[f32]) {
     }
 }
 
-/// Rows per register tile of [`matmul_f32_cols_avx2`], and vectors per tile: 12
-/// accumulators, the tile's vectors and one row register fill the 16 ymm registers.
-const TILE_ROWS: usize = 4;
-const TILE_COLS: usize = 3;
-
 /// The 8-lane canonical accumulators of rows `w[r * n..]` (`r < R`) against vectors
 /// `x[t]` (`t < T`) over the first `n8` values: lane `l` of `acc[r][t]` is the
 /// canonical order's lane-`l` sum for that pair, the same operations as
@@ -123,39 +118,65 @@ unsafe fn tile_into<const R: usize, const T: usize>(out: &mut [f32], off: usize,
 }
 
 /// `out[off + t * stride + r] = dot(row r of w, vector t of x)` for the `x.len() / n`
-/// vectors of `x` (`n` = row length), each bit for bit what [`matmul_f32_avx2`] gives
-/// for that vector alone.
+/// vectors of `x` (`n` = row length), in register tiles of `R` rows × `T` vectors
+/// (the rest of the vectors one at a time, the rest of the rows one at a time), each
+/// bit for bit what [`matmul_f32_avx2`] gives for that vector alone.
+#[inline(always)]
+unsafe fn matmul_f32_cols<const R: usize, const T: usize>(out: &mut [f32], off: usize, stride: usize, w: &[f32], x: &[f32], n: usize) {
+    let (rows, cols) = (w.len() / n, x.len() / n);
+    assert!(n > 0 && w.len() == rows * n && x.len() == cols * n);
+    assert!(cols == 0 || out.len() >= off + (cols - 1) * stride + rows);
+    let mut t0 = 0;
+    while t0 + T <= cols {
+        tile_columns::<R, T>(out, off, stride, w, x, n, t0);
+        t0 += T;
+    }
+    // The last `cols % T` vectors together, in the widest tile that fits them.
+    const { assert!(T <= 5) };
+    match cols - t0 {
+        0 => {}
+        1 => tile_columns::<R, 1>(out, off, stride, w, x, n, t0),
+        2 => tile_columns::<R, 2>(out, off, stride, w, x, n, t0),
+        3 => tile_columns::<R, 3>(out, off, stride, w, x, n, t0),
+        _ => tile_columns::<R, 4>(out, off, stride, w, x, n, t0),
+    }
+}
+
+/// Every row against vectors `t0..t0 + T`: tiles of `R` rows, then the rest one by one.
+#[inline(always)]
+unsafe fn tile_columns<const R: usize, const T: usize>(out: &mut [f32], off: usize, stride: usize, w: &[f32], x: &[f32], n: usize, t0: usize) {
+    let rows = w.len() / n;
+    let full_rows = rows / R * R;
+    for r0 in (0..full_rows).step_by(R) {
+        tile_into::<R, T>(out, off, stride, w, x, n, r0, t0);
+    }
+    for r0 in full_rows..rows {
+        tile_into::<1, T>(out, off, stride, w, x, n, r0, t0);
+    }
+}
+
+/// [`matmul_f32_cols`] with AVX2's 16 ymm registers: tiles of 4 rows × 3 vectors.
 ///
 /// # Safety
 /// Needs AVX2. `w.len()` a multiple of `n`, `x.len()` too, and `out` long enough.
 #[target_feature(enable = "avx2")]
 pub unsafe fn matmul_f32_cols_avx2(out: &mut [f32], off: usize, stride: usize, w: &[f32], x: &[f32], n: usize) {
-    let (rows, cols) = (w.len() / n, x.len() / n);
-    assert!(n > 0 && w.len() == rows * n && x.len() == cols * n);
-    assert!(cols == 0 || out.len() >= off + (cols - 1) * stride + rows);
-    let full_rows = rows / TILE_ROWS * TILE_ROWS;
-    // The matches below spell out the column counts 3, 2, 1.
-    const { assert!(TILE_COLS == 3) };
-    let mut t0 = 0;
-    while t0 < cols {
-        let tc = (cols - t0).min(TILE_COLS);
-        for r0 in (0..full_rows).step_by(TILE_ROWS) {
-            match tc {
-                3 => tile_into::<TILE_ROWS, 3>(out, off, stride, w, x, n, r0, t0),
-                2 => tile_into::<TILE_ROWS, 2>(out, off, stride, w, x, n, r0, t0),
-                _ => tile_into::<TILE_ROWS, 1>(out, off, stride, w, x, n, r0, t0),
-            }
-        }
-        for r0 in full_rows..rows {
-            match tc {
-                3 => tile_into::<1, 3>(out, off, stride, w, x, n, r0, t0),
-                2 => tile_into::<1, 2>(out, off, stride, w, x, n, r0, t0),
-                _ => tile_into::<1, 1>(out, off, stride, w, x, n, r0, t0),
-            }
-        }
-        t0 += tc;
-    }
+    matmul_f32_cols::<TR2, TC2>(out, off, stride, w, x, n)
 }
+
+/// [`matmul_f32_cols_avx2`] compiled with AVX-512's 32 vector registers (the same
+/// 256-bit operations, EVEX-encoded): tiles of 4 rows × 5 vectors. The same bits.
+///
+/// # Safety
+/// Needs AVX2, AVX-512 F and VL; otherwise as [`matmul_f32_cols_avx2`].
+#[target_feature(enable = "avx2,avx512f,avx512vl")]
+pub unsafe fn matmul_f32_cols_avx512(out: &mut [f32], off: usize, stride: usize, w: &[f32], x: &[f32], n: usize) {
+    matmul_f32_cols::<TR5, TC5>(out, off, stride, w, x, n)
+}
+const TR2: usize = 4;
+const TC2: usize = 3;
+const TR5: usize = 4;
+const TC5: usize = 5;
 
 // ---------------------------------------------------------------- attention
 
