@@ -198,29 +198,30 @@ fn attention_kernels_give_the_scalar_bits() {
 
 /// `cargo test --release -p llama --test kernels bench_f32_cols -- --ignored --nocapture`:
 /// ns per row and vector of a cache-resident f32 chunk (what prompt processing runs), one
-/// vector at a time against `matmul_f32_cols`, for the 110M and 1B row lengths.
+/// vector at a time against `matmul_f32_cols`, for the 110M and 1B row lengths, on every backend.
 #[test]
 #[ignore]
 fn bench_f32_cols() {
     let mut state = 7;
-    let b = *Backend::available().last().unwrap();
-    for n in [768usize, 2048] {
-        let rows = 64 * 1024 / (4 * n);
-        let (w, vectors) = (random(&mut state, rows * n, 1.0), 32);
-        let x = random(&mut state, vectors * n, 1.0);
-        let mut out = vec![0f32; vectors * rows];
-        let (mut one, mut many) = (f64::MAX, f64::MAX);
-        for _ in 0..50 {
-            let t = std::time::Instant::now();
-            for (k, xt) in x.chunks_exact(n).enumerate() {
-                b.matmul_f32(&mut out[k * rows..(k + 1) * rows], &w, xt);
+    for b in Backend::available() {
+        for n in [768usize, 2048] {
+            let rows = 64 * 1024 / (4 * n);
+            let (w, vectors) = (random(&mut state, rows * n, 1.0), 32);
+            let x = random(&mut state, vectors * n, 1.0);
+            let mut out = vec![0f32; vectors * rows];
+            let (mut one, mut many) = (f64::MAX, f64::MAX);
+            for _ in 0..50 {
+                let t = std::time::Instant::now();
+                for (k, xt) in x.chunks_exact(n).enumerate() {
+                    b.matmul_f32(&mut out[k * rows..(k + 1) * rows], &w, xt);
+                }
+                one = one.min(t.elapsed().as_secs_f64());
+                let t = std::time::Instant::now();
+                b.matmul_f32_cols(&mut out, 0, rows, &w, &x, n);
+                many = many.min(t.elapsed().as_secs_f64());
             }
-            one = one.min(t.elapsed().as_secs_f64());
-            let t = std::time::Instant::now();
-            b.matmul_f32_cols(&mut out, 0, rows, &w, &x, n);
-            many = many.min(t.elapsed().as_secs_f64());
+            let per = |s: f64| s * 1e9 / (rows * vectors) as f64;
+            println!("f32 cols {n:5} {}: one at a time {:6.1} ns, together {:6.1} ns (x{:.2})", b.name(), per(one), per(many), one / many);
         }
-        let per = |s: f64| s * 1e9 / (rows * vectors) as f64;
-        println!("f32 cols {n:5} {}: one at a time {:6.1} ns, together {:6.1} ns (x{:.2})", b.name(), per(one), per(many), one / many);
     }
 }

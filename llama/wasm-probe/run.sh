@@ -9,7 +9,7 @@
 # Needs a rustc that can build core for wasm32-unknown-unknown (Debian's rustc-web +
 # rust-web-src, which ./build.sh installs; RUSTC_BOOTSTRAP=1 -Zbuild-std) and a wasm
 # linker (rustup's rust-lld).
-#   llama/wasm-probe/run.sh [bench [COLUMNS]]
+#   llama/wasm-probe/run.sh [bench [COLUMNS | f32]]   (f32: only the prompt tiles of f32 rows)
 set -eu
 cd "$(dirname "$0")"
 # rust-lld ships with rustc (the pinned toolchain's, through rustup).

@@ -140,8 +140,9 @@ impl Backend {
 
     /// [`Backend::matmul_f32`] for the `x.len() / n` vectors of `x` at once (prompt
     /// processing; `n` the row length): `out[off + t * stride + r]` is row `r` of
-    /// `W · x[t]`, bit for bit what `matmul_f32` gives for that vector alone. AVX2
-    /// runs register tiles of rows × vectors; the others one vector at a time.
+    /// `W · x[t]`, bit for bit what `matmul_f32` gives for that vector alone. AVX2,
+    /// AVX-512 and simd128 run register tiles of rows × vectors; the others one vector
+    /// at a time.
     pub fn matmul_f32_cols(self, out: &mut [f32], off: usize, stride: usize, w: &[f32], x: &[f32], n: usize) {
         let rows = w.len() / n;
         match self {
@@ -151,6 +152,11 @@ impl Backend {
             #[cfg(target_arch = "x86_64")]
             // SAFETY: `Avx512` is only constructed after `avx512_available()` said yes.
             Backend::Avx512 => unsafe { x86::matmul_f32_cols_avx512(out, off, stride, w, x, n) },
+            #[cfg(all(
+                any(target_arch = "wasm32", target_arch = "wasm64"),
+                target_feature = "simd128"
+            ))]
+            Backend::Simd128 => wasm::matmul_f32_cols(out, off, stride, w, x, n),
             _ => {
                 for (t, xt) in x.chunks_exact(n).enumerate() {
                     self.matmul_f32(&mut out[off + t * stride..off + t * stride + rows], w, xt);

@@ -51,6 +51,95 @@ pub fn matmul_f32(out: &mut [f32], w: &[f32], x: &[f32]) {
     }
 }
 
+/// The canonical accumulators (two f32x4 each: lanes 0..4, 4..8) of rows
+/// `w[r * n..]` (`r < R`) against vectors `x[t]` (`t < T`) over the first `n8` values:
+/// [`dot`]'s operations for every pair, interleaved.
+#[inline(always)]
+unsafe fn tile<const R: usize, const T: usize>(w: *const f32, n: usize, x: [*const f32; T], n8: usize) -> [[(v128, v128); T]; R] {
+    let zero = f32x4_splat(0.0);
+    let mut acc = [[(zero, zero); T]; R];
+    let mut j = 0;
+    while j < n8 {
+        for (r, acc) in acc.iter_mut().enumerate() {
+            let w0 = v128_load(w.add(r * n + j) as *const v128);
+            let w1 = v128_load(w.add(r * n + j + 4) as *const v128);
+            for (a, x) in acc.iter_mut().zip(x) {
+                a.0 = f32x4_add(a.0, f32x4_mul(w0, v128_load(x.add(j) as *const v128)));
+                a.1 = f32x4_add(a.1, f32x4_mul(w1, v128_load(x.add(j + 4) as *const v128)));
+            }
+        }
+        j += 8;
+    }
+    acc
+}
+
+/// Rows `r0..r0 + R` against vectors `t0..t0 + T` into `out[off + t * stride + r]`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn tile_into<const R: usize, const T: usize>(out: &mut [f32], off: usize, stride: usize, w: &[f32], x: &[f32], n: usize, r0: usize, t0: usize) {
+    assert!((r0 + R) * n <= w.len() && (t0 + T) * n <= x.len());
+    let n8 = n / 8 * 8;
+    // SAFETY: rows r0..r0 + R and vectors t0..t0 + T lie in `w` and `x` (asserted), and
+    // `tile` reads the first n8 <= n values of each; v128_load allows unaligned pointers.
+    let acc = unsafe {
+        let xs: [*const f32; T] = core::array::from_fn(|t| x.as_ptr().add((t0 + t) * n));
+        tile::<R, T>(w.as_ptr().add(r0 * n), n, xs, n8)
+    };
+    for (r, acc) in acc.iter().enumerate() {
+        let row = &w[(r0 + r) * n..(r0 + r + 1) * n];
+        for (t, &(lo, hi)) in acc.iter().enumerate() {
+            let xt = &x[(t0 + t) * n..(t0 + t + 1) * n];
+            let mut s = fold(lo, hi);
+            for i in n8..n {
+                s = s + row[i] * xt[i];
+            }
+            out[off + (t0 + t) * stride + r0 + r] = s;
+        }
+    }
+}
+
+/// Rows per tile of [`matmul_f32_cols`] and vectors per tile. One row against three
+/// vectors (six f32x4 sums) measured fastest under V8 (`wasm-probe/run.sh bench f32`:
+/// 1.5x one vector at a time on a 64 KB chunk); 2 × 2 was as fast, 1 × 4 and 2 × 3 slower
+/// (the x86 engines map v128 onto 16 registers).
+const TILE_ROWS: usize = 1;
+const TILE_COLS: usize = 3;
+
+/// [`super::Backend::matmul_f32_cols`]: `out[off + t * stride + r]` = row `r` of
+/// `W · x[t]` for the `x.len() / n` vectors of `x`, in tiles of [`TILE_ROWS`] rows ×
+/// [`TILE_COLS`] vectors (each weight load serving every vector of the tile), each value
+/// bit for bit [`matmul_f32`]'s for that vector alone.
+pub fn matmul_f32_cols(out: &mut [f32], off: usize, stride: usize, w: &[f32], x: &[f32], n: usize) {
+    let (rows, cols) = (w.len() / n, x.len() / n);
+    assert!(n > 0 && w.len() == rows * n && x.len() == cols * n);
+    assert!(cols == 0 || out.len() >= off + (cols - 1) * stride + rows);
+    let mut t0 = 0;
+    while t0 + TILE_COLS <= cols {
+        columns::<TILE_COLS>(out, off, stride, w, x, n, t0);
+        t0 += TILE_COLS;
+    }
+    const { assert!(TILE_COLS <= 4) };
+    match cols - t0 {
+        0 => {}
+        1 => columns::<1>(out, off, stride, w, x, n, t0),
+        2 => columns::<2>(out, off, stride, w, x, n, t0),
+        _ => columns::<3>(out, off, stride, w, x, n, t0),
+    }
+}
+
+/// Every row against vectors `t0..t0 + T`.
+#[inline(always)]
+fn columns<const T: usize>(out: &mut [f32], off: usize, stride: usize, w: &[f32], x: &[f32], n: usize, t0: usize) {
+    let rows = w.len() / n;
+    let full = rows / TILE_ROWS * TILE_ROWS;
+    for r0 in (0..full).step_by(TILE_ROWS) {
+        tile_into::<TILE_ROWS, T>(out, off, stride, w, x, n, r0, t0);
+    }
+    for r0 in full..rows {
+        tile_into::<1, T>(out, off, stride, w, x, n, r0, t0);
+    }
+}
+
 /// [`scalar::attention_scores`], each score [`dot`].
 pub fn attention_scores(out: &mut [f32], q: &[f32], keys: &[f32], stride: usize) {
     let n = q.len();

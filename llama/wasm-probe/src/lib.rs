@@ -117,3 +117,60 @@ pub extern "C" fn bench(simd: u32, reps: u32) -> f32 {
     for _ in 0..reps { b.matmul_ggml(*ty, &mut o, w, *rb, &mut a); s += o[0]; }
     s
 }
+
+/// `matmul_f32_cols` on simd128 against the scalar product vector by vector (row lengths
+/// with and without lane tails, every tile remainder of rows and vectors): mismatches.
+#[no_mangle]
+pub extern "C" fn run_f32_cols() -> u32 {
+    let mut r = X(0x9e37_79b9_7f4a_7c15);
+    let mut bad = 0;
+    for n in [1usize, 5, 8, 13, 64, 67] {
+        for rows in [1usize, 2, 3, 4, 5, 9] {
+            let w: Vec<f32> = (0..rows * n).map(|_| r.f()).collect();
+            for vectors in 1..=9 {
+                let x: Vec<f32> = (0..vectors * n).map(|i| if i % 7 == 3 { 0.0 } else { r.f() * 3.0 }).collect();
+                let (off, stride) = (2, rows + 3);
+                for b in Backend::available() {
+                    let mut out = alloc::vec![f32::NAN; off + vectors * stride];
+                    b.matmul_f32_cols(&mut out, off, stride, &w, &x, n);
+                    for (t, xt) in x.chunks_exact(n).enumerate() {
+                        let mut want = alloc::vec![0f32; rows];
+                        Backend::Scalar.matmul_f32(&mut want, &w, xt);
+                        if want.iter().zip(&out[off + t * stride..]).any(|(p, q)| p.to_bits() != q.to_bits()) { bad += 1; }
+                    }
+                }
+            }
+        }
+    }
+    bad
+}
+
+static mut F32: Option<(Vec<f32>, Vec<f32>, Vec<f32>, usize)> = None;
+/// A cache-resident chunk of f32 rows (64 KB, as prompt processing runs it) of length `n`
+/// and 32 vectors.
+#[no_mangle]
+pub extern "C" fn setup_f32_cols(n: u32) {
+    let n = n as usize;
+    let rows = 64 * 1024 / (4 * n);
+    let mut r = X(7);
+    let w: Vec<f32> = (0..rows * n).map(|_| r.f()).collect();
+    let x: Vec<f32> = (0..32 * n).map(|_| r.f()).collect();
+    unsafe { F32 = Some((w, x, alloc::vec![0f32; 32 * rows], n)); }
+}
+/// `reps` times the chunk against the 32 vectors: `together` = 1 through
+/// `matmul_f32_cols`, 0 one vector at a time through `matmul_f32`.
+#[no_mangle]
+pub extern "C" fn bench_f32_cols(together: u32, reps: u32) -> f32 {
+    #[allow(static_mut_refs)]
+    let (w, x, out, n) = unsafe { F32.as_mut().unwrap() };
+    let (n, rows) = (*n, w.len() / *n);
+    let b = *Backend::available().last().unwrap();
+    for _ in 0..reps {
+        if together == 1 {
+            b.matmul_f32_cols(out, 0, rows, w, x, n);
+        } else {
+            for (k, xt) in x.chunks_exact(n).enumerate() { b.matmul_f32(&mut out[k * rows..(k + 1) * rows], w, xt); }
+        }
+    }
+    out[0]
+}
