@@ -166,8 +166,10 @@ pub type LayerObserver<'a> = &'a mut dyn FnMut(usize, &[f32]);
 pub type BatchObserver<'a> = &'a mut dyn FnMut(usize, usize, &[f32]);
 
 /// Tokens a [`State`] carries through the network together (prompt processing): the
-/// activations are this many rows, and each weight is read once per batch.
-pub const MAX_BATCH: usize = 32;
+/// activations are this many rows, and each weight is read (and a K-quant row unpacked)
+/// once per batch. 128 rather than 32: prompt processing ~12-15% faster on the 110M and
+/// 1B Q4_K_M files, for ~25 MB of activations on an 8B model.
+pub const MAX_BATCH: usize = 128;
 
 /// The activations and KV cache of one sequence. The activation buffers hold
 /// `batch` rows (one per token of a batch); a single-token pass uses row 0.

@@ -395,7 +395,7 @@ fn gguf_model(ty: GgmlType, dim: usize, hidden: usize, rng: &mut XorShift) -> Ve
         ("llama.embedding_length", dim),
         ("llama.feed_forward_length", hidden),
         ("llama.block_count", layers),
-        ("llama.context_length", 64),
+        ("llama.context_length", 160),
     ] {
         kv_u32(&mut kvs, k, v);
         n_kv += 1;
