@@ -60,6 +60,11 @@ unsafe fn fold_avx(acc: __m256) -> f32 {
     fold_sse(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1))
 }
 
+/// How far ahead [`matmul_f32_avx2`] prefetches its row: on a Sapphire Rapids-class Xeon
+/// (slower memory) 2 KB ahead made F32 generation ~16% faster (110M file; 4 KB no
+/// better). On an EPYC an earlier, whole-row prefetch measured slower: re-measure there.
+const PREFETCH_F32: usize = 2048;
+
 /// # Safety
 /// Needs AVX2. Slices must satisfy `w.len() == out.len() * x.len()`.
 #[target_feature(enable = "avx2")]
@@ -73,6 +78,10 @@ pub unsafe fn matmul_f32_avx2(out: &mut [f32], w: &[f32], x: &[f32]) {
         let mut acc = _mm256_setzero_ps();
         let mut j = 0;
         while j < n8 {
+            if j % 16 == 0 {
+                // One cache line per 16 values, PREFETCH_F32 bytes ahead (a hint: no fault).
+                _mm_prefetch::<_MM_HINT_T0>((rp.add(j) as *const i8).wrapping_add(PREFETCH_F32));
+            }
             acc = _mm256_add_ps(acc, _mm256_mul_ps(_mm256_loadu_ps(rp.add(j)), _mm256_loadu_ps(xp.add(j))));
             j += 8;
         }
