@@ -43,8 +43,10 @@ pub(super) trait Tiled: Kind {
     /// Values per sub-block: 32 (Q4_K, Q5_K) or 16 (Q6_K) with an integer scale each;
     /// the whole block (`BL`) for the 32-value types, which have none.
     const SUB: usize;
-    /// Whether the values are signed bytes (multiplied by [`Isa::dot_i8`]) rather than
-    /// unsigned ones ([`Isa::dot_u8`]).
+    /// Whether the values are signed bytes rather than unsigned ones. Signed values go
+    /// through [`Isa::dot_i8`] (three instructions a product on VNNI), or where
+    /// [`Isa::FULL_U8`] holds, stored as `w + 128` (`w ^ 0x80`) through [`Isa::dot_u8`]
+    /// (one), the exact `128 · Σ y` taken back off the block's integer sum.
     const SIGNED: bool = false;
     /// Terms of the block's correction `Σ c_j · A_j`, where `A_j` sums the activation over
     /// `256 / NC` values: Q4_K/Q5_K's eight mins times 32-value sums (the block's
@@ -167,6 +169,8 @@ pub(super) struct Panel {
     s: Vec<__m256>,
     /// `[nb][NC / 2]`: each token's correction sums `A_j`, two `i16` per lane.
     sums: Vec<__m256i>,
+    /// `[nb]`: each token's sum of the block's values (signed types).
+    ysum: Vec<__m256i>,
 }
 
 impl Panel {
@@ -181,6 +185,7 @@ impl Panel {
         let mut d = vec![_mm256_setzero_ps(); nb];
         let mut s = vec![_mm256_setzero_ps(); if with_s { nb } else { 0 }];
         let mut sums = vec![_mm256_setzero_si256(); nb * K::NC / 2];
+        let mut ysum = vec![_mm256_setzero_si256(); if K::SIGNED { nb } else { 0 }];
         let per = 16 / K::NC.max(1); // 16-value sums per correction term
         for b in 0..nb {
             // Eight words of each token at a time, transposed as an 8 x 8 matrix of i32.
@@ -194,8 +199,12 @@ impl Panel {
             }
             let (mut db, mut sb) = ([0f32; TOKENS], [0f32; TOKENS]);
             let mut pairs = [[0i32; TOKENS]; 8];
+            let mut ys = [0i32; TOKENS];
             for (t, a) in acts.iter().enumerate() {
                 db[t] = a.d[b];
+                if K::SIGNED {
+                    ys[t] = a.qs[b * K::BL..(b + 1) * K::BL].iter().map(|&q| q as i32).sum();
+                }
                 if with_s {
                     sb[t] = a.s[b];
                 }
@@ -210,6 +219,9 @@ impl Panel {
                 }
             }
             d[b] = _mm256_loadu_ps(db.as_ptr());
+            if K::SIGNED {
+                ysum[b] = _mm256_loadu_si256(ys.as_ptr() as *const __m256i);
+            }
             if with_s {
                 s[b] = _mm256_loadu_ps(sb.as_ptr());
             }
@@ -217,7 +229,7 @@ impl Panel {
                 sums[b * K::NC / 2 + p] = _mm256_loadu_si256(pair.as_ptr() as *const __m256i);
             }
         }
-        Panel { qs, d, s, sums }
+        Panel { qs, d, s, sums, ysum }
     }
 }
 
@@ -265,16 +277,24 @@ impl Unpacked {
         }
     }
 
-    /// Row `i` (of the group) from `w`, its `nb` blocks.
+    /// Row `i` (of the group) from `w`, its `nb` blocks; signed values as `w ^ 0x80` when
+    /// `I` multiplies any unsigned byte (see [`Tiled::SIGNED`]).
     #[inline(always)]
-    unsafe fn fill<K: Tiled>(&mut self, i: usize, w: *const u8, nb: usize) {
+    unsafe fn fill<K: Tiled, I: Isa>(&mut self, i: usize, w: *const u8, nb: usize) {
         let (ns, np) = (K::BL / K::SUB, K::NC / 2);
         let mut scales = [0i32; 16];
         let mut corr = [0i16; 16];
         for b in 0..nb {
             let blk = w.add(b * K::BB);
             let at = i * nb + b;
-            K::unpack(blk, self.values.as_mut_ptr().add(at * K::BL));
+            let values = self.values.as_mut_ptr().add(at * K::BL);
+            K::unpack(blk, values);
+            if K::SIGNED && I::FULL_U8 {
+                for k in (0..K::BL).step_by(32) {
+                    let v = values.add(k) as *mut __m256i;
+                    _mm256_storeu_si256(v, _mm256_xor_si256(_mm256_loadu_si256(v), _mm256_set1_epi8(0x80u8 as i8)));
+                }
+            }
             K::coefficients(blk, &mut scales, &mut corr);
             self.scales[at * ns..(at + 1) * ns].copy_from_slice(&scales[..ns]);
             for p in 0..np {
@@ -306,7 +326,7 @@ unsafe fn tile<K: Tiled, I: Isa, const R: usize, const P: usize>(u: &Unpacked, f
                 for r in 0..R {
                     let wk = _mm256_set1_epi32(*vals[r].add(k));
                     for p in 0..P {
-                        sub[r][p] = if K::SIGNED { I::dot_i8_acc(sub[r][p], wk, yk[p]) } else { I::dot_u8_acc(sub[r][p], wk, yk[p]) };
+                        sub[r][p] = if K::SIGNED && !I::FULL_U8 { I::dot_i8_acc(sub[r][p], wk, yk[p]) } else { I::dot_u8_acc(sub[r][p], wk, yk[p]) };
                     }
                 }
             }
@@ -315,6 +335,14 @@ unsafe fn tile<K: Tiled, I: Isa, const R: usize, const P: usize>(u: &Unpacked, f
                     let sc = _mm256_set1_epi32(*scales[r].add(s));
                     for p in 0..P {
                         isum[r][p] = _mm256_add_epi32(isum[r][p], _mm256_mullo_epi32(sub[r][p], sc));
+                    }
+                }
+            } else if K::SIGNED && I::FULL_U8 {
+                // The values were stored plus 128.
+                for p in 0..P {
+                    let offset = _mm256_slli_epi32::<7>(panels[p].ysum[b]);
+                    for r in 0..R {
+                        isum[r][p] = _mm256_sub_epi32(sub[r][p], offset);
                     }
                 }
             } else {
@@ -411,7 +439,7 @@ pub(super) unsafe fn matmul<K: Tiled, I: TileIsa>(out: &mut [f32], off: usize, s
     while r0 < rows {
         let n = (rows - r0).min(ROWS);
         for i in 0..n {
-            u.fill::<K>(i, w.as_ptr().add((r0 + i) * row_bytes), nb);
+            u.fill::<K, I>(i, w.as_ptr().add((r0 + i) * row_bytes), nb);
         }
         let mut g = 0;
         while g < panels.len() {

@@ -102,6 +102,9 @@ pub(super) trait Isa {
     unsafe fn madd_acc(acc: __m256i, p: __m256i, s: __m256i) -> __m256i;
     /// Vector registers the compiler has (16 ymm, or 32 with AVX-512's EVEX encoding).
     const REGISTERS: usize;
+    /// Whether [`Isa::dot_u8`] is exact for every unsigned byte (VNNI's `vpdpbusd` adds the
+    /// four products in `i32`; AVX2's `maddubs` saturates a pair's sum to `i16`).
+    const FULL_U8: bool;
     /// [`tail`] compiled for this set.
     #[allow(clippy::too_many_arguments)]
     unsafe fn tail<K: Kind>(acc: __m256, w: *const u8, y: *const i8, d: *const f32, s: *const f32, bs: *const i32, count: usize) -> __m256;
@@ -111,6 +114,7 @@ pub(super) trait Isa {
 pub(super) struct Avx2;
 impl Isa for Avx2 {
     const REGISTERS: usize = 16;
+    const FULL_U8: bool = false;
     #[inline(always)]
     unsafe fn dot_i8(w: __m256i, y: __m256i) -> __m256i {
         _mm256_madd_epi16(pairs_i8(w, y), _mm256_set1_epi16(1))
@@ -145,6 +149,7 @@ impl Isa for Avx2 {
 pub(super) struct Avx512;
 impl Isa for Avx512 {
     const REGISTERS: usize = 32;
+    const FULL_U8: bool = true;
     #[inline(always)]
     unsafe fn dot_i8(w: __m256i, y: __m256i) -> __m256i {
         _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_sign_epi8(w, w), _mm256_sign_epi8(y, w))
