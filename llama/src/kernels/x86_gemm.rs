@@ -34,7 +34,7 @@ use super::x86_ggml::{block_values, bytes_from_bits, iq4nl_table, k45_values, lo
 use crate::ggml::{self, Activations};
 
 /// Tokens per panel: one `i32` (or `f32`) per token in a 256-bit vector.
-const TOKENS: usize = 8;
+pub(super) const TOKENS: usize = 8;
 /// Weight rows computed together: each panel load serves them all.
 const ROWS: usize = 4;
 
@@ -63,7 +63,7 @@ pub(super) trait Tiled: Kind {
 }
 
 /// Whether a type's sub-blocks carry integer scales.
-const fn scaled<K: Tiled>() -> bool {
+pub(super) const fn scaled<K: Tiled>() -> bool {
     K::SUB < K::BL
 }
 
@@ -162,7 +162,7 @@ tiled_32!(IQ4NL, true, |b| _mm256_shuffle_epi8(iq4nl_table(), nibbles(b.add(2)))
 /// `4k..4k+4` of each token.
 pub(super) struct Panel {
     /// `[nb][BL / 4]`: the values.
-    qs: Vec<__m256i>,
+    pub(super) qs: Vec<__m256i>,
     /// `[nb]`: each token's block scale.
     d: Vec<__m256>,
     /// `[nb]`: each token's Q8_1 block sum (`ScaleOffset` types only).
@@ -170,14 +170,14 @@ pub(super) struct Panel {
     /// `[nb][NC / 2]`: each token's correction sums `A_j`, two `i16` per lane.
     sums: Vec<__m256i>,
     /// `[nb]`: each token's sum of the block's values (signed types).
-    ysum: Vec<__m256i>,
+    pub(super) ysum: Vec<__m256i>,
 }
 
 impl Panel {
     /// The panel of `acts` (one to [`TOKENS`] activations, each with `nb` blocks; a
     /// missing token's values are zeros, and its results are not stored).
     #[inline(always)]
-    unsafe fn new<K: Tiled>(acts: &[Activations], nb: usize) -> Panel {
+    pub(super) unsafe fn new<K: Tiled>(acts: &[Activations], nb: usize) -> Panel {
         debug_assert!((1..=TOKENS).contains(&acts.len()));
         let words = K::BL / 4;
         let with_s = K::FORM == Form::ScaleOffset;
@@ -258,9 +258,9 @@ unsafe fn transpose8(m: [__m256i; 8]) -> [__m256i; 8] {
 /// A group of weight rows, unpacked once for every panel.
 pub(super) struct Unpacked {
     /// `[row][block][BL]` value bytes.
-    values: Vec<u8>,
+    pub(super) values: Vec<u8>,
     /// `[row][block][BL / SUB]` scales (K-quants).
-    scales: Vec<i32>,
+    pub(super) scales: Vec<i32>,
     /// `[row][block][NC / 2]` correction coefficients, two `i16` per word.
     corr: Vec<i32>,
     /// `[row][block]` the f16 scales `h0`, `h1` widened.
@@ -268,19 +268,20 @@ pub(super) struct Unpacked {
 }
 
 impl Unpacked {
-    fn new<K: Tiled>(nb: usize) -> Unpacked {
+    /// Room for `rows` rows of `nb` blocks.
+    pub(super) fn new<K: Tiled>(rows: usize, nb: usize) -> Unpacked {
         Unpacked {
-            values: vec![0; ROWS * nb * K::BL],
-            scales: vec![0; ROWS * nb * (K::BL / K::SUB)],
-            corr: vec![0; ROWS * nb * K::NC / 2],
-            h: vec![[0.0; 2]; ROWS * nb],
+            values: vec![0; rows * nb * K::BL],
+            scales: vec![0; rows * nb * (K::BL / K::SUB)],
+            corr: vec![0; rows * nb * K::NC / 2],
+            h: vec![[0.0; 2]; rows * nb],
         }
     }
 
     /// Row `i` (of the group) from `w`, its `nb` blocks; signed values as `w ^ 0x80` when
     /// `I` multiplies any unsigned byte (see [`Tiled::SIGNED`]).
     #[inline(always)]
-    unsafe fn fill<K: Tiled, I: Isa>(&mut self, i: usize, w: *const u8, nb: usize) {
+    pub(super) unsafe fn fill<K: Tiled, I: Isa>(&mut self, i: usize, w: *const u8, nb: usize) {
         let (ns, np) = (K::BL / K::SUB, K::NC / 2);
         let mut scales = [0i32; 16];
         let mut corr = [0i16; 16];
@@ -310,7 +311,7 @@ impl Unpacked {
 /// value for the panels' tokens, in the single product's bits.
 #[inline(always)]
 unsafe fn tile<K: Tiled, I: Isa, const R: usize, const P: usize>(u: &Unpacked, first: usize, panels: [&Panel; P], nb: usize) -> [[__m256; P]; R] {
-    let (ns, np, words) = (K::BL / K::SUB, K::NC / 2, K::BL / 4);
+    let (ns, words) = (K::BL / K::SUB, K::BL / 4);
     let step = K::SUB / 4;
     let mut lanes = [[[_mm256_setzero_ps(); 8]; P]; R];
     for b in 0..nb {
@@ -350,34 +351,43 @@ unsafe fn tile<K: Tiled, I: Isa, const R: usize, const P: usize>(u: &Unpacked, f
             }
         }
         for r in 0..R {
-            let [h0, h1] = *u.h.as_ptr().add(at(r));
-            let coef = u.corr.as_ptr().add(at(r) * np);
             for p in 0..P {
-                let sums = panels[p].sums.as_ptr().add(b * np);
-                let mut corr = _mm256_setzero_si256();
-                for j in 0..np {
-                    corr = I::madd_acc(corr, *sums.add(j), _mm256_set1_epi32(*coef.add(j)));
-                }
-                let (isum, msum) = if K::NC == 0 {
-                    (isum[r][p], _mm256_setzero_ps())
-                } else if K::OFFSET != 0 {
-                    (_mm256_sub_epi32(isum[r][p], _mm256_mullo_epi32(corr, _mm256_set1_epi32(K::OFFSET))), _mm256_setzero_ps())
-                } else {
-                    (isum[r][p], _mm256_cvtepi32_ps(corr))
-                };
-                let s = if K::FORM == Form::ScaleOffset { panels[p].s[b] } else { _mm256_setzero_ps() };
-                let v = block_values::<K>(_mm256_set1_ps(h0), _mm256_set1_ps(h1), panels[p].d[b], s, _mm256_cvtepi32_ps(isum), msum);
+                let v = block_value::<K, I>(isum[r][p], u, at(r), panels[p], b);
                 lanes[r][p][b % 8] = _mm256_add_ps(lanes[r][p][b % 8], v);
             }
         }
     }
-    // fold8, eight tokens at a time
-    core::array::from_fn(|r| {
-        core::array::from_fn(|p| {
-            let a = &lanes[r][p];
-            _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(a[0], a[4]), _mm256_add_ps(a[2], a[6])), _mm256_add_ps(_mm256_add_ps(a[1], a[5]), _mm256_add_ps(a[3], a[7])))
-        })
-    })
+    core::array::from_fn(|r| core::array::from_fn(|p| fold_lanes(&lanes[r][p])))
+}
+
+/// Block `b`'s value of unpacked block `at` (row × `nb` + block) for a panel's tokens,
+/// from the exact sums of their value products `isum`: the correction, then the single
+/// product's f32 formula.
+#[inline(always)]
+pub(super) unsafe fn block_value<K: Tiled, I: Isa>(isum: __m256i, u: &Unpacked, at: usize, panel: &Panel, b: usize) -> __m256 {
+    let np = K::NC / 2;
+    let [h0, h1] = *u.h.as_ptr().add(at);
+    let coef = u.corr.as_ptr().add(at * np);
+    let sums = panel.sums.as_ptr().add(b * np);
+    let mut corr = _mm256_setzero_si256();
+    for j in 0..np {
+        corr = I::madd_acc(corr, *sums.add(j), _mm256_set1_epi32(*coef.add(j)));
+    }
+    let (isum, msum) = if K::NC == 0 {
+        (isum, _mm256_setzero_ps())
+    } else if K::OFFSET != 0 {
+        (_mm256_sub_epi32(isum, _mm256_mullo_epi32(corr, _mm256_set1_epi32(K::OFFSET))), _mm256_setzero_ps())
+    } else {
+        (isum, _mm256_cvtepi32_ps(corr))
+    };
+    let s = if K::FORM == Form::ScaleOffset { panel.s[b] } else { _mm256_setzero_ps() };
+    block_values::<K>(_mm256_set1_ps(h0), _mm256_set1_ps(h1), panel.d[b], s, _mm256_cvtepi32_ps(isum), msum)
+}
+
+/// The eight lane sums folded in [`super::fold8`]'s order, eight tokens at a time.
+#[inline(always)]
+pub(super) unsafe fn fold_lanes(a: &[__m256; 8]) -> __m256 {
+    _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(a[0], a[4]), _mm256_add_ps(a[2], a[6])), _mm256_add_ps(_mm256_add_ps(a[1], a[5]), _mm256_add_ps(a[3], a[7])))
 }
 
 /// [`tile`] out of line, compiled with each instruction set's features (inlined into the
@@ -404,12 +414,27 @@ impl TileIsa for Avx512 {
 
 /// Row `r`'s values for panel `g`'s tokens into `out` (those of them that exist).
 #[inline(always)]
-unsafe fn store(out: &mut [f32], off: usize, stride: usize, tokens: usize, r: usize, g: usize, v: __m256) {
+pub(super) unsafe fn store(out: &mut [f32], off: usize, stride: usize, tokens: usize, r: usize, g: usize, v: __m256) {
     let mut t = [0f32; TOKENS];
     _mm256_storeu_ps(t.as_mut_ptr(), v);
     for (c, t) in t.into_iter().enumerate().take(tokens - g * TOKENS) {
         out[off + (g * TOKENS + c) * stride + r] = t;
     }
+}
+
+/// The blocks per row and rows of `w`, once checked that the raw pointers of a tiled
+/// product stay inside `w`, `out` and every activation.
+pub(super) fn checked<K: Tiled>(out: &[f32], off: usize, stride: usize, w: &[u8], row_bytes: usize, acts: &[Activations]) -> (usize, usize) {
+    let nb = row_bytes / K::BB;
+    let rows = w.len() / row_bytes;
+    assert!(row_bytes == nb * K::BB && w.len() == rows * row_bytes);
+    for a in acts {
+        assert!(a.qs.len() >= nb * K::BL && a.d.len() >= nb);
+        assert!(K::FORM != Form::ScaleOffset || a.s.len() >= nb);
+        assert!(K::NC == 0 || a.bsums.len() >= nb * 16);
+    }
+    assert!(acts.is_empty() || out.len() >= off + (acts.len() - 1) * stride + rows);
+    (nb, rows)
 }
 
 /// `out[off + t * stride + r] = dot(row r, acts[t])`, as [`matmul_cols`] computes it:
@@ -424,17 +449,9 @@ pub(super) unsafe fn matmul<K: Tiled, I: TileIsa>(out: &mut [f32], off: usize, s
     if tiled == 0 {
         return matmul_cols::<K, I>(out, off, stride, w, row_bytes, acts);
     }
-    let nb = row_bytes / K::BB;
-    let rows = w.len() / row_bytes;
-    assert!(row_bytes == nb * K::BB && w.len() == rows * row_bytes);
-    for a in acts {
-        assert!(a.qs.len() >= nb * K::BL && a.d.len() >= nb);
-        assert!(K::FORM != Form::ScaleOffset || a.s.len() >= nb);
-        assert!(K::NC == 0 || a.bsums.len() >= nb * 16);
-    }
-    assert!(out.len() >= off + (acts.len() - 1) * stride + rows);
+    let (nb, rows) = checked::<K>(out, off, stride, w, row_bytes, acts);
     let panels: Vec<Panel> = acts[..tiled].chunks(TOKENS).map(|a| Panel::new::<K>(a, nb)).collect();
-    let mut u = Unpacked::new::<K>(nb);
+    let mut u = Unpacked::new::<K>(ROWS, nb);
     let mut r0 = 0;
     while r0 < rows {
         let n = (rows - r0).min(ROWS);
