@@ -24,7 +24,8 @@
 //! per lane, with exactly those operations (lane-wise IEEE mul/add, no FMA), so they
 //! give the scalar bits; SSE2 runs the scalar reference. Prompts (several activations)
 //! go through `x86_gemm`'s tiled integer products: each block's exact integers for eight
-//! tokens at once, then the same per-block f32 operations, lane order and fold.
+//! tokens at once, then the same per-block f32 operations, lane order and fold; in
+//! `simd128`, two tokens per unpacked block (`wasm_ggml`'s `Kind::sums_t`).
 
 use crate::ggml::{Activations, GgmlType};
 
@@ -251,8 +252,8 @@ impl Backend {
 impl Backend {
     /// [`Backend::matmul_ggml`] for several activations at once (prompt processing):
     /// `out[off + t * stride + r]` is row `r` of `W · acts[t]`, bit for bit what
-    /// `matmul_ggml` gives for that activation alone. The AVX2 backend decodes each
-    /// weight block once for several activations.
+    /// `matmul_ggml` gives for that activation alone. The AVX2 and AVX-512 backends decode
+    /// each weight block once for several activations, simd128 once for two.
     #[allow(clippy::too_many_arguments)]
     pub fn matmul_ggml_cols(self, ty: GgmlType, out: &mut [f32], off: usize, stride: usize, w: &[u8], row_bytes: usize, acts: &mut [Activations]) {
         let rows = w.len() / row_bytes;
@@ -265,6 +266,8 @@ impl Backend {
             #[cfg(target_arch = "x86_64")]
             // SAFETY: `Avx512` is only constructed after `avx512_available()` said yes.
             Backend::Avx512 if ty.block_len() > 1 => unsafe { x86_ggml::matmul_ggml_cols_avx512(ty, out, off, stride, w, row_bytes, acts) },
+            #[cfg(all(any(target_arch = "wasm32", target_arch = "wasm64"), target_feature = "simd128"))]
+            Backend::Simd128 if ty.block_len() > 1 => wasm_ggml::matmul_ggml_cols(ty, out, off, stride, w, row_bytes, acts),
             _ => {
                 for (t, a) in acts.iter_mut().enumerate() {
                     self.matmul_ggml(ty, &mut out[off + t * stride..off + t * stride + rows], w, row_bytes, a);
@@ -327,7 +330,11 @@ impl Backend {
         match self {
             #[cfg(target_arch = "x86_64")]
             Backend::Avx2 | Backend::Avx512 => !matches!(ty, GgmlType::Q2_K | GgmlType::Q3_K | GgmlType::IQ4_XS | GgmlType::F16 | GgmlType::BF16 | GgmlType::F32),
-            _ => false,
+            // simd128 takes two activations at a time: chunks of rows stay in cache for the rest.
+            _ => {
+                let _ = ty;
+                false
+            }
         }
     }
 }

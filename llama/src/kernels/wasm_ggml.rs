@@ -7,8 +7,9 @@
 //! lanes), and `i32x4_dot_i16x8` multiplies and adds pairs into i32 (x86's `pmaddwd`:
 //! one instruction, where an i8 product — `i16x8_extmul_*_i8x16` — is three to five on
 //! an x86 host, whose SIMD has no byte multiply). Products are at most 127·128 and a
-//! pair sum fits i32, so nothing saturates; sub-block scales multiply the i32 partials.
-//! Q6_K stays in byte lanes (its 6-bit values assemble in fewer instructions 16 at a
+//! pair sum fits i32, so nothing saturates; sub-block scales multiply the i32 partials
+//! (Q4_K/Q5_K's multiply the widened values: a 5-bit value times a 6-bit scale is an
+//! i16, and the integers come out the same). Q6_K stays in byte lanes (its 6-bit values assemble in fewer instructions 16 at a
 //! time; in i16 lanes it measured slower). Four blocks' i32x4 partials reduce into one
 //! i32x4 of totals.
 //!
@@ -21,6 +22,11 @@
 //! fused multiply-add in simd128), lanes 0..4 and 4..8 of the reference's eight
 //! accumulators; the last `nb mod 8` blocks one at a time with the same operations in
 //! scalar f32, into their lanes; the lanes folded by [`fold8`].
+//!
+//! Prompts ([`matmul_ggml_cols`]) take two activations at a time: the K-quants unpack a
+//! block once for both ([`Kind::sums_t`]), every type widens its four blocks' f16
+//! scales once ([`scales4`]); each activation's integers and f32 operations are those
+//! of its product alone (`llama/wasm-probe` checks them against scalar).
 
 #[cfg(target_arch = "wasm32")]
 use core::arch::wasm32::*;
@@ -57,6 +63,15 @@ trait Kind {
     /// `b`: one block (`BB` bytes), `y`: its `BL` activation values widened to i16 and
     /// `y8` the same as bytes, `bs`: its 16 sums (when `BSUMS`).
     unsafe fn sums(b: *const u8, y: *const i16, y8: *const i8, bs: *const i32) -> (v128, v128);
+    /// [`Kind::sums`] of one block against `T` activations (prompt tokens), each the
+    /// single call's integers. Types whose unpacking costs override it to unpack once.
+    ///
+    /// # Safety
+    /// As [`Kind::sums`], for each activation.
+    #[inline(always)]
+    unsafe fn sums_t<const T: usize>(b: *const u8, y: [*const i16; T], y8: [*const i8; T], bs: [*const i32; T]) -> [(v128, v128); T] {
+        core::array::from_fn(|t| Self::sums(b, y[t], y8[t], bs[t]))
+    }
 }
 
 // ---------------------------------------------------------------- helpers
@@ -180,44 +195,27 @@ unsafe fn halves(w: *const u8, bb: usize, off: usize) -> v128 {
 
 // ---------------------------------------------------------------- the row loop
 
-/// The values of four consecutive blocks (lane `k`: block `k`).
+/// Four consecutive blocks' f16 scales `(h0, h1)` widened (lane `k`: block `k` at
+/// `w + k * BB`; `h1` only for the forms that use it).
 ///
 /// # Safety
-/// Four blocks at `w`, their activation values at `y`, scales at `d`, (ScaleOffset)
-/// sums at `s`, (min forms) 16-sums at `bs`.
+/// Four blocks at `w`.
 #[inline(always)]
-unsafe fn batch4<K: Kind>(w: *const u8, y: *const i16, y8: *const i8, d: *const f32, s: *const f32, bs: *const i32) -> v128 {
-    let s = if K::FORM == Form::ScaleOffset { v128_load(s as *const v128) } else { f32x4_splat(0.0) };
-    batch4_lanes::<K>(w, |k| y.add(k * K::BL), |k| y8.add(k * K::BL), |k| bs.wrapping_add(k * 16), v128_load(d as *const v128), s)
+unsafe fn scales4<K: Kind>(w: *const u8) -> (v128, v128) {
+    let h1 = if K::FORM == Form::Scale { f32x4_splat(0.0) } else { halves(w, K::BB, K::H1) };
+    (halves(w, K::BB, K::H0), h1)
 }
 
-/// [`batch4`] with each lane's activation block given apart: lane `k` is the block at
-/// `w + k * BB` against the activation values `y(k)` (as bytes `y8(k)`), (min forms)
-/// 16-sums `bs(k)`, and the scale and (ScaleOffset) sum in lane `k` of `d` and `s`.
-///
-/// # Safety
-/// Four blocks at `w`; each lane's activation pointers valid for one block.
+/// Four blocks' values from their scales ([`scales4`]) and integer sums `p` (lane `k`:
+/// block `k`, its activation's scale and (ScaleOffset) sum in lane `k` of `d` and `s`).
 #[inline(always)]
-unsafe fn batch4_lanes<K: Kind>(
-    w: *const u8,
-    y: impl Fn(usize) -> *const i16,
-    y8: impl Fn(usize) -> *const i8,
-    bs: impl Fn(usize) -> *const i32,
-    d: v128,
-    s: v128,
-) -> v128 {
-    let p = |k: usize| K::sums(w.add(k * K::BB), y(k), y8(k), bs(k));
-    let (p0, p1, p2, p3) = (p(0), p(1), p(2), p(3));
+fn finish4<K: Kind>((h0, h1): (v128, v128), p: [(v128, v128); 4], d: v128, s: v128) -> v128 {
+    let [p0, p1, p2, p3] = p;
     let isum = f32x4_convert_i32x4(hsum4(p0.0, p1.0, p2.0, p3.0));
-    let h0 = halves(w, K::BB, K::H0);
     match K::FORM {
         Form::Scale => f32x4_mul(f32x4_mul(h0, d), isum),
-        Form::ScaleOffset => {
-            let h1 = halves(w, K::BB, K::H1);
-            f32x4_add(f32x4_mul(f32x4_mul(h0, d), isum), f32x4_mul(h1, s))
-        }
+        Form::ScaleOffset => f32x4_add(f32x4_mul(f32x4_mul(h0, d), isum), f32x4_mul(h1, s)),
         Form::ScaleMin | Form::ScaleMinSwapped => {
-            let h1 = halves(w, K::BB, K::H1);
             let msum = f32x4_convert_i32x4(hsum4(p0.1, p1.1, p2.1, p3.1));
             let (q0, q1) = if K::FORM == Form::ScaleMin {
                 (f32x4_mul(h0, d), f32x4_mul(h1, d))
@@ -229,7 +227,7 @@ unsafe fn batch4_lanes<K: Kind>(
     }
 }
 
-/// One block's value, as [`batch4`] computes it in a lane: the integer sums with
+/// One block's value, as [`finish4`] computes it in a lane: the integer sums with
 /// [`Kind::sums`] (summed exactly), then the same f32 operations on scalars.
 #[inline(always)]
 unsafe fn single<K: Kind>(w: *const u8, y: *const i16, y8: *const i8, d: f32, s: f32, bs: *const i32) -> f32 {
@@ -251,127 +249,208 @@ unsafe fn single<K: Kind>(w: *const u8, y: *const i16, y8: *const i8, d: f32, s:
     }
 }
 
-/// One row of `nb` blocks.
+/// One row of `nb` blocks against `T` activations (each its own single product's bits:
+/// [`finish4`]'s operations four blocks at a time per activation, with [`Kind::sums_t`] unpacking each block once).
 ///
 /// # Safety
-/// `nb` blocks at `w`; `a` prepared for them (checked by `matmul`).
-unsafe fn row<K: Kind>(w: *const u8, nb: usize, a: &Activations) -> f32 {
+/// `nb` blocks at `w`; every activation prepared for them (checked by `matmul`).
+unsafe fn row<K: Kind, const T: usize>(w: *const u8, nb: usize, a: [&Activations; T]) -> [f32; T] {
     let with_s = K::FORM == Form::ScaleOffset;
     let with_bs = K::BSUMS;
-    let (yp, y8, dp) = (a.qs16.as_ptr(), a.qs.as_ptr(), a.d.as_ptr());
-    let s_at = |i: usize| if with_s { a.s.as_ptr().add(i) } else { core::ptr::null() };
-    let bs_at = |i: usize| if with_bs { a.bsums.as_ptr().add(i * 16) } else { core::ptr::null() };
-    let (mut lo, mut hi) = (f32x4_splat(0.0), f32x4_splat(0.0));
+    let s_at = |t: usize, i: usize| if with_s { a[t].s.as_ptr().add(i) } else { core::ptr::null() };
+    let bs_at = |t: usize, i: usize| if with_bs { a[t].bsums.as_ptr().add(i * 16) } else { core::ptr::null() };
+    // Four blocks from block `i` against every activation.
+    let batch = |i: usize| {
+        let blk = w.add(i * K::BB);
+        let p: [[(v128, v128); T]; 4] = core::array::from_fn(|k| {
+            let b = i + k;
+            K::sums_t::<T>(blk.add(k * K::BB), core::array::from_fn(|t| a[t].qs16.as_ptr().add(b * K::BL)), core::array::from_fn(|t| a[t].qs.as_ptr().add(b * K::BL)), core::array::from_fn(|t| bs_at(t, b)))
+        });
+        let h = scales4::<K>(blk);
+        let v: [v128; T] = core::array::from_fn(|t| {
+            let s = if with_s { v128_load(s_at(t, i) as *const v128) } else { f32x4_splat(0.0) };
+            finish4::<K>(h, [p[0][t], p[1][t], p[2][t], p[3][t]], v128_load(a[t].d.as_ptr().add(i) as *const v128), s)
+        });
+        v
+    };
+    let (mut lo, mut hi) = ([f32x4_splat(0.0); T], [f32x4_splat(0.0); T]);
     let mut i = 0;
     while i + 8 <= nb {
-        lo = f32x4_add(lo, batch4::<K>(w.add(i * K::BB), yp.add(i * K::BL), y8.add(i * K::BL), dp.add(i), s_at(i), bs_at(i)));
-        let j = i + 4;
-        hi = f32x4_add(hi, batch4::<K>(w.add(j * K::BB), yp.add(j * K::BL), y8.add(j * K::BL), dp.add(j), s_at(j), bs_at(j)));
+        let (l, h) = (batch(i), batch(i + 4));
+        for t in 0..T {
+            lo[t] = f32x4_add(lo[t], l[t]);
+            hi[t] = f32x4_add(hi[t], h[t]);
+        }
         i += 8;
     }
-    let mut lanes = [
-        f32x4_extract_lane::<0>(lo),
-        f32x4_extract_lane::<1>(lo),
-        f32x4_extract_lane::<2>(lo),
-        f32x4_extract_lane::<3>(lo),
-        f32x4_extract_lane::<0>(hi),
-        f32x4_extract_lane::<1>(hi),
-        f32x4_extract_lane::<2>(hi),
-        f32x4_extract_lane::<3>(hi),
-    ];
-    // The last `nb mod 8` blocks one at a time, each into its lane (block `i + k` is
-    // lane `k`): the same per-block operations as a lane of `batch4`, in scalar f32.
-    for (k, lane) in lanes.iter_mut().enumerate().take(nb - i) {
-        let b = i + k;
-        let s = if with_s { *a.s.as_ptr().add(b) } else { 0.0 };
-        *lane = *lane + single::<K>(w.add(b * K::BB), yp.add(b * K::BL), y8.add(b * K::BL), *dp.add(b), s, bs_at(b));
-    }
-    fold8(lanes)
+    core::array::from_fn(|t| {
+        let (lo, hi) = (lo[t], hi[t]);
+        let mut lanes = [
+            f32x4_extract_lane::<0>(lo),
+            f32x4_extract_lane::<1>(lo),
+            f32x4_extract_lane::<2>(lo),
+            f32x4_extract_lane::<3>(lo),
+            f32x4_extract_lane::<0>(hi),
+            f32x4_extract_lane::<1>(hi),
+            f32x4_extract_lane::<2>(hi),
+            f32x4_extract_lane::<3>(hi),
+        ];
+        // The last `nb mod 8` blocks one at a time, each into its lane (block `i + k` is
+        // lane `k`): the same per-block operations as a lane of `finish4`, in scalar f32.
+        let (yp, y8, dp) = (a[t].qs16.as_ptr(), a[t].qs.as_ptr(), a[t].d.as_ptr());
+        for (k, lane) in lanes.iter_mut().enumerate().take(nb - i) {
+            let b = i + k;
+            let s = if with_s { *a[t].s.as_ptr().add(b) } else { 0.0 };
+            *lane = *lane + single::<K>(w.add(b * K::BB), yp.add(b * K::BL), y8.add(b * K::BL), *dp.add(b), s, bs_at(t, b));
+        }
+        fold8(lanes)
+    })
 }
 
 /// Rows shorter than a batch (`nb < 8` blocks: a 768-wide K-quant row has 3) four at
-/// a time, whose `4 * nb` contiguous blocks make `nb` full [`batch4`]s instead of
+/// a time, whose `4 * nb` contiguous blocks make `nb` full four-block batches instead of
 /// `4 * nb` scalar [`single`]s. Lane `k` of batch `j` is the group's block `4j + k`,
 /// row `(4j + k) / nb`'s block `(4j + k) mod nb`, so it gets that block's activation;
 /// each row then takes its `nb` values into lanes `0..nb` of a zero accumulator
-/// (`0.0 + v`, what [`row`]'s tail does) and folds them: a single row's bits.
-/// `out[r]` = row `r`, for the first `out.len() / 4 * 4` rows; returns that count.
+/// (`0.0 + v`, what [`row`]'s tail does) and folds them: a single row's bits. Each of
+/// the `T` activations: `out[off + t * stride + r]` = row `r`, for the first
+/// `rows / 4 * 4` rows; returns that count.
 ///
 /// # Safety
-/// `out.len()` rows of `nb` blocks at `w`; `a` prepared for them (checked by `matmul`).
-unsafe fn short_rows<K: Kind>(out: &mut [f32], w: *const u8, nb: usize, a: &Activations) -> usize {
+/// `rows` rows of `nb` blocks at `w`; `a` prepared for them (checked by `matmul`).
+#[allow(clippy::too_many_arguments)]
+unsafe fn short_rows<K: Kind, const T: usize>(out: &mut [f32], off: usize, stride: usize, rows: usize, w: *const u8, nb: usize, a: [&Activations; T]) -> usize {
     debug_assert!((1..8).contains(&nb));
     let with_s = K::FORM == Form::ScaleOffset;
     // Per batch `j` of a group (the same for every group): each lane's activation block.
     let block = |j: usize, k: usize| (4 * j + k) % nb;
     let gather = |v: &[f32], j: usize| f32x4(v[block(j, 0)], v[block(j, 1)], v[block(j, 2)], v[block(j, 3)]);
-    let d: [v128; 7] = core::array::from_fn(|j| if j < nb { gather(&a.d, j) } else { f32x4_splat(0.0) });
-    let s: [v128; 7] = core::array::from_fn(|j| if with_s && j < nb { gather(&a.s, j) } else { f32x4_splat(0.0) });
-    let (qs16, qs, bsums) = (a.qs16.as_ptr(), a.qs.as_ptr(), a.bsums.as_ptr());
-    let rows = out.len();
-    let mut values = [0f32; 28];
+    let d: [[v128; 7]; T] = core::array::from_fn(|t| core::array::from_fn(|j| if j < nb { gather(&a[t].d, j) } else { f32x4_splat(0.0) }));
+    let s: [[v128; 7]; T] = core::array::from_fn(|t| core::array::from_fn(|j| if with_s && j < nb { gather(&a[t].s, j) } else { f32x4_splat(0.0) }));
+    let (qs16, qs, bsums): ([*const i16; T], [*const i8; T], [*const i32; T]) =
+        (core::array::from_fn(|t| a[t].qs16.as_ptr()), core::array::from_fn(|t| a[t].qs.as_ptr()), core::array::from_fn(|t| a[t].bsums.as_ptr()));
+    let mut values = [[0f32; 28]; T];
     for g in 0..rows / 4 {
         let gw = w.add(g * 4 * nb * K::BB);
         for j in 0..nb {
-            let y = |k: usize| qs16.add(block(j, k) * K::BL);
-            let y8 = |k: usize| qs.add(block(j, k) * K::BL);
-            let bs = |k: usize| bsums.wrapping_add(block(j, k) * 16);
-            let v = batch4_lanes::<K>(gw.add(4 * j * K::BB), y, y8, bs, d[j], s[j]);
-            v128_store(values.as_mut_ptr().add(4 * j) as *mut v128, v);
-        }
-        for r in 0..4 {
-            let mut lanes = [0f32; 8];
-            for (i, lane) in lanes.iter_mut().enumerate().take(nb) {
-                *lane = 0.0 + values[r * nb + i];
+            let p: [[(v128, v128); T]; 4] = core::array::from_fn(|k| {
+                let b = block(j, k);
+                let y = core::array::from_fn(|t| qs16[t].add(b * K::BL));
+                let y8 = core::array::from_fn(|t| qs[t].add(b * K::BL));
+                let bs = core::array::from_fn(|t| bsums[t].wrapping_add(b * 16));
+                K::sums_t::<T>(gw.add((4 * j + k) * K::BB), y, y8, bs)
+            });
+            let h = scales4::<K>(gw.add(4 * j * K::BB));
+            for t in 0..T {
+                let v = finish4::<K>(h, [p[0][t], p[1][t], p[2][t], p[3][t]], d[t][j], s[t][j]);
+                v128_store(values[t].as_mut_ptr().add(4 * j) as *mut v128, v);
             }
-            out[4 * g + r] = fold8(lanes);
+        }
+        for (t, values) in values.iter().enumerate() {
+            for r in 0..4 {
+                let mut lanes = [0f32; 8];
+                for (i, lane) in lanes.iter_mut().enumerate().take(nb) {
+                    *lane = 0.0 + values[r * nb + i];
+                }
+                out[off + t * stride + 4 * g + r] = fold8(lanes);
+            }
         }
     }
     rows / 4 * 4
 }
 
-fn matmul<K: Kind>(out: &mut [f32], w: &[u8], row_bytes: usize, a: &Activations) {
+/// `out[off + t * stride + r] = dot(row r, acts[t])` for `rows` rows, each its single
+/// product's bits: activations [`TOKENS`] at a time (each block unpacked once for them,
+/// where [`Kind::sums_t`] does so), the rest together.
+fn matmul<K: Kind>(out: &mut [f32], off: usize, stride: usize, rows: usize, w: &[u8], row_bytes: usize, acts: &[Activations]) {
     let nb = row_bytes / K::BB;
     assert!(K::BB <= 210 && K::BL <= QK_K && row_bytes == nb * K::BB);
-    assert!(w.len() >= out.len() * row_bytes);
-    assert!(a.qs16.len() >= nb * K::BL && a.qs.len() >= nb * K::BL && a.d.len() >= nb);
-    if K::FORM == Form::ScaleOffset {
-        assert!(a.s.len() >= nb);
+    assert!(w.len() >= rows * row_bytes);
+    assert!(acts.is_empty() || out.len() >= off + (acts.len() - 1) * stride + rows);
+    for a in acts {
+        assert!(a.qs16.len() >= nb * K::BL && a.qs.len() >= nb * K::BL && a.d.len() >= nb);
+        if K::FORM == Form::ScaleOffset {
+            assert!(a.s.len() >= nb);
+        }
+        if K::BSUMS {
+            assert!(a.bsums.len() >= nb * 16);
+        }
     }
-    if K::BSUMS {
-        assert!(a.bsums.len() >= nb * 16);
+    let mut t = 0;
+    while acts.len() - t >= TOKENS {
+        let a: [&Activations; TOKENS] = core::array::from_fn(|k| &acts[t + k]);
+        // SAFETY: `rows` rows of `nb` whole blocks are inside `w`, and every activation
+        // buffer holds `nb` blocks' worth (asserted above).
+        unsafe { group::<K, TOKENS>(out, off + t * stride, stride, rows, w, row_bytes, a) };
+        t += TOKENS;
     }
-    // SAFETY: `out.len()` rows of `nb` whole blocks are inside `w`, and the activation
-    // buffers hold `nb` blocks' worth (asserted above).
-    let done = if nb < 8 { unsafe { short_rows::<K>(out, w.as_ptr(), nb, a) } } else { 0 };
-    for (r, o) in out.iter_mut().enumerate().skip(done) {
-        // SAFETY: as above, row `r` is `nb` whole blocks inside `w`.
-        *o = unsafe { row::<K>(w.as_ptr().add(r * row_bytes), nb, a) };
+    // SAFETY: as above.
+    match acts.len() - t {
+        0 => {}
+        1 => unsafe { group::<K, 1>(out, off + t * stride, stride, rows, w, row_bytes, [&acts[t]]) },
+        2 => unsafe { group::<K, 2>(out, off + t * stride, stride, rows, w, row_bytes, [&acts[t], &acts[t + 1]]) },
+        _ => unreachable!("TOKENS <= 3"),
+    }
+}
+
+/// Activations taken together by [`matmul`]: two. Three measured slower under V8
+/// (`run.sh bench`: Q4_K's 768-wide rows 1.0–1.1× one at a time against 1.3–1.4× for
+/// two; the host's 16 registers no longer hold a group's sums).
+const TOKENS: usize = 2;
+
+/// [`matmul`] for `T` activations together.
+///
+/// # Safety
+/// As checked by [`matmul`]: `rows` rows of whole blocks in `w`, activations prepared for them.
+#[inline(always)]
+unsafe fn group<K: Kind, const T: usize>(out: &mut [f32], off: usize, stride: usize, rows: usize, w: &[u8], row_bytes: usize, a: [&Activations; T]) {
+    let nb = row_bytes / K::BB;
+    let done = if nb < 8 { short_rows::<K, T>(out, off, stride, rows, w.as_ptr(), nb, a) } else { 0 };
+    for r in done..rows {
+        let v = row::<K, T>(w.as_ptr().add(r * row_bytes), nb, a);
+        for (t, v) in v.into_iter().enumerate() {
+            out[off + t * stride + r] = v;
+        }
     }
 }
 
 /// `out[i] = dot(row i, act)` for every row, bit for bit [`ggml::dot_row`]; `act`
 /// must be prepared for `ty` and this row length (asserted).
 pub fn matmul_ggml(ty: GgmlType, out: &mut [f32], w: &[u8], row_bytes: usize, a: &mut Activations) {
+    let rows = out.len();
     match ty {
-        GgmlType::Q8_0 => matmul::<Q8_0>(out, w, row_bytes, a),
-        GgmlType::Q4_0 => matmul::<Q4_0>(out, w, row_bytes, a),
-        GgmlType::Q4_1 => matmul::<Q4_1>(out, w, row_bytes, a),
-        GgmlType::Q5_0 => matmul::<Q5_0>(out, w, row_bytes, a),
-        GgmlType::Q5_1 => matmul::<Q5_1>(out, w, row_bytes, a),
-        GgmlType::IQ4_NL => matmul::<IQ4NL>(out, w, row_bytes, a),
-        GgmlType::Q2_K => matmul::<Q2K>(out, w, row_bytes, a),
-        GgmlType::Q3_K => matmul::<Q3K>(out, w, row_bytes, a),
-        GgmlType::Q4_K => matmul::<Q4K>(out, w, row_bytes, a),
-        GgmlType::Q5_K => matmul::<Q5K>(out, w, row_bytes, a),
-        GgmlType::Q6_K => matmul::<Q6K>(out, w, row_bytes, a),
-        GgmlType::IQ4_XS => matmul::<IQ4XS>(out, w, row_bytes, a),
         GgmlType::F16 | GgmlType::BF16 => matmul_half(ty, out, w, row_bytes, a),
         GgmlType::F32 => {
             for (o, r) in out.iter_mut().zip(w.chunks_exact(row_bytes)) {
                 *o = ggml::dot_row(ty, r, a);
             }
         }
+        _ => matmul_blocks(ty, out, 0, 0, rows, w, row_bytes, core::slice::from_ref(a)),
+    }
+}
+
+/// `out[off + t * stride + r] = dot(row r, acts[t])` for every row of `w`, each bit for
+/// bit [`matmul_ggml`]'s for that activation alone; `ty` a block type.
+pub fn matmul_ggml_cols(ty: GgmlType, out: &mut [f32], off: usize, stride: usize, w: &[u8], row_bytes: usize, acts: &[Activations]) {
+    matmul_blocks(ty, out, off, stride, w.len() / row_bytes, w, row_bytes, acts)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn matmul_blocks(ty: GgmlType, out: &mut [f32], off: usize, stride: usize, rows: usize, w: &[u8], row_bytes: usize, acts: &[Activations]) {
+    match ty {
+        GgmlType::Q8_0 => matmul::<Q8_0>(out, off, stride, rows, w, row_bytes, acts),
+        GgmlType::Q4_0 => matmul::<Q4_0>(out, off, stride, rows, w, row_bytes, acts),
+        GgmlType::Q4_1 => matmul::<Q4_1>(out, off, stride, rows, w, row_bytes, acts),
+        GgmlType::Q5_0 => matmul::<Q5_0>(out, off, stride, rows, w, row_bytes, acts),
+        GgmlType::Q5_1 => matmul::<Q5_1>(out, off, stride, rows, w, row_bytes, acts),
+        GgmlType::IQ4_NL => matmul::<IQ4NL>(out, off, stride, rows, w, row_bytes, acts),
+        GgmlType::Q2_K => matmul::<Q2K>(out, off, stride, rows, w, row_bytes, acts),
+        GgmlType::Q3_K => matmul::<Q3K>(out, off, stride, rows, w, row_bytes, acts),
+        GgmlType::Q4_K => matmul::<Q4K>(out, off, stride, rows, w, row_bytes, acts),
+        GgmlType::Q5_K => matmul::<Q5K>(out, off, stride, rows, w, row_bytes, acts),
+        GgmlType::Q6_K => matmul::<Q6K>(out, off, stride, rows, w, row_bytes, acts),
+        GgmlType::IQ4_XS => matmul::<IQ4XS>(out, off, stride, rows, w, row_bytes, acts),
+        GgmlType::F16 | GgmlType::BF16 | GgmlType::F32 => unreachable!("{} has no blocks", ty.name()),
     }
 }
 
@@ -628,22 +707,26 @@ unsafe fn k4_unpack(p: *const u8) -> v128 {
 /// The four sub-block pairs are written out (not a loop) so that every lane shuffle
 /// has constant lanes: V8 and Cranelift then emit one instruction for it.
 ///
+/// `T` activations at once (prompt tokens) share the unpacking: the values, scales and
+/// mins are decoded once for all of them.
+///
 /// # Safety
-/// One block at `b`, its 256 activation values at `y`, 16 sums at `bs`.
+/// One block at `b`; for each activation `t` its 256 values at `y[t]`, 16 sums at `bs[t]`.
 #[inline(always)]
-unsafe fn k45_sums(b: *const u8, y: *const i16, bs: *const i32, five: bool) -> (v128, v128) {
+unsafe fn k45_sums<const T: usize>(b: *const u8, y: [*const i16; T], bs: [*const i32; T], five: bool) -> [(v128, v128); T] {
     let scales_mins = k4_unpack(b.add(4));
     let (sc, mn) = (u16x8_extend_low_u8x16(scales_mins), u16x8_extend_high_u8x16(scales_mins));
-    let (sc03, sc47) = (u32x4_extend_low_u16x8(sc), u32x4_extend_high_u16x8(sc));
     let (mn03, mn47) = (u32x4_extend_low_u16x8(mn), u32x4_extend_high_u16x8(mn));
     let qs = if five { b.add(48) } else { b.add(16) };
     let (qh0, qh1) = if five { (ld(b.add(16)), ld(b.add(32))) } else { (zero(), zero()) };
     // Sub-block pairs in a loop (written out, all their loads come first and the
     // host's register allocator spills); the scales for pair j are lanes 0 and 1 of
-    // `scales`, moved down two lanes after each pair by constant shuffles.
-    let (mut scales, mut next) = (sc03, sc47);
-    let mut acc = zero();
+    // `scales` (u16, several activations) or `sc32` (u32, one), moved down two lanes
+    // after each pair by constant shuffles.
+    let (mut scales, mut sc32, mut next32) = (sc, u32x4_extend_low_u16x8(sc), u32x4_extend_high_u16x8(sc));
+    let mut acc = [zero(); T];
     for j in 0..4 {
+        let (s0, s1) = (i16x8_shuffle::<0, 0, 0, 0, 0, 0, 0, 0>(scales, scales), i16x8_shuffle::<1, 1, 1, 1, 1, 1, 1, 1>(scales, scales));
         let (mut lo, mut hi) = (zero(), zero());
         for half in 0..2 {
             // values 16*half .. 16*half + 16 of sub-blocks 2j and 2j + 1
@@ -660,22 +743,45 @@ unsafe fn k45_sums(b: *const u8, y: *const i16, bs: *const i32, five: bool) -> (
             } else {
                 nibbles16(qs.add(32 * j + 16 * half))
             };
-            let yl = y.add(64 * j + 16 * half);
-            lo = i32x4_add(lo, i32x4_add(madd(v[0], ldy(yl)), madd(v[1], ldy(yl.add(8)))));
-            hi = i32x4_add(hi, i32x4_add(madd(v[2], ldy(yl.add(32))), madd(v[3], ldy(yl.add(40)))));
+            if T == 1 {
+                // One activation: each sub-block's sum, scaled once per pair below.
+                let yl = y[0].add(64 * j + 16 * half);
+                lo = i32x4_add(lo, i32x4_add(madd(v[0], ldy(yl)), madd(v[1], ldy(yl.add(8)))));
+                hi = i32x4_add(hi, i32x4_add(madd(v[2], ldy(yl.add(32))), madd(v[3], ldy(yl.add(40)))));
+            } else {
+                // Several: the scales on the values (at most 31 * 63, an i16), shared by
+                // every activation, whose products then come out scaled: the same
+                // integers (madd pairs at most 2 * 1953 * 128, a block 256 * 1953 * 128).
+                // Fewer registers live than a sum per sub-block and activation.
+                let w = [i16x8_mul(v[0], s0), i16x8_mul(v[1], s0), i16x8_mul(v[2], s1), i16x8_mul(v[3], s1)];
+                for t in 0..T {
+                    let yl = y[t].add(64 * j + 16 * half);
+                    let l = i32x4_add(madd(w[0], ldy(yl)), madd(w[1], ldy(yl.add(8))));
+                    let h = i32x4_add(madd(w[2], ldy(yl.add(32))), madd(w[3], ldy(yl.add(40))));
+                    acc[t] = i32x4_add(acc[t], i32x4_add(l, h));
+                }
+            }
         }
-        let (s0, s1) = (i32x4_shuffle::<0, 0, 0, 0>(scales, scales), i32x4_shuffle::<1, 1, 1, 1>(scales, scales));
-        acc = i32x4_add(acc, i32x4_add(i32x4_mul(lo, s0), i32x4_mul(hi, s1)));
-        scales = i32x4_shuffle::<2, 3, 4, 5>(scales, next);
-        next = i32x4_shuffle::<2, 3, 2, 3>(next, next);
+        if T == 1 {
+            let (s0, s1) = (i32x4_shuffle::<0, 0, 0, 0>(sc32, sc32), i32x4_shuffle::<1, 1, 1, 1>(sc32, sc32));
+            acc[0] = i32x4_add(acc[0], i32x4_add(i32x4_mul(lo, s0), i32x4_mul(hi, s1)));
+            sc32 = i32x4_shuffle::<2, 3, 4, 5>(sc32, next32);
+            next32 = i32x4_shuffle::<2, 3, 2, 3>(next32, next32);
+        } else {
+            scales = i16x8_shuffle::<2, 3, 4, 5, 6, 7, 0, 1>(scales, scales);
+        }
     }
     // sum_j bsums[j] * mins[j / 2]: sums 4q..4q+4 against mins 2q, 2q, 2q + 1, 2q + 1
-    let sums = |q: usize| v128_load(bs.add(4 * q) as *const v128);
-    let m = i32x4_add(
-        i32x4_add(i32x4_mul(sums(0), i32x4_shuffle::<0, 0, 1, 1>(mn03, mn03)), i32x4_mul(sums(1), i32x4_shuffle::<2, 2, 3, 3>(mn03, mn03))),
-        i32x4_add(i32x4_mul(sums(2), i32x4_shuffle::<0, 0, 1, 1>(mn47, mn47)), i32x4_mul(sums(3), i32x4_shuffle::<2, 2, 3, 3>(mn47, mn47))),
-    );
-    (acc, m)
+    let mins = [
+        i32x4_shuffle::<0, 0, 1, 1>(mn03, mn03),
+        i32x4_shuffle::<2, 2, 3, 3>(mn03, mn03),
+        i32x4_shuffle::<0, 0, 1, 1>(mn47, mn47),
+        i32x4_shuffle::<2, 2, 3, 3>(mn47, mn47),
+    ];
+    core::array::from_fn(|t| {
+        let sums = |q: usize| i32x4_mul(v128_load(bs[t].add(4 * q) as *const v128), mins[q]);
+        (acc[t], i32x4_add(i32x4_add(sums(0), sums(1)), i32x4_add(sums(2), sums(3))))
+    })
 }
 
 struct Q4K;
@@ -687,7 +793,11 @@ impl Kind for Q4K {
     const H1: usize = 2;
     #[inline(always)]
     unsafe fn sums(b: *const u8, y: *const i16, _: *const i8, bs: *const i32) -> (v128, v128) {
-        k45_sums(b, y, bs, false)
+        k45_sums::<1>(b, [y], [bs], false)[0]
+    }
+    #[inline(always)]
+    unsafe fn sums_t<const T: usize>(b: *const u8, y: [*const i16; T], _: [*const i8; T], bs: [*const i32; T]) -> [(v128, v128); T] {
+        k45_sums::<T>(b, y, bs, false)
     }
 }
 
@@ -700,7 +810,11 @@ impl Kind for Q5K {
     const H1: usize = 2;
     #[inline(always)]
     unsafe fn sums(b: *const u8, y: *const i16, _: *const i8, bs: *const i32) -> (v128, v128) {
-        k45_sums(b, y, bs, true)
+        k45_sums::<1>(b, [y], [bs], true)[0]
+    }
+    #[inline(always)]
+    unsafe fn sums_t<const T: usize>(b: *const u8, y: [*const i16; T], _: [*const i8; T], bs: [*const i32; T]) -> [(v128, v128); T] {
+        k45_sums::<T>(b, y, bs, true)
     }
 }
 
@@ -730,9 +844,14 @@ impl Kind for Q6K {
     const H1: usize = 208;
     #[inline(always)]
     unsafe fn sums(b: *const u8, _: *const i16, y: *const i8, _: *const i32) -> (v128, v128) {
+        Self::sums_t::<1>(b, [core::ptr::null()], [y], [core::ptr::null()])[0]
+    }
+    /// The values assembled once for all `T` activations.
+    #[inline(always)]
+    unsafe fn sums_t<const T: usize>(b: *const u8, _: [*const i16; T], y: [*const i8; T], _: [*const i32; T]) -> [(v128, v128); T] {
         let sc = core::slice::from_raw_parts(b.add(192) as *const i8, 16);
         let (m4, m3, k32) = (u8x16_splat(0x0f), u8x16_splat(3), i8x16_splat(32));
-        let mut acc = zero();
+        let mut acc = [zero(); T];
         for c in 0..2 {
             for half in 0..2 {
                 // values l in 16*half .. 16*half + 16 of each quarter
@@ -749,12 +868,14 @@ impl Kind for Q6K {
                 ];
                 for (k, &qk) in q.iter().enumerate() {
                     let g = 8 * c + 2 * k + half;
-                    let p = dot16_bytes_scaled(i8x16_sub(qk, k32), y.add(128 * c + 32 * k + o), i16x8_splat(sc[g] as i16));
-                    acc = i32x4_add(acc, p);
+                    let (qk, scale) = (i8x16_sub(qk, k32), i16x8_splat(sc[g] as i16));
+                    for t in 0..T {
+                        acc[t] = i32x4_add(acc[t], dot16_bytes_scaled(qk, y[t].add(128 * c + 32 * k + o), scale));
+                    }
                 }
             }
         }
-        (acc, zero())
+        core::array::from_fn(|t| (acc[t], zero()))
     }
 }
 

@@ -118,6 +118,80 @@ pub extern "C" fn bench(simd: u32, reps: u32) -> f32 {
     s
 }
 
+/// `matmul_ggml_cols` on simd128 (activations two at a time) against the scalar product
+/// activation by activation, every block type, short and long rows, odd and even counts
+/// of activations: mismatches.
+#[no_mangle]
+pub extern "C" fn run_ggml_cols() -> u32 {
+    let mut r = X(0x6a09_e667_f3bc_c909);
+    let mut bad = 0;
+    for (ti, ty) in GgmlType::ALL.into_iter().enumerate().filter(|(_, t)| t.block_len() > 1) {
+        for blocks in [1usize, 2, 3, 5, 7, 8, 9, 12, 17] {
+            for n in 1..=5usize {
+                let (cols, rows) = (blocks * ty.block_len(), if n % 2 == 0 { 21 } else { 6 });
+                let rb = ty.row_bytes(cols).unwrap();
+                let mut w: Vec<u8> = (0..rb * rows).map(|_| r.next() as u8).collect();
+                for b in w.chunks_exact_mut(ty.block_bytes()) {
+                    for &at in offs(ty) { b[at..at + 2].copy_from_slice(&scale(&mut r).to_le_bytes()); }
+                }
+                let mut acts: Vec<Activations> = (0..n).map(|t| {
+                    let x: Vec<f32> = (0..cols).map(|i| if (i / 32 + t) % 5 == 0 { 0.0 } else { r.f() * 3.0 }).collect();
+                    let mut a = Activations::new();
+                    a.prepare(ty.activation(), &x);
+                    a
+                }).collect();
+                let mut want = alloc::vec![0f32; n * rows];
+                for (t, a) in acts.iter_mut().enumerate() { Backend::Scalar.matmul_ggml(ty, &mut want[t * rows..(t + 1) * rows], &w, rb, a); }
+                for b in Backend::available() {
+                    let mut got = alloc::vec![0f32; n * rows];
+                    b.matmul_ggml_cols(ty, &mut got, 0, rows, &w, rb, &mut acts);
+                    if got.iter().zip(&want).any(|(p, q)| p.to_bits() != q.to_bits()) {
+                        bad += 1;
+                        unsafe { if FIRST == 0 { FIRST = (ti as u32 + 1) * 1000 + blocks as u32; } }
+                    }
+                }
+            }
+        }
+    }
+    bad
+}
+
+/// `bench_ggml_cols(together, reps)` after `setup(type, cols)`: 32 activations through a
+/// 64 KB block of rows (what prompt processing runs), one at a time or together.
+#[no_mangle]
+pub extern "C" fn bench_ggml_cols(together: u32, reps: u32) -> f32 {
+    #[allow(static_mut_refs)]
+    let (ty, w, rb, x) = unsafe { STATE.as_ref().unwrap() };
+    let b = *Backend::available().last().unwrap();
+    let rows = (64 * 1024 / rb).max(1);
+    let w = &w[..rows * rb];
+    let mut acts: Vec<Activations> = (0..32).map(|t| {
+        let mut a = Activations::new();
+        let xt: Vec<f32> = x.iter().map(|v| v * (1.0 + t as f32 / 32.0)).collect();
+        a.prepare(ty.activation(), &xt);
+        a
+    }).collect();
+    let mut o = alloc::vec![0f32; 32 * rows];
+    let mut s = 0.0;
+    for _ in 0..reps {
+        if together == 1 {
+            b.matmul_ggml_cols(*ty, &mut o, 0, rows, w, *rb, &mut acts);
+        } else {
+            for (t, a) in acts.iter_mut().enumerate() { b.matmul_ggml(*ty, &mut o[t * rows..(t + 1) * rows], w, *rb, a); }
+        }
+        s += o[0];
+    }
+    s
+}
+
+/// Rows of `setup`'s block that `bench_ggml_cols` times.
+#[no_mangle]
+pub extern "C" fn ggml_cols_rows() -> u32 {
+    #[allow(static_mut_refs)]
+    let (_, _, rb, _) = unsafe { STATE.as_ref().unwrap() };
+    (64 * 1024 / rb).max(1) as u32
+}
+
 /// `matmul_f32_cols` on simd128 against the scalar product vector by vector (row lengths
 /// with and without lane tails, every tile remainder of rows and vectors): mismatches.
 #[no_mangle]
