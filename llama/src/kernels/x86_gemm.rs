@@ -34,7 +34,7 @@ use super::x86_ggml::{block_values, bytes_from_bits, iq4nl_table, k45_values, lo
 use crate::ggml::{self, Activations};
 
 /// Tokens per panel: one `i32` (or `f32`) per token in a 256-bit vector.
-pub(super) const TOKENS: usize = 8;
+const TOKENS: usize = 8;
 /// Weight rows computed together: each panel load serves them all.
 const ROWS: usize = 4;
 
@@ -63,7 +63,7 @@ pub(super) trait Tiled: Kind {
 }
 
 /// Whether a type's sub-blocks carry integer scales.
-pub(super) const fn scaled<K: Tiled>() -> bool {
+const fn scaled<K: Tiled>() -> bool {
     K::SUB < K::BL
 }
 
@@ -162,7 +162,7 @@ tiled_32!(IQ4NL, true, |b| _mm256_shuffle_epi8(iq4nl_table(), nibbles(b.add(2)))
 /// `4k..4k+4` of each token.
 pub(super) struct Panel {
     /// `[nb][BL / 4]`: the values.
-    pub(super) qs: Vec<__m256i>,
+    qs: Vec<__m256i>,
     /// `[nb]`: each token's block scale.
     d: Vec<__m256>,
     /// `[nb]`: each token's Q8_1 block sum (`ScaleOffset` types only).
@@ -170,14 +170,14 @@ pub(super) struct Panel {
     /// `[nb][NC / 2]`: each token's correction sums `A_j`, two `i16` per lane.
     sums: Vec<__m256i>,
     /// `[nb]`: each token's sum of the block's values (signed types).
-    pub(super) ysum: Vec<__m256i>,
+    ysum: Vec<__m256i>,
 }
 
 impl Panel {
     /// The panel of `acts` (one to [`TOKENS`] activations, each with `nb` blocks; a
     /// missing token's values are zeros, and its results are not stored).
     #[inline(always)]
-    pub(super) unsafe fn new<K: Tiled>(acts: &[Activations], nb: usize) -> Panel {
+    unsafe fn new<K: Tiled>(acts: &[Activations], nb: usize) -> Panel {
         debug_assert!((1..=TOKENS).contains(&acts.len()));
         let words = K::BL / 4;
         let with_s = K::FORM == Form::ScaleOffset;
@@ -258,9 +258,9 @@ unsafe fn transpose8(m: [__m256i; 8]) -> [__m256i; 8] {
 /// A group of weight rows, unpacked once for every panel.
 pub(super) struct Unpacked {
     /// `[row][block][BL]` value bytes.
-    pub(super) values: Vec<u8>,
+    values: Vec<u8>,
     /// `[row][block][BL / SUB]` scales (K-quants).
-    pub(super) scales: Vec<i32>,
+    scales: Vec<i32>,
     /// `[row][block][NC / 2]` correction coefficients, two `i16` per word.
     corr: Vec<i32>,
     /// `[row][block]` the f16 scales `h0`, `h1` widened.
@@ -269,7 +269,7 @@ pub(super) struct Unpacked {
 
 impl Unpacked {
     /// Room for `rows` rows of `nb` blocks.
-    pub(super) fn new<K: Tiled>(rows: usize, nb: usize) -> Unpacked {
+    fn new<K: Tiled>(rows: usize, nb: usize) -> Unpacked {
         Unpacked {
             values: vec![0; rows * nb * K::BL],
             scales: vec![0; rows * nb * (K::BL / K::SUB)],
@@ -281,7 +281,7 @@ impl Unpacked {
     /// Row `i` (of the group) from `w`, its `nb` blocks; signed values as `w ^ 0x80` when
     /// `I` multiplies any unsigned byte (see [`Tiled::SIGNED`]).
     #[inline(always)]
-    pub(super) unsafe fn fill<K: Tiled, I: Isa>(&mut self, i: usize, w: *const u8, nb: usize) {
+    unsafe fn fill<K: Tiled, I: Isa>(&mut self, i: usize, w: *const u8, nb: usize) {
         let (ns, np) = (K::BL / K::SUB, K::NC / 2);
         let mut scales = [0i32; 16];
         let mut corr = [0i16; 16];
@@ -364,7 +364,7 @@ unsafe fn tile<K: Tiled, I: Isa, const R: usize, const P: usize>(u: &Unpacked, f
 /// from the exact sums of their value products `isum`: the correction, then the single
 /// product's f32 formula.
 #[inline(always)]
-pub(super) unsafe fn block_value<K: Tiled, I: Isa>(isum: __m256i, u: &Unpacked, at: usize, panel: &Panel, b: usize) -> __m256 {
+unsafe fn block_value<K: Tiled, I: Isa>(isum: __m256i, u: &Unpacked, at: usize, panel: &Panel, b: usize) -> __m256 {
     let np = K::NC / 2;
     let [h0, h1] = *u.h.as_ptr().add(at);
     let coef = u.corr.as_ptr().add(at * np);
@@ -386,7 +386,7 @@ pub(super) unsafe fn block_value<K: Tiled, I: Isa>(isum: __m256i, u: &Unpacked, 
 
 /// The eight lane sums folded in [`super::fold8`]'s order, eight tokens at a time.
 #[inline(always)]
-pub(super) unsafe fn fold_lanes(a: &[__m256; 8]) -> __m256 {
+unsafe fn fold_lanes(a: &[__m256; 8]) -> __m256 {
     _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(a[0], a[4]), _mm256_add_ps(a[2], a[6])), _mm256_add_ps(_mm256_add_ps(a[1], a[5]), _mm256_add_ps(a[3], a[7])))
 }
 
@@ -414,7 +414,7 @@ impl TileIsa for Avx512 {
 
 /// Row `r`'s values for panel `g`'s tokens into `out` (those of them that exist).
 #[inline(always)]
-pub(super) unsafe fn store(out: &mut [f32], off: usize, stride: usize, tokens: usize, r: usize, g: usize, v: __m256) {
+unsafe fn store(out: &mut [f32], off: usize, stride: usize, tokens: usize, r: usize, g: usize, v: __m256) {
     let mut t = [0f32; TOKENS];
     _mm256_storeu_ps(t.as_mut_ptr(), v);
     for (c, t) in t.into_iter().enumerate().take(tokens - g * TOKENS) {
@@ -424,7 +424,7 @@ pub(super) unsafe fn store(out: &mut [f32], off: usize, stride: usize, tokens: u
 
 /// The blocks per row and rows of `w`, once checked that the raw pointers of a tiled
 /// product stay inside `w`, `out` and every activation.
-pub(super) fn checked<K: Tiled>(out: &[f32], off: usize, stride: usize, w: &[u8], row_bytes: usize, acts: &[Activations]) -> (usize, usize) {
+fn checked<K: Tiled>(out: &[f32], off: usize, stride: usize, w: &[u8], row_bytes: usize, acts: &[Activations]) -> (usize, usize) {
     let nb = row_bytes / K::BB;
     let rows = w.len() / row_bytes;
     assert!(row_bytes == nb * K::BB && w.len() == rows * row_bytes);
