@@ -9,8 +9,8 @@
 //! an x86 host, whose SIMD has no byte multiply). Products are at most 127·128 and a
 //! pair sum fits i32, so nothing saturates; sub-block scales multiply the i32 partials
 //! (Q4_K/Q5_K's multiply the widened values: a 5-bit value times a 6-bit scale is an
-//! i16, and the integers come out the same). Q6_K stays in byte lanes (its 6-bit values assemble in fewer instructions 16 at a
-//! time; in i16 lanes it measured slower). Four blocks' i32x4 partials reduce into one
+//! i16, and the integers come out the same). Q6_K stays in byte lanes (its 6-bit values
+//! assemble in fewer instructions 16 at a time; in i16 lanes it measured slower). Four blocks' i32x4 partials reduce into one
 //! i32x4 of totals.
 //!
 //! What the host makes of the code decides the speed: V8 and Cranelift give wasm no
@@ -195,6 +195,21 @@ unsafe fn halves(w: *const u8, bb: usize, off: usize) -> v128 {
 
 // ---------------------------------------------------------------- the row loop
 
+/// The eight canonical lanes held as two f32x4 (`lo` lanes 0..4, `hi` 4..8).
+#[inline(always)]
+fn lanes8(lo: v128, hi: v128) -> [f32; 8] {
+    [
+        f32x4_extract_lane::<0>(lo),
+        f32x4_extract_lane::<1>(lo),
+        f32x4_extract_lane::<2>(lo),
+        f32x4_extract_lane::<3>(lo),
+        f32x4_extract_lane::<0>(hi),
+        f32x4_extract_lane::<1>(hi),
+        f32x4_extract_lane::<2>(hi),
+        f32x4_extract_lane::<3>(hi),
+    ]
+}
+
 /// Four consecutive blocks' f16 scales `(h0, h1)` widened (lane `k`: block `k` at
 /// `w + k * BB`; `h1` only for the forms that use it).
 ///
@@ -249,8 +264,9 @@ unsafe fn single<K: Kind>(w: *const u8, y: *const i16, y8: *const i8, d: f32, s:
     }
 }
 
-/// One row of `nb` blocks against `T` activations (each its own single product's bits:
-/// [`finish4`]'s operations four blocks at a time per activation, with [`Kind::sums_t`] unpacking each block once).
+/// One row of `nb` blocks against `T` activations, each its own single product's bits:
+/// [`finish4`]'s operations four blocks at a time per activation, [`Kind::sums_t`]
+/// unpacking each block once for all of them.
 ///
 /// # Safety
 /// `nb` blocks at `w`; every activation prepared for them (checked by `matmul`).
@@ -285,16 +301,7 @@ unsafe fn row<K: Kind, const T: usize>(w: *const u8, nb: usize, a: [&Activations
     }
     core::array::from_fn(|t| {
         let (lo, hi) = (lo[t], hi[t]);
-        let mut lanes = [
-            f32x4_extract_lane::<0>(lo),
-            f32x4_extract_lane::<1>(lo),
-            f32x4_extract_lane::<2>(lo),
-            f32x4_extract_lane::<3>(lo),
-            f32x4_extract_lane::<0>(hi),
-            f32x4_extract_lane::<1>(hi),
-            f32x4_extract_lane::<2>(hi),
-            f32x4_extract_lane::<3>(hi),
-        ];
+        let mut lanes = lanes8(lo, hi);
         // The last `nb mod 8` blocks one at a time, each into its lane (block `i + k` is
         // lane `k`): the same per-block operations as a lane of `finish4`, in scalar f32.
         let (yp, y8, dp) = (a[t].qs16.as_ptr(), a[t].qs.as_ptr(), a[t].d.as_ptr());
@@ -474,16 +481,7 @@ fn matmul_half(ty: GgmlType, out: &mut [f32], w: &[u8], row_bytes: usize, a: &Ac
             hi = f32x4_add(hi, f32x4_mul(widen4(u32x4_extend_high_u16x8(h)), x1));
             j += 8;
         }
-        let mut s = fold8([
-            f32x4_extract_lane::<0>(lo),
-            f32x4_extract_lane::<1>(lo),
-            f32x4_extract_lane::<2>(lo),
-            f32x4_extract_lane::<3>(lo),
-            f32x4_extract_lane::<0>(hi),
-            f32x4_extract_lane::<1>(hi),
-            f32x4_extract_lane::<2>(hi),
-            f32x4_extract_lane::<3>(hi),
-        ]);
+        let mut s = fold8(lanes8(lo, hi));
         for i in n8..n {
             let h = u16::from_le_bytes([r[2 * i], r[2 * i + 1]]);
             let v = if bf { ggml::bf16_to_f32(h) } else { crate::source::f16_to_f32(h) };

@@ -62,6 +62,11 @@ pub(super) trait Tiled: Kind {
     unsafe fn coefficients(_b: *const u8, _scales: &mut [i32], _corr: &mut [i16]) {}
 }
 
+/// Whether `I` multiplies `K`'s signed values stored plus 128 (see [`Tiled::SIGNED`]).
+const fn offset128<K: Tiled, I: Isa>() -> bool {
+    K::SIGNED && I::FULL_U8
+}
+
 /// Whether a type's sub-blocks carry integer scales.
 const fn scaled<K: Tiled>() -> bool {
     K::SUB < K::BL
@@ -169,7 +174,7 @@ pub(super) struct Panel {
     s: Vec<__m256>,
     /// `[nb][NC / 2]`: each token's correction sums `A_j`, two `i16` per lane.
     sums: Vec<__m256i>,
-    /// `[nb]`: each token's sum of the block's values (signed types).
+    /// `[nb]`: each token's sum of the block's values ([`offset128`] types).
     ysum: Vec<__m256i>,
 }
 
@@ -177,7 +182,7 @@ impl Panel {
     /// The panel of `acts` (one to [`TOKENS`] activations, each with `nb` blocks; a
     /// missing token's values are zeros, and its results are not stored).
     #[inline(always)]
-    unsafe fn new<K: Tiled>(acts: &[Activations], nb: usize) -> Panel {
+    unsafe fn new<K: Tiled, I: Isa>(acts: &[Activations], nb: usize) -> Panel {
         debug_assert!((1..=TOKENS).contains(&acts.len()));
         let words = K::BL / 4;
         let with_s = K::FORM == Form::ScaleOffset;
@@ -185,7 +190,7 @@ impl Panel {
         let mut d = vec![_mm256_setzero_ps(); nb];
         let mut s = vec![_mm256_setzero_ps(); if with_s { nb } else { 0 }];
         let mut sums = vec![_mm256_setzero_si256(); nb * K::NC / 2];
-        let mut ysum = vec![_mm256_setzero_si256(); if K::SIGNED { nb } else { 0 }];
+        let mut ysum = vec![_mm256_setzero_si256(); if offset128::<K, I>() { nb } else { 0 }];
         let per = 16 / K::NC.max(1); // 16-value sums per correction term
         for b in 0..nb {
             // Eight words of each token at a time, transposed as an 8 x 8 matrix of i32.
@@ -202,7 +207,7 @@ impl Panel {
             let mut ys = [0i32; TOKENS];
             for (t, a) in acts.iter().enumerate() {
                 db[t] = a.d[b];
-                if K::SIGNED {
+                if offset128::<K, I>() {
                     ys[t] = a.qs[b * K::BL..(b + 1) * K::BL].iter().map(|&q| q as i32).sum();
                 }
                 if with_s {
@@ -219,7 +224,7 @@ impl Panel {
                 }
             }
             d[b] = _mm256_loadu_ps(db.as_ptr());
-            if K::SIGNED {
+            if offset128::<K, I>() {
                 ysum[b] = _mm256_loadu_si256(ys.as_ptr() as *const __m256i);
             }
             if with_s {
@@ -268,13 +273,12 @@ pub(super) struct Unpacked {
 }
 
 impl Unpacked {
-    /// Room for `rows` rows of `nb` blocks.
-    fn new<K: Tiled>(rows: usize, nb: usize) -> Unpacked {
+    fn new<K: Tiled>(nb: usize) -> Unpacked {
         Unpacked {
-            values: vec![0; rows * nb * K::BL],
-            scales: vec![0; rows * nb * (K::BL / K::SUB)],
-            corr: vec![0; rows * nb * K::NC / 2],
-            h: vec![[0.0; 2]; rows * nb],
+            values: vec![0; ROWS * nb * K::BL],
+            scales: vec![0; ROWS * nb * (K::BL / K::SUB)],
+            corr: vec![0; ROWS * nb * K::NC / 2],
+            h: vec![[0.0; 2]; ROWS * nb],
         }
     }
 
@@ -290,7 +294,7 @@ impl Unpacked {
             let at = i * nb + b;
             let values = self.values.as_mut_ptr().add(at * K::BL);
             K::unpack(blk, values);
-            if K::SIGNED && I::FULL_U8 {
+            if offset128::<K, I>() {
                 for k in (0..K::BL).step_by(32) {
                     let v = values.add(k) as *mut __m256i;
                     _mm256_storeu_si256(v, _mm256_xor_si256(_mm256_loadu_si256(v), _mm256_set1_epi8(0x80u8 as i8)));
@@ -327,7 +331,7 @@ unsafe fn tile<K: Tiled, I: Isa, const R: usize, const P: usize>(u: &Unpacked, f
                 for r in 0..R {
                     let wk = _mm256_set1_epi32(*vals[r].add(k));
                     for p in 0..P {
-                        sub[r][p] = if K::SIGNED && !I::FULL_U8 { I::dot_i8_acc(sub[r][p], wk, yk[p]) } else { I::dot_u8_acc(sub[r][p], wk, yk[p]) };
+                        sub[r][p] = if K::SIGNED && !offset128::<K, I>() { I::dot_i8_acc(sub[r][p], wk, yk[p]) } else { I::dot_u8_acc(sub[r][p], wk, yk[p]) };
                     }
                 }
             }
@@ -338,7 +342,7 @@ unsafe fn tile<K: Tiled, I: Isa, const R: usize, const P: usize>(u: &Unpacked, f
                         isum[r][p] = _mm256_add_epi32(isum[r][p], _mm256_mullo_epi32(sub[r][p], sc));
                     }
                 }
-            } else if K::SIGNED && I::FULL_U8 {
+            } else if offset128::<K, I>() {
                 // The values were stored plus 128.
                 for p in 0..P {
                     let offset = _mm256_slli_epi32::<7>(panels[p].ysum[b]);
@@ -450,8 +454,8 @@ pub(super) unsafe fn matmul<K: Tiled, I: TileIsa>(out: &mut [f32], off: usize, s
         return matmul_cols::<K, I>(out, off, stride, w, row_bytes, acts);
     }
     let (nb, rows) = checked::<K>(out, off, stride, w, row_bytes, acts);
-    let panels: Vec<Panel> = acts[..tiled].chunks(TOKENS).map(|a| Panel::new::<K>(a, nb)).collect();
-    let mut u = Unpacked::new::<K>(ROWS, nb);
+    let panels: Vec<Panel> = acts[..tiled].chunks(TOKENS).map(|a| Panel::new::<K, I>(a, nb)).collect();
+    let mut u = Unpacked::new::<K>(nb);
     let mut r0 = 0;
     while r0 < rows {
         let n = (rows - r0).min(ROWS);
