@@ -18,7 +18,9 @@
 //! then holds one weight row's values for eight tokens: the formula, the lane
 //! accumulation and the fold are the single product's operations done for eight tokens
 //! side by side, with no horizontal step at all. Weights are read from memory once per
-//! call; each row's unpacked blocks are reused by every group of eight tokens.
+//! call; each row's unpacked blocks are reused by every group of eight tokens. With
+//! AVX-512, two panels side by side ([`Wide`]) make one 512-bit `vpdpbusd` serve sixteen
+//! tokens ([`tile_wide`]); its halves go through the same 256-bit epilogue.
 //!
 //! Safety: as in [`super::x86_ggml`], every function needs its entry point's features
 //! (AVX2 and F16C, or AVX-512 F/BW/VL/VNNI) and reads through raw pointers that
@@ -388,6 +390,89 @@ unsafe fn block_value<K: Tiled, I: Isa>(isum: __m256i, u: &Unpacked, at: usize, 
     block_values::<K>(_mm256_set1_ps(h0), _mm256_set1_ps(h1), panel.d[b], s, _mm256_cvtepi32_ps(isum), msum)
 }
 
+/// Two panels side by side for 512-bit vectors: per block and word, panel `g`'s eight
+/// tokens in the low half and panel `g + 1`'s in the high half, so that one `vpdpbusd`
+/// multiplies a weight word into sixteen tokens.
+pub(super) struct Wide {
+    /// `[nb][BL / 4]`: the two panels' value vectors, concatenated.
+    qs: Vec<__m512i>,
+}
+
+impl Wide {
+    #[target_feature(enable = "avx512f")]
+    unsafe fn new(lo: &Panel, hi: &Panel) -> Wide {
+        let mut qs = Vec::with_capacity(lo.qs.len());
+        for i in 0..lo.qs.len() {
+            qs.push(_mm512_inserti64x4::<1>(_mm512_castsi256_si512(lo.qs[i]), hi.qs[i]));
+        }
+        Wide { qs }
+    }
+}
+
+/// [`tile`] on 512-bit vectors (AVX-512 VNNI): `R` unpacked rows against `W` [`Wide`]
+/// pairs of panels. The integers are [`tile`]'s, sixteen tokens a vector; each half then
+/// goes through the same 256-bit epilogue, so the bits are [`tile`]'s too.
+#[inline(always)]
+unsafe fn tile_wide<K: Tiled, const R: usize, const W: usize>(u: &Unpacked, first: usize, wide: [&Wide; W], panels: [[&Panel; 2]; W], nb: usize, res: &mut [[[f32; 16]; W]; R]) {
+    // Every signed type is stored plus 128 on VNNI: one product instruction for all.
+    const { assert!(!K::SIGNED || offset128::<K, Avx512>()) };
+    let (ns, words) = (K::BL / K::SUB, K::BL / 4);
+    let step = K::SUB / 4;
+    let mut lanes = [[[[_mm256_setzero_ps(); 8]; 2]; W]; R];
+    for b in 0..nb {
+        let at = |r: usize| (first + r) * nb + b;
+        let vals: [*const i32; R] = core::array::from_fn(|r| u.values.as_ptr().add(at(r) * K::BL) as *const i32);
+        let scales: [*const i32; R] = core::array::from_fn(|r| u.scales.as_ptr().add(at(r) * ns));
+        let y: [*const __m512i; W] = core::array::from_fn(|p| wide[p].qs.as_ptr().add(b * words));
+        let mut isum = [[_mm512_setzero_si512(); W]; R];
+        for s in 0..ns {
+            let mut sub = [[_mm512_setzero_si512(); W]; R];
+            for k in s * step..(s + 1) * step {
+                let yk: [__m512i; W] = core::array::from_fn(|p| *y[p].add(k));
+                for r in 0..R {
+                    let wk = _mm512_set1_epi32(*vals[r].add(k));
+                    for p in 0..W {
+                        sub[r][p] = _mm512_dpbusd_epi32(sub[r][p], wk, yk[p]);
+                    }
+                }
+            }
+            if scaled::<K>() {
+                for r in 0..R {
+                    let sc = _mm512_set1_epi32(*scales[r].add(s));
+                    for p in 0..W {
+                        isum[r][p] = _mm512_add_epi32(isum[r][p], _mm512_mullo_epi32(sub[r][p], sc));
+                    }
+                }
+            } else if offset128::<K, Avx512>() {
+                for p in 0..W {
+                    let [lo, hi] = panels[p];
+                    let offset = _mm512_slli_epi32::<7>(_mm512_inserti64x4::<1>(_mm512_castsi256_si512(lo.ysum[b]), hi.ysum[b]));
+                    for r in 0..R {
+                        isum[r][p] = _mm512_sub_epi32(sub[r][p], offset);
+                    }
+                }
+            } else {
+                isum = sub;
+            }
+        }
+        for r in 0..R {
+            for p in 0..W {
+                let halves = [_mm512_castsi512_si256(isum[r][p]), _mm512_extracti64x4_epi64::<1>(isum[r][p])];
+                for h in 0..2 {
+                    let v = block_value::<K, Avx512>(halves[h], u, at(r), panels[p][h], b);
+                    lanes[r][p][h][b % 8] = _mm256_add_ps(lanes[r][p][h][b % 8], v);
+                }
+            }
+        }
+    }
+    for r in 0..R {
+        for p in 0..W {
+            _mm256_storeu_ps(res[r][p].as_mut_ptr(), fold_lanes(&lanes[r][p][0]));
+            _mm256_storeu_ps(res[r][p].as_mut_ptr().add(8), fold_lanes(&lanes[r][p][1]));
+        }
+    }
+}
+
 /// The eight lane sums folded in [`super::fold8`]'s order, eight tokens at a time.
 #[inline(always)]
 unsafe fn fold_lanes(a: &[__m256; 8]) -> __m256 {
@@ -397,10 +482,18 @@ unsafe fn fold_lanes(a: &[__m256; 8]) -> __m256 {
 /// [`tile`] out of line, compiled with each instruction set's features (inlined into the
 /// one entry point that holds every type's kernels, its register allocation suffered).
 pub(super) trait TileIsa: Isa {
+    /// Whether the set has [`tile_wide`]'s 512-bit vectors.
+    const WIDE: bool;
     unsafe fn tile<K: Tiled, const R: usize, const P: usize>(u: &Unpacked, first: usize, panels: [&Panel; P], nb: usize) -> [[__m256; P]; R];
+    /// [`tile_wide`] (only where [`TileIsa::WIDE`]).
+    unsafe fn tile_wide<K: Tiled, const R: usize, const W: usize>(u: &Unpacked, first: usize, wide: [&Wide; W], panels: [[&Panel; 2]; W], nb: usize, res: &mut [[[f32; 16]; W]; R]);
 }
 
 impl TileIsa for Avx2 {
+    const WIDE: bool = false;
+    unsafe fn tile_wide<K: Tiled, const R: usize, const W: usize>(_: &Unpacked, _: usize, _: [&Wide; W], _: [[&Panel; 2]; W], _: usize, _: &mut [[[f32; 16]; W]; R]) {
+        unreachable!("AVX2 has no 512-bit vectors")
+    }
     #[inline(never)]
     #[target_feature(enable = "avx2,f16c")]
     unsafe fn tile<K: Tiled, const R: usize, const P: usize>(u: &Unpacked, first: usize, panels: [&Panel; P], nb: usize) -> [[__m256; P]; R] {
@@ -414,6 +507,12 @@ impl TileIsa for Avx512 {
     unsafe fn tile<K: Tiled, const R: usize, const P: usize>(u: &Unpacked, first: usize, panels: [&Panel; P], nb: usize) -> [[__m256; P]; R] {
         tile::<K, Self, R, P>(u, first, panels, nb)
     }
+    const WIDE: bool = true;
+    #[inline(never)]
+    #[target_feature(enable = "avx2,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+    unsafe fn tile_wide<K: Tiled, const R: usize, const W: usize>(u: &Unpacked, first: usize, wide: [&Wide; W], panels: [[&Panel; 2]; W], nb: usize, res: &mut [[[f32; 16]; W]; R]) {
+        tile_wide::<K, R, W>(u, first, wide, panels, nb, res)
+    }
 }
 
 /// Row `r`'s values for panel `g`'s tokens into `out` (those of them that exist).
@@ -423,6 +522,15 @@ unsafe fn store(out: &mut [f32], off: usize, stride: usize, tokens: usize, r: us
     _mm256_storeu_ps(t.as_mut_ptr(), v);
     for (c, t) in t.into_iter().enumerate().take(tokens - g * TOKENS) {
         out[off + (g * TOKENS + c) * stride + r] = t;
+    }
+}
+
+/// Row `r`'s values `v` for the tokens from panel `g`'s first on into `out` (those of
+/// them that exist).
+#[inline(always)]
+fn scatter(out: &mut [f32], off: usize, stride: usize, tokens: usize, r: usize, g: usize, v: &[f32]) {
+    for (c, &v) in v.iter().take(tokens - g * TOKENS).enumerate() {
+        out[off + (g * TOKENS + c) * stride + r] = v;
     }
 }
 
@@ -456,6 +564,12 @@ pub(super) unsafe fn matmul<K: Tiled, I: TileIsa>(out: &mut [f32], off: usize, s
     let (nb, rows) = checked::<K>(out, off, stride, w, row_bytes, acts);
     let panels: Vec<Panel> = acts[..tiled].chunks(TOKENS).map(|a| Panel::new::<K, I>(a, nb)).collect();
     let mut u = Unpacked::new::<K>(nb);
+    let mut wide = Vec::new();
+    if I::WIDE {
+        for p in panels.chunks_exact(2) {
+            wide.push(Wide::new(&p[0], &p[1]));
+        }
+    }
     let mut r0 = 0;
     while r0 < rows {
         let n = (rows - r0).min(ROWS);
@@ -464,6 +578,26 @@ pub(super) unsafe fn matmul<K: Tiled, I: TileIsa>(out: &mut [f32], off: usize, s
         }
         let mut g = 0;
         while g < panels.len() {
+            // Four panels (or two) in 512-bit vectors where the set has them.
+            if I::WIDE && n == ROWS && g + 2 <= panels.len() {
+                let pair = |g: usize| [&panels[g], &panels[g + 1]];
+                if g + 4 <= panels.len() {
+                    let mut res = [[[0f32; 16]; 2]; ROWS];
+                    I::tile_wide::<K, ROWS, 2>(&u, 0, [&wide[g / 2], &wide[g / 2 + 1]], [pair(g), pair(g + 2)], nb, &mut res);
+                    for (k, v) in res.iter().enumerate() {
+                        scatter(out, off, stride, tiled, r0 + k, g, v.as_flattened());
+                    }
+                    g += 4;
+                } else {
+                    let mut res = [[[0f32; 16]; 1]; ROWS];
+                    I::tile_wide::<K, ROWS, 1>(&u, 0, [&wide[g / 2]], [pair(g)], nb, &mut res);
+                    for (k, v) in res.iter().enumerate() {
+                        scatter(out, off, stride, tiled, r0 + k, g, v.as_flattened());
+                    }
+                    g += 2;
+                }
+                continue;
+            }
             // Two panels at once (each weight broadcast serves sixteen tokens) where the
             // registers hold both tiles' sums; one at a time for the last rows.
             let both = n == ROWS && I::REGISTERS >= 32 && g + 2 <= panels.len();
