@@ -394,31 +394,47 @@ unsafe fn block_value<K: Tiled, I: Isa>(isum: __m256i, u: &Unpacked, at: usize, 
 /// tokens in the low half and panel `g + 1`'s in the high half, so that one `vpdpbusd`
 /// multiplies a weight word into sixteen tokens.
 pub(super) struct Wide {
-    /// `[nb][BL / 4]`: the two panels' value vectors, concatenated.
+    /// [`Panel`]'s fields, each vector the two panels' concatenated.
     qs: Vec<__m512i>,
+    d: Vec<__m512>,
+    s: Vec<__m512>,
+    sums: Vec<__m512i>,
+    ysum: Vec<__m512i>,
 }
 
 impl Wide {
     #[target_feature(enable = "avx512f")]
     unsafe fn new(lo: &Panel, hi: &Panel) -> Wide {
-        let mut qs = Vec::with_capacity(lo.qs.len());
-        for i in 0..lo.qs.len() {
-            qs.push(_mm512_inserti64x4::<1>(_mm512_castsi256_si512(lo.qs[i]), hi.qs[i]));
+        #[target_feature(enable = "avx512f")]
+        unsafe fn join(lo: &[__m256i], hi: &[__m256i]) -> Vec<__m512i> {
+            let mut v = Vec::with_capacity(lo.len());
+            for i in 0..lo.len() {
+                v.push(_mm512_inserti64x4::<1>(_mm512_castsi256_si512(lo[i]), hi[i]));
+            }
+            v
         }
-        Wide { qs }
+        #[target_feature(enable = "avx512f")]
+        unsafe fn join_ps(lo: &[__m256], hi: &[__m256]) -> Vec<__m512> {
+            let mut v = Vec::with_capacity(lo.len());
+            for i in 0..lo.len() {
+                v.push(_mm512_insertf32x8::<1>(_mm512_castps256_ps512(lo[i]), hi[i]));
+            }
+            v
+        }
+        Wide { qs: join(&lo.qs, &hi.qs), d: join_ps(&lo.d, &hi.d), s: join_ps(&lo.s, &hi.s), sums: join(&lo.sums, &hi.sums), ysum: join(&lo.ysum, &hi.ysum) }
     }
 }
 
 /// [`tile`] on 512-bit vectors (AVX-512 VNNI): `R` unpacked rows against `W` [`Wide`]
-/// pairs of panels. The integers are [`tile`]'s, sixteen tokens a vector; each half then
-/// goes through the same 256-bit epilogue, so the bits are [`tile`]'s too.
+/// pairs of panels, sixteen tokens a vector: the same integers, formula, lane
+/// accumulation and fold, lane by lane, so the same bits.
 #[inline(always)]
-unsafe fn tile_wide<K: Tiled, const R: usize, const W: usize>(u: &Unpacked, first: usize, wide: [&Wide; W], panels: [[&Panel; 2]; W], nb: usize, res: &mut [[[f32; 16]; W]; R]) {
+unsafe fn tile_wide<K: Tiled, const R: usize, const W: usize>(u: &Unpacked, first: usize, wide: [&Wide; W], nb: usize, res: &mut [[[f32; 16]; W]; R]) {
     // Every signed type is stored plus 128 on VNNI: one product instruction for all.
     const { assert!(!K::SIGNED || offset128::<K, Avx512>()) };
     let (ns, words) = (K::BL / K::SUB, K::BL / 4);
     let step = K::SUB / 4;
-    let mut lanes = [[[[_mm256_setzero_ps(); 8]; 2]; W]; R];
+    let mut lanes = [[[_mm512_setzero_ps(); 8]; W]; R];
     for b in 0..nb {
         let at = |r: usize| (first + r) * nb + b;
         let vals: [*const i32; R] = core::array::from_fn(|r| u.values.as_ptr().add(at(r) * K::BL) as *const i32);
@@ -445,8 +461,7 @@ unsafe fn tile_wide<K: Tiled, const R: usize, const W: usize>(u: &Unpacked, firs
                 }
             } else if offset128::<K, Avx512>() {
                 for p in 0..W {
-                    let [lo, hi] = panels[p];
-                    let offset = _mm512_slli_epi32::<7>(_mm512_inserti64x4::<1>(_mm512_castsi256_si512(lo.ysum[b]), hi.ysum[b]));
+                    let offset = _mm512_slli_epi32::<7>(wide[p].ysum[b]);
                     for r in 0..R {
                         isum[r][p] = _mm512_sub_epi32(sub[r][p], offset);
                     }
@@ -457,19 +472,46 @@ unsafe fn tile_wide<K: Tiled, const R: usize, const W: usize>(u: &Unpacked, firs
         }
         for r in 0..R {
             for p in 0..W {
-                let halves = [_mm512_castsi512_si256(isum[r][p]), _mm512_extracti64x4_epi64::<1>(isum[r][p])];
-                for h in 0..2 {
-                    let v = block_value::<K, Avx512>(halves[h], u, at(r), panels[p][h], b);
-                    lanes[r][p][h][b % 8] = _mm256_add_ps(lanes[r][p][h][b % 8], v);
-                }
+                let v = block_value_wide::<K>(isum[r][p], u, at(r), wide[p], b);
+                lanes[r][p][b % 8] = _mm512_add_ps(lanes[r][p][b % 8], v);
             }
         }
     }
     for r in 0..R {
         for p in 0..W {
-            _mm256_storeu_ps(res[r][p].as_mut_ptr(), fold_lanes(&lanes[r][p][0]));
-            _mm256_storeu_ps(res[r][p].as_mut_ptr().add(8), fold_lanes(&lanes[r][p][1]));
+            let a = &lanes[r][p];
+            let v = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(a[0], a[4]), _mm512_add_ps(a[2], a[6])), _mm512_add_ps(_mm512_add_ps(a[1], a[5]), _mm512_add_ps(a[3], a[7])));
+            _mm512_storeu_ps(res[r][p].as_mut_ptr(), v);
         }
+    }
+}
+
+/// [`block_value`] for a [`Wide`] pair's sixteen tokens: the same operations lane by lane
+/// ([`block_values`]' formula, in its operand order).
+#[inline(always)]
+unsafe fn block_value_wide<K: Tiled>(isum: __m512i, u: &Unpacked, at: usize, wide: &Wide, b: usize) -> __m512 {
+    let np = K::NC / 2;
+    let [h0, h1] = *u.h.as_ptr().add(at);
+    let (h0, h1) = (_mm512_set1_ps(h0), _mm512_set1_ps(h1));
+    let coef = u.corr.as_ptr().add(at * np);
+    let sums = wide.sums.as_ptr().add(b * np);
+    let mut corr = _mm512_setzero_si512();
+    for j in 0..np {
+        corr = _mm512_dpwssd_epi32(corr, *sums.add(j), _mm512_set1_epi32(*coef.add(j)));
+    }
+    let (isum, msum) = if K::NC == 0 {
+        (isum, _mm512_setzero_ps())
+    } else if K::OFFSET != 0 {
+        (_mm512_sub_epi32(isum, _mm512_mullo_epi32(corr, _mm512_set1_epi32(K::OFFSET))), _mm512_setzero_ps())
+    } else {
+        (isum, _mm512_cvtepi32_ps(corr))
+    };
+    let (d, isum) = (wide.d[b], _mm512_cvtepi32_ps(isum));
+    match K::FORM {
+        Form::Scale => _mm512_mul_ps(_mm512_mul_ps(h0, d), isum),
+        Form::ScaleOffset => _mm512_add_ps(_mm512_mul_ps(_mm512_mul_ps(h0, d), isum), _mm512_mul_ps(h1, wide.s[b])),
+        Form::ScaleMin => _mm512_sub_ps(_mm512_mul_ps(_mm512_mul_ps(h0, d), isum), _mm512_mul_ps(_mm512_mul_ps(h1, d), msum)),
+        Form::ScaleMinSwapped => unreachable!("Q2_K is not tiled"),
     }
 }
 
@@ -486,12 +528,12 @@ pub(super) trait TileIsa: Isa {
     const WIDE: bool;
     unsafe fn tile<K: Tiled, const R: usize, const P: usize>(u: &Unpacked, first: usize, panels: [&Panel; P], nb: usize) -> [[__m256; P]; R];
     /// [`tile_wide`] (only where [`TileIsa::WIDE`]).
-    unsafe fn tile_wide<K: Tiled, const R: usize, const W: usize>(u: &Unpacked, first: usize, wide: [&Wide; W], panels: [[&Panel; 2]; W], nb: usize, res: &mut [[[f32; 16]; W]; R]);
+    unsafe fn tile_wide<K: Tiled, const R: usize, const W: usize>(u: &Unpacked, first: usize, wide: [&Wide; W], nb: usize, res: &mut [[[f32; 16]; W]; R]);
 }
 
 impl TileIsa for Avx2 {
     const WIDE: bool = false;
-    unsafe fn tile_wide<K: Tiled, const R: usize, const W: usize>(_: &Unpacked, _: usize, _: [&Wide; W], _: [[&Panel; 2]; W], _: usize, _: &mut [[[f32; 16]; W]; R]) {
+    unsafe fn tile_wide<K: Tiled, const R: usize, const W: usize>(_: &Unpacked, _: usize, _: [&Wide; W], _: usize, _: &mut [[[f32; 16]; W]; R]) {
         unreachable!("AVX2 has no 512-bit vectors")
     }
     #[inline(never)]
@@ -510,8 +552,8 @@ impl TileIsa for Avx512 {
     const WIDE: bool = true;
     #[inline(never)]
     #[target_feature(enable = "avx2,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
-    unsafe fn tile_wide<K: Tiled, const R: usize, const W: usize>(u: &Unpacked, first: usize, wide: [&Wide; W], panels: [[&Panel; 2]; W], nb: usize, res: &mut [[[f32; 16]; W]; R]) {
-        tile_wide::<K, R, W>(u, first, wide, panels, nb, res)
+    unsafe fn tile_wide<K: Tiled, const R: usize, const W: usize>(u: &Unpacked, first: usize, wide: [&Wide; W], nb: usize, res: &mut [[[f32; 16]; W]; R]) {
+        tile_wide::<K, R, W>(u, first, wide, nb, res)
     }
 }
 
@@ -580,17 +622,16 @@ pub(super) unsafe fn matmul<K: Tiled, I: TileIsa>(out: &mut [f32], off: usize, s
         while g < panels.len() {
             // Four panels (or two) in 512-bit vectors where the set has them.
             if I::WIDE && n == ROWS && g + 2 <= panels.len() {
-                let pair = |g: usize| [&panels[g], &panels[g + 1]];
                 if g + 4 <= panels.len() {
                     let mut res = [[[0f32; 16]; 2]; ROWS];
-                    I::tile_wide::<K, ROWS, 2>(&u, 0, [&wide[g / 2], &wide[g / 2 + 1]], [pair(g), pair(g + 2)], nb, &mut res);
+                    I::tile_wide::<K, ROWS, 2>(&u, 0, [&wide[g / 2], &wide[g / 2 + 1]], nb, &mut res);
                     for (k, v) in res.iter().enumerate() {
                         scatter(out, off, stride, tiled, r0 + k, g, v.as_flattened());
                     }
                     g += 4;
                 } else {
                     let mut res = [[[0f32; 16]; 1]; ROWS];
-                    I::tile_wide::<K, ROWS, 1>(&u, 0, [&wide[g / 2]], [pair(g)], nb, &mut res);
+                    I::tile_wide::<K, ROWS, 1>(&u, 0, [&wide[g / 2]], nb, &mut res);
                     for (k, v) in res.iter().enumerate() {
                         scatter(out, off, stride, tiled, r0 + k, g, v.as_flattened());
                     }
