@@ -316,7 +316,7 @@ impl Unpacked {
 /// `R` unpacked rows (`first..first + R` of the group) against `P` panels: each row's
 /// value for the panels' tokens, in the single product's bits.
 #[inline(always)]
-unsafe fn tile<K: Tiled, I: Isa, const R: usize, const P: usize>(u: &Unpacked, first: usize, panels: [&Panel; P], nb: usize) -> [[__m256; P]; R] {
+unsafe fn tile<K: Tiled, I: Isa, const R: usize, const P: usize>(u: &Unpacked, first: usize, panels: [&Panel; P], nb: usize, res: &mut [[[f32; TOKENS]; P]; R]) {
     let (ns, words) = (K::BL / K::SUB, K::BL / 4);
     let step = K::SUB / 4;
     let mut lanes = [[[_mm256_setzero_ps(); 8]; P]; R];
@@ -363,7 +363,11 @@ unsafe fn tile<K: Tiled, I: Isa, const R: usize, const P: usize>(u: &Unpacked, f
             }
         }
     }
-    core::array::from_fn(|r| core::array::from_fn(|p| fold_lanes(&lanes[r][p])))
+    for r in 0..R {
+        for p in 0..P {
+            _mm256_storeu_ps(res[r][p].as_mut_ptr(), fold_lanes(&lanes[r][p]));
+        }
+    }
 }
 
 /// Block `b`'s value of unpacked block `at` (row × `nb` + block) for a panel's tokens,
@@ -526,7 +530,7 @@ unsafe fn fold_lanes(a: &[__m256; 8]) -> __m256 {
 pub(super) trait TileIsa: Isa {
     /// Whether the set has [`tile_wide`]'s 512-bit vectors.
     const WIDE: bool;
-    unsafe fn tile<K: Tiled, const R: usize, const P: usize>(u: &Unpacked, first: usize, panels: [&Panel; P], nb: usize) -> [[__m256; P]; R];
+    unsafe fn tile<K: Tiled, const R: usize, const P: usize>(u: &Unpacked, first: usize, panels: [&Panel; P], nb: usize, res: &mut [[[f32; TOKENS]; P]; R]);
     /// [`tile_wide`] (only where [`TileIsa::WIDE`]).
     unsafe fn tile_wide<K: Tiled, const R: usize, const W: usize>(u: &Unpacked, first: usize, wide: [&Wide; W], nb: usize, res: &mut [[[f32; 16]; W]; R]);
 }
@@ -538,16 +542,16 @@ impl TileIsa for Avx2 {
     }
     #[inline(never)]
     #[target_feature(enable = "avx2,f16c")]
-    unsafe fn tile<K: Tiled, const R: usize, const P: usize>(u: &Unpacked, first: usize, panels: [&Panel; P], nb: usize) -> [[__m256; P]; R] {
-        tile::<K, Self, R, P>(u, first, panels, nb)
+    unsafe fn tile<K: Tiled, const R: usize, const P: usize>(u: &Unpacked, first: usize, panels: [&Panel; P], nb: usize, res: &mut [[[f32; TOKENS]; P]; R]) {
+        tile::<K, Self, R, P>(u, first, panels, nb, res)
     }
 }
 
 impl TileIsa for Avx512 {
     #[inline(never)]
     #[target_feature(enable = "avx2,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
-    unsafe fn tile<K: Tiled, const R: usize, const P: usize>(u: &Unpacked, first: usize, panels: [&Panel; P], nb: usize) -> [[__m256; P]; R] {
-        tile::<K, Self, R, P>(u, first, panels, nb)
+    unsafe fn tile<K: Tiled, const R: usize, const P: usize>(u: &Unpacked, first: usize, panels: [&Panel; P], nb: usize, res: &mut [[[f32; TOKENS]; P]; R]) {
+        tile::<K, Self, R, P>(u, first, panels, nb, res)
     }
     const WIDE: bool = true;
     #[inline(never)]
@@ -557,22 +561,33 @@ impl TileIsa for Avx512 {
     }
 }
 
-/// Row `r`'s values for panel `g`'s tokens into `out` (those of them that exist).
-#[inline(always)]
-unsafe fn store(out: &mut [f32], off: usize, stride: usize, tokens: usize, r: usize, g: usize, v: __m256) {
-    let mut t = [0f32; TOKENS];
-    _mm256_storeu_ps(t.as_mut_ptr(), v);
-    for (c, t) in t.into_iter().enumerate().take(tokens - g * TOKENS) {
-        out[off + (g * TOKENS + c) * stride + r] = t;
-    }
-}
-
 /// Row `r`'s values `v` for the tokens from panel `g`'s first on into `out` (those of
 /// them that exist).
 #[inline(always)]
 fn scatter(out: &mut [f32], off: usize, stride: usize, tokens: usize, r: usize, g: usize, v: &[f32]) {
     for (c, &v) in v.iter().take(tokens - g * TOKENS).enumerate() {
         out[off + (g * TOKENS + c) * stride + r] = v;
+    }
+}
+
+/// Rows `r..r + ROWS`' values (`v[k]` row `r + k`'s) for the tokens from panel `g`'s
+/// first on, into `out` (those of them that exist): transposed four by four, so that each
+/// token's four values go out in one store (strided single stores cost more than the
+/// transposes).
+#[inline(always)]
+unsafe fn scatter_rows(out: &mut [f32], off: usize, stride: usize, tokens: usize, r: usize, g: usize, v: [&[f32]; ROWS]) {
+    const { assert!(ROWS == 4) };
+    let first = g * TOKENS;
+    let n = v[0].len().min(tokens - first);
+    // In bounds: `checked` asserted room for every token's `rows` values, and r + 4 <= rows.
+    let base = out.as_mut_ptr().add(off + r);
+    for c in (0..n).step_by(4) {
+        let [a, b, x, y] = v.map(|v| _mm_loadu_ps(v[c..c + 4].as_ptr()));
+        let (ab_lo, ab_hi, xy_lo, xy_hi) = (_mm_unpacklo_ps(a, b), _mm_unpackhi_ps(a, b), _mm_unpacklo_ps(x, y), _mm_unpackhi_ps(x, y));
+        let cols = [_mm_movelh_ps(ab_lo, xy_lo), _mm_movehl_ps(xy_lo, ab_lo), _mm_movelh_ps(ab_hi, xy_hi), _mm_movehl_ps(xy_hi, ab_hi)];
+        for (k, col) in cols.into_iter().enumerate().take(n - c) {
+            _mm_storeu_ps(base.add((first + c + k) * stride), col);
+        }
     }
 }
 
@@ -625,16 +640,12 @@ pub(super) unsafe fn matmul<K: Tiled, I: TileIsa>(out: &mut [f32], off: usize, s
                 if g + 4 <= panels.len() {
                     let mut res = [[[0f32; 16]; 2]; ROWS];
                     I::tile_wide::<K, ROWS, 2>(&u, 0, [&wide[g / 2], &wide[g / 2 + 1]], nb, &mut res);
-                    for (k, v) in res.iter().enumerate() {
-                        scatter(out, off, stride, tiled, r0 + k, g, v.as_flattened());
-                    }
+                    scatter_rows(out, off, stride, tiled, r0, g, core::array::from_fn(|k| res[k].as_flattened()));
                     g += 4;
                 } else {
                     let mut res = [[[0f32; 16]; 1]; ROWS];
                     I::tile_wide::<K, ROWS, 1>(&u, 0, [&wide[g / 2]], nb, &mut res);
-                    for (k, v) in res.iter().enumerate() {
-                        scatter(out, off, stride, tiled, r0 + k, g, v.as_flattened());
-                    }
+                    scatter_rows(out, off, stride, tiled, r0, g, core::array::from_fn(|k| res[k].as_flattened()));
                     g += 2;
                 }
                 continue;
@@ -643,18 +654,18 @@ pub(super) unsafe fn matmul<K: Tiled, I: TileIsa>(out: &mut [f32], off: usize, s
             // registers hold both tiles' sums; one at a time for the last rows.
             let both = n == ROWS && I::REGISTERS >= 32 && g + 2 <= panels.len();
             if both {
-                for (k, v) in I::tile::<K, ROWS, 2>(&u, 0, [&panels[g], &panels[g + 1]], nb).into_iter().enumerate() {
-                    store(out, off, stride, tiled, r0 + k, g, v[0]);
-                    store(out, off, stride, tiled, r0 + k, g + 1, v[1]);
-                }
+                let mut res = [[[0f32; TOKENS]; 2]; ROWS];
+                I::tile::<K, ROWS, 2>(&u, 0, [&panels[g], &panels[g + 1]], nb, &mut res);
+                scatter_rows(out, off, stride, tiled, r0, g, core::array::from_fn(|k| res[k].as_flattened()));
             } else if n == ROWS {
-                for (k, [v]) in I::tile::<K, ROWS, 1>(&u, 0, [&panels[g]], nb).into_iter().enumerate() {
-                    store(out, off, stride, tiled, r0 + k, g, v);
-                }
+                let mut res = [[[0f32; TOKENS]; 1]; ROWS];
+                I::tile::<K, ROWS, 1>(&u, 0, [&panels[g]], nb, &mut res);
+                scatter_rows(out, off, stride, tiled, r0, g, core::array::from_fn(|k| res[k].as_flattened()));
             } else {
                 for i in 0..n {
-                    let [[v]] = I::tile::<K, 1, 1>(&u, i, [&panels[g]], nb);
-                    store(out, off, stride, tiled, r0 + i, g, v);
+                    let mut res = [[[0f32; TOKENS]; 1]; 1];
+                    I::tile::<K, 1, 1>(&u, i, [&panels[g]], nb, &mut res);
+                    scatter(out, off, stride, tiled, r0 + i, g, &res[0][0]);
                 }
             }
             g += if both { 2 } else { 1 };
