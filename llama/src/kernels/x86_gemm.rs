@@ -623,8 +623,10 @@ pub(super) unsafe fn matmul<K: Tiled, I: TileIsa>(out: &mut [f32], off: usize, s
     let mut u = Unpacked::new::<K>(nb);
     let mut wide = Vec::new();
     if I::WIDE {
-        for p in panels.chunks_exact(2) {
-            wide.push(Wide::new(&p[0], &p[1]));
+        // An odd last panel pairs with itself: the second half's tokens are past the
+        // last one, and not stored.
+        for p in panels.chunks(2) {
+            wide.push(Wide::new(&p[0], p.last().unwrap()));
         }
     }
     let mut r0 = 0;
@@ -635,8 +637,8 @@ pub(super) unsafe fn matmul<K: Tiled, I: TileIsa>(out: &mut [f32], off: usize, s
         }
         let mut g = 0;
         while g < panels.len() {
-            // Four panels (or two) in 512-bit vectors where the set has them.
-            if I::WIDE && n == ROWS && g + 2 <= panels.len() {
+            // Four panels (or two, or the last one) in 512-bit vectors where the set has them.
+            if I::WIDE && n == ROWS {
                 if g + 4 <= panels.len() {
                     let mut res = [[[0f32; 16]; 2]; ROWS];
                     I::tile_wide::<K, ROWS, 2>(&u, 0, [&wide[g / 2], &wide[g / 2 + 1]], nb, &mut res);
@@ -650,14 +652,8 @@ pub(super) unsafe fn matmul<K: Tiled, I: TileIsa>(out: &mut [f32], off: usize, s
                 }
                 continue;
             }
-            // Two panels at once (each weight broadcast serves sixteen tokens) where the
-            // registers hold both tiles' sums; one at a time for the last rows.
-            let both = n == ROWS && I::REGISTERS >= 32 && g + 2 <= panels.len();
-            if both {
-                let mut res = [[[0f32; TOKENS]; 2]; ROWS];
-                I::tile::<K, ROWS, 2>(&u, 0, [&panels[g], &panels[g + 1]], nb, &mut res);
-                scatter_rows(out, off, stride, tiled, r0, g, core::array::from_fn(|k| res[k].as_flattened()));
-            } else if n == ROWS {
+            // One panel at a time; one row at a time for the last rows.
+            if n == ROWS {
                 let mut res = [[[0f32; TOKENS]; 1]; ROWS];
                 I::tile::<K, ROWS, 1>(&u, 0, [&panels[g]], nb, &mut res);
                 scatter_rows(out, off, stride, tiled, r0, g, core::array::from_fn(|k| res[k].as_flattened()));
@@ -668,7 +664,7 @@ pub(super) unsafe fn matmul<K: Tiled, I: TileIsa>(out: &mut [f32], off: usize, s
                     scatter(out, off, stride, tiled, r0 + i, g, &res[0][0]);
                 }
             }
-            g += if both { 2 } else { 1 };
+            g += 1;
         }
         r0 += n;
     }

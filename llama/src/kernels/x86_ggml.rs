@@ -100,8 +100,6 @@ pub(super) trait Isa {
     /// `acc` plus the products of sixteen `i16` pair sums `p` and `i16` scales `s`,
     /// adjacent pairs added (eight `i32`).
     unsafe fn madd_acc(acc: __m256i, p: __m256i, s: __m256i) -> __m256i;
-    /// Vector registers the compiler has (16 ymm, or 32 with AVX-512's EVEX encoding).
-    const REGISTERS: usize;
     /// Whether [`Isa::dot_u8`] is exact for every unsigned byte (VNNI's `vpdpbusd` adds the
     /// four products in `i32`; AVX2's `maddubs` saturates a pair's sum to `i16`).
     const FULL_U8: bool;
@@ -113,7 +111,6 @@ pub(super) trait Isa {
 /// AVX2 (with F16C): `maddubs` pair sums widened by `madd` against ones.
 pub(super) struct Avx2;
 impl Isa for Avx2 {
-    const REGISTERS: usize = 16;
     const FULL_U8: bool = false;
     #[inline(always)]
     unsafe fn dot_i8(w: __m256i, y: __m256i) -> __m256i {
@@ -148,7 +145,6 @@ impl Isa for Avx2 {
 /// on the tail and the two entry points, is the same literal three times.)
 pub(super) struct Avx512;
 impl Isa for Avx512 {
-    const REGISTERS: usize = 32;
     const FULL_U8: bool = true;
     #[inline(always)]
     unsafe fn dot_i8(w: __m256i, y: __m256i) -> __m256i {
