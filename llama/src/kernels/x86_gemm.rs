@@ -188,7 +188,8 @@ impl Panel {
         debug_assert!((1..=TOKENS).contains(&acts.len()));
         let words = K::BL / 4;
         let with_s = K::FORM == Form::ScaleOffset;
-        let mut qs = vec![_mm256_setzero_si256(); nb * words];
+        // Every vector is written below, in order (zeroing it first cost 4% of a prompt).
+        let mut qs = Vec::with_capacity(nb * words);
         let mut d = vec![_mm256_setzero_ps(); nb];
         let mut s = vec![_mm256_setzero_ps(); if with_s { nb } else { 0 }];
         let mut sums = vec![_mm256_setzero_si256(); nb * K::NC / 2];
@@ -201,8 +202,7 @@ impl Panel {
                     Some(a) => _mm256_loadu_si256(a.qs.as_ptr().add(b * K::BL + 4 * k) as *const __m256i),
                     None => _mm256_setzero_si256(),
                 });
-                let out: &mut [__m256i; 8] = (&mut qs[b * words + k..b * words + k + 8]).try_into().unwrap();
-                *out = transpose8(m);
+                qs.extend_from_slice(&transpose8(m));
             }
             let (mut db, mut sb) = ([0f32; TOKENS], [0f32; TOKENS]);
             let mut pairs = [[0i32; TOKENS]; 8];
