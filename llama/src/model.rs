@@ -200,9 +200,9 @@ pub struct State {
     one_layer: bool,
     /// Rows of the activation buffers: the largest batch.
     batch: usize,
-    /// [`gelu_ggml`] of every f16 input, by its bits (as ggml's table): built at the first
+    /// [`gelu_ggml`] of every f16 input, by its bits (as ggml's table, in f32): built at the first
     /// GeGLU, empty for the other activations.
-    gelu: Vec<u16>,
+    gelu: Vec<f32>,
 }
 
 impl State {
@@ -412,18 +412,18 @@ fn gelu_f16(x: f32) -> f32 {
 /// [`gelu_ggml`] through `table` (every f16 input's result, by its bits): the function
 /// depends on `x` only through its f16 rounding, so the bits are the same, without a
 /// `tanhf` per value (which took a seventh of a Gemma 3 prompt).
-fn gelu_table_lookup(table: &[u16], x: f32) -> f32 {
+fn gelu_table_lookup(table: &[f32], x: f32) -> f32 {
     if x <= -10.0 {
         return 0.0;
     }
     if x >= 10.0 {
         return x;
     }
-    crate::source::f16_to_f32(table[crate::ggml::f32_to_f16(x) as usize])
+    table[crate::ggml::f32_to_f16(x) as usize]
 }
 
-fn gelu_table() -> Vec<u16> {
-    (0..=u16::MAX).map(|h| crate::ggml::f32_to_f16(gelu_f16(crate::source::f16_to_f32(h)))).collect()
+fn gelu_table() -> Vec<f32> {
+    (0..=u16::MAX).map(|h| gelu_f16(crate::source::f16_to_f32(h))).collect()
 }
 
 impl Model {
