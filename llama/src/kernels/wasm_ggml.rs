@@ -818,14 +818,16 @@ impl Kind for Q5K {
 
 /// Four `i32` partials of 16 signed byte products times the scale `s` (an i16x8 splat).
 /// Q6_K computes in byte lanes: assembling its 6-bit values takes fewer instructions
-/// 16 at a time, and the products are then widened by `extmul`.
+/// 16 at a time, and the products are then widened by `extmul`. The two halves'
+/// products are added in i16 before the one multiply by the scale (|w| <= 32, |y| <= 128:
+/// each lane's two products stay within ±8192), the same integers as scaling each.
 ///
 /// # Safety
 /// 16 activation bytes at `y`.
 #[inline(always)]
 unsafe fn dot16_bytes_scaled(w: v128, y: *const i8, s: v128) -> v128 {
     let y = v128_load(y as *const v128);
-    i32x4_add(i32x4_dot_i16x8(i16x8_extmul_low_i8x16(w, y), s), i32x4_dot_i16x8(i16x8_extmul_high_i8x16(w, y), s))
+    i32x4_dot_i16x8(i16x8_add(i16x8_extmul_low_i8x16(w, y), i16x8_extmul_high_i8x16(w, y)), s)
 }
 
 /// Q6_K: value `128c + 32k + l` (k = 0..4, l = 0..32) is the low (k = 0, 1) or high
@@ -848,7 +850,7 @@ impl Kind for Q6K {
     #[inline(always)]
     unsafe fn sums_t<const T: usize>(b: *const u8, _: [*const i16; T], y: [*const i8; T], _: [*const i32; T]) -> [(v128, v128); T] {
         let sc = core::slice::from_raw_parts(b.add(192) as *const i8, 16);
-        let (m4, m3, k32) = (u8x16_splat(0x0f), u8x16_splat(3), i8x16_splat(32));
+        let (m4, m30, k32) = (u8x16_splat(0x0f), u8x16_splat(0x30), i8x16_splat(32));
         let mut acc = [zero(); T];
         for c in 0..2 {
             for half in 0..2 {
@@ -857,12 +859,14 @@ impl Kind for Q6K {
                 let qa = ld(b.add(64 * c + o));
                 let qb = ld(b.add(64 * c + 32 + o));
                 let h = ld(b.add(128 + 32 * c + o));
-                let hb = |sh: u32| i8x16_shl(v128_and(u8x16_shr(h, sh), m3), 4);
+                // Bits 2k, 2k + 1 of each byte of `h` moved to bits 4, 5. The 16-bit
+                // shifts are single instructions on x86 (byte shifts are not); what they
+                // carry across a byte boundary lands outside the mask.
                 let q = [
-                    v128_or(v128_and(qa, m4), hb(0)),
-                    v128_or(v128_and(qb, m4), hb(2)),
-                    v128_or(u8x16_shr(qa, 4), hb(4)),
-                    v128_or(u8x16_shr(qb, 4), hb(6)),
+                    v128_or(v128_and(qa, m4), v128_and(i16x8_shl(h, 4), m30)),
+                    v128_or(v128_and(qb, m4), v128_and(i16x8_shl(h, 2), m30)),
+                    v128_or(u8x16_shr(qa, 4), v128_and(h, m30)),
+                    v128_or(u8x16_shr(qb, 4), v128_and(u16x8_shr(h, 2), m30)),
                 ];
                 for (k, &qk) in q.iter().enumerate() {
                     let g = 8 * c + 2 * k + half;
