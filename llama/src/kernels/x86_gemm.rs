@@ -19,8 +19,9 @@
 //! accumulation and the fold are the single product's operations done for eight tokens
 //! side by side, with no horizontal step at all. Weights are read from memory once per
 //! call; each row's unpacked blocks are reused by every group of eight tokens. With
-//! AVX-512, two panels side by side ([`Wide`]) make one 512-bit `vpdpbusd` serve sixteen
-//! tokens ([`tile_wide`]); its halves go through the same 256-bit epilogue.
+//! AVX-512, two panels side by side ([`Panel::join`]) make one 512-bit `vpdpbusd` serve
+//! sixteen tokens: [`tile`] is written once over the vector width ([`Width`]: [`Ymm`],
+//! [`Zmm`]), the same operations lane by lane at either.
 //!
 //! Safety: as in [`super::x86_ggml`], every function needs its entry point's features
 //! (AVX2 and F16C, or AVX-512 F/BW/VL/VNNI) and reads through raw pointers that
@@ -28,11 +29,12 @@
 //! `nb` Q8_K blocks with their sums.
 
 use core::arch::x86_64::*;
+use core::marker::PhantomData;
 
 use alloc::vec;
 use alloc::vec::Vec;
 
-use super::x86_ggml::{block_values, bytes_from_bits, iq4nl_table, k45_values, load, matmul_cols, nibbles, q6k_values, Avx2, Avx512, Form, Isa, Kind, IQ4NL, Q4K, Q4_0, Q4_1, Q5K, Q5_0, Q5_1, Q6K, Q8_0};
+use super::x86_ggml::{bytes_from_bits, iq4nl_table, k45_values, load, matmul_cols, nibbles, q6k_values, Avx2, Avx512, Form, Isa, Kind, IQ4NL, Q4K, Q4_0, Q4_1, Q5K, Q5_0, Q5_1, Q6K, Q8_0};
 use crate::ggml::{self, Activations};
 
 /// Tokens per panel: one `i32` (or `f32`) per token in a 256-bit vector.
@@ -64,9 +66,10 @@ pub(super) trait Tiled: Kind {
     unsafe fn coefficients(_b: *const u8, _scales: &mut [i32], _corr: &mut [i16]) {}
 }
 
-/// Whether `I` multiplies `K`'s signed values stored plus 128 (see [`Tiled::SIGNED`]).
-const fn offset128<K: Tiled, I: Isa>() -> bool {
-    K::SIGNED && I::FULL_U8
+/// Whether `K`'s signed values are multiplied stored plus 128, by a set whose unsigned
+/// product is exact for every byte (`full_u8`, see [`Tiled::SIGNED`]).
+const fn offset128<K: Tiled>(full_u8: bool) -> bool {
+    K::SIGNED && full_u8
 }
 
 /// Whether a type's sub-blocks carry integer scales.
@@ -164,27 +167,27 @@ tiled_32!(Q5_0, true, |b| _mm256_or_si256(nibbles(b.add(6)), _mm256_andnot_si256
 tiled_32!(Q5_1, false, |b| _mm256_or_si256(nibbles(b.add(8)), _mm256_and_si256(bytes_from_bits(b.add(4)), _mm256_set1_epi8(0x10))));
 tiled_32!(IQ4NL, true, |b| _mm256_shuffle_epi8(iq4nl_table(), nibbles(b.add(2))));
 
-/// Eight tokens' quantized activations (Q8_0, Q8_1 or Q8_K), interleaved for one
-/// broadcast weight word against eight tokens: per block, vector `k` holds bytes
-/// `4k..4k+4` of each token.
-pub(super) struct Panel {
+/// Tokens' quantized activations (Q8_0, Q8_1 or Q8_K), interleaved for one broadcast
+/// weight word against a vector of tokens (eight in [`Ymm`], sixteen in [`Zmm`]): per
+/// block, vector `k` holds bytes `4k..4k+4` of each token.
+pub(super) struct Panel<V: Width> {
     /// `[nb][BL / 4]`: the values.
-    qs: Vec<__m256i>,
+    qs: Vec<V::I>,
     /// `[nb]`: each token's block scale.
-    d: Vec<__m256>,
+    d: Vec<V::F>,
     /// `[nb]`: each token's Q8_1 block sum (`ScaleOffset` types only).
-    s: Vec<__m256>,
+    s: Vec<V::F>,
     /// `[nb][NC / 2]`: each token's correction sums `A_j`, two `i16` per lane.
-    sums: Vec<__m256i>,
+    sums: Vec<V::I>,
     /// `[nb]`: each token's sum of the block's values ([`offset128`] types).
-    ysum: Vec<__m256i>,
+    ysum: Vec<V::I>,
 }
 
-impl Panel {
+impl<I: Isa> Panel<Ymm<I>> {
     /// The panel of `acts` (one to [`TOKENS`] activations, each with `nb` blocks; a
     /// missing token's values are zeros, and its results are not stored).
     #[inline(always)]
-    unsafe fn new<K: Tiled, I: Isa>(acts: &[Activations], nb: usize) -> Panel {
+    unsafe fn new<K: Tiled>(acts: &[Activations], nb: usize) -> Self {
         debug_assert!((1..=TOKENS).contains(&acts.len()));
         let words = K::BL / 4;
         let with_s = K::FORM == Form::ScaleOffset;
@@ -193,7 +196,7 @@ impl Panel {
         let mut d = vec![_mm256_setzero_ps(); nb];
         let mut s = vec![_mm256_setzero_ps(); if with_s { nb } else { 0 }];
         let mut sums = vec![_mm256_setzero_si256(); nb * K::NC / 2];
-        let mut ysum = vec![_mm256_setzero_si256(); if offset128::<K, I>() { nb } else { 0 }];
+        let mut ysum = vec![_mm256_setzero_si256(); if offset128::<K>(I::FULL_U8) { nb } else { 0 }];
         let per = 16 / K::NC.max(1); // 16-value sums per correction term
         for b in 0..nb {
             // Eight words of each token at a time, transposed as an 8 x 8 matrix of i32.
@@ -209,7 +212,7 @@ impl Panel {
             let mut ys = [0i32; TOKENS];
             for (t, a) in acts.iter().enumerate() {
                 db[t] = a.d[b];
-                if offset128::<K, I>() {
+                if offset128::<K>(I::FULL_U8) {
                     ys[t] = a.qs[b * K::BL..(b + 1) * K::BL].iter().map(|&q| q as i32).sum();
                 }
                 if with_s {
@@ -226,7 +229,7 @@ impl Panel {
                 }
             }
             d[b] = _mm256_loadu_ps(db.as_ptr());
-            if offset128::<K, I>() {
+            if offset128::<K>(I::FULL_U8) {
                 ysum[b] = _mm256_loadu_si256(ys.as_ptr() as *const __m256i);
             }
             if with_s {
@@ -237,6 +240,23 @@ impl Panel {
             }
         }
         Panel { qs, d, s, sums, ysum }
+    }
+}
+
+impl Panel<Zmm> {
+    /// Two panels side by side: panel `lo`'s eight tokens in each vector's low half,
+    /// `hi`'s in its high half.
+    #[target_feature(enable = "avx512f")]
+    unsafe fn join<I: Isa>(lo: &Panel<Ymm<I>>, hi: &Panel<Ymm<I>>) -> Self {
+        #[target_feature(enable = "avx512f")]
+        unsafe fn join_i(lo: &[__m256i], hi: &[__m256i]) -> Vec<__m512i> {
+            lo.iter().zip(hi).map(|(&l, &h)| _mm512_inserti64x4::<1>(_mm512_castsi256_si512(l), h)).collect()
+        }
+        #[target_feature(enable = "avx512f")]
+        unsafe fn join_f(lo: &[__m256], hi: &[__m256]) -> Vec<__m512> {
+            lo.iter().zip(hi).map(|(&l, &h)| _mm512_insertf32x8::<1>(_mm512_castps256_ps512(l), h)).collect()
+        }
+        Panel { qs: join_i(&lo.qs, &hi.qs), d: join_f(&lo.d, &hi.d), s: join_f(&lo.s, &hi.s), sums: join_i(&lo.sums, &hi.sums), ysum: join_i(&lo.ysum, &hi.ysum) }
     }
 }
 
@@ -296,7 +316,7 @@ impl Unpacked {
             let at = i * nb + b;
             let values = self.values.as_mut_ptr().add(at * K::BL);
             K::unpack(blk, values);
-            if offset128::<K, I>() {
+            if offset128::<K>(I::FULL_U8) {
                 for k in (0..K::BL).step_by(32) {
                     let v = values.add(k) as *mut __m256i;
                     _mm256_storeu_si256(v, _mm256_xor_si256(_mm256_loadu_si256(v), _mm256_set1_epi8(0x80u8 as i8)));
@@ -313,43 +333,217 @@ impl Unpacked {
     }
 }
 
+/// The vectors a tile computes in: one panel's eight tokens in 256 bits ([`Ymm`]), or
+/// two panels' sixteen in 512 ([`Zmm`]). Every operation is lane-wise, so a token's
+/// value goes through the same operations at either width.
+pub(super) trait Width {
+    /// A vector of `i32`, one per token.
+    type I: Copy;
+    /// A vector of `f32`, one per token.
+    type F: Copy;
+    /// One weight row's results for the vector's tokens.
+    type Res;
+    /// Whether the unsigned byte product is exact for every byte ([`Isa::FULL_U8`]).
+    const FULL_U8: bool;
+    unsafe fn zero_i() -> Self::I;
+    unsafe fn zero_f() -> Self::F;
+    unsafe fn splat_i(v: i32) -> Self::I;
+    unsafe fn splat_f(v: f32) -> Self::F;
+    /// `acc` plus, in each lane, the four products of weight bytes `w` and activation
+    /// bytes `y`: unsigned weights, or `K`'s signed ones where not [`offset128`].
+    unsafe fn dot_acc<K: Tiled>(acc: Self::I, w: Self::I, y: Self::I) -> Self::I;
+    /// [`Isa::madd_acc`].
+    unsafe fn madd_acc(acc: Self::I, p: Self::I, s: Self::I) -> Self::I;
+    unsafe fn add_i(a: Self::I, b: Self::I) -> Self::I;
+    unsafe fn sub_i(a: Self::I, b: Self::I) -> Self::I;
+    unsafe fn mul_i(a: Self::I, b: Self::I) -> Self::I;
+    unsafe fn times128(a: Self::I) -> Self::I;
+    unsafe fn to_f(a: Self::I) -> Self::F;
+    unsafe fn add_f(a: Self::F, b: Self::F) -> Self::F;
+    unsafe fn sub_f(a: Self::F, b: Self::F) -> Self::F;
+    unsafe fn mul_f(a: Self::F, b: Self::F) -> Self::F;
+    unsafe fn store(res: &mut Self::Res, v: Self::F);
+}
+
+/// 256-bit vectors under instruction set `I`: eight tokens.
+pub(super) struct Ymm<I>(PhantomData<I>);
+
+impl<I: Isa> Width for Ymm<I> {
+    type I = __m256i;
+    type F = __m256;
+    type Res = [f32; TOKENS];
+    const FULL_U8: bool = I::FULL_U8;
+    #[inline(always)]
+    unsafe fn zero_i() -> __m256i {
+        _mm256_setzero_si256()
+    }
+    #[inline(always)]
+    unsafe fn zero_f() -> __m256 {
+        _mm256_setzero_ps()
+    }
+    #[inline(always)]
+    unsafe fn splat_i(v: i32) -> __m256i {
+        _mm256_set1_epi32(v)
+    }
+    #[inline(always)]
+    unsafe fn splat_f(v: f32) -> __m256 {
+        _mm256_set1_ps(v)
+    }
+    #[inline(always)]
+    unsafe fn dot_acc<K: Tiled>(acc: __m256i, w: __m256i, y: __m256i) -> __m256i {
+        if K::SIGNED && !offset128::<K>(I::FULL_U8) { I::dot_i8_acc(acc, w, y) } else { I::dot_u8_acc(acc, w, y) }
+    }
+    #[inline(always)]
+    unsafe fn madd_acc(acc: __m256i, p: __m256i, s: __m256i) -> __m256i {
+        I::madd_acc(acc, p, s)
+    }
+    #[inline(always)]
+    unsafe fn add_i(a: __m256i, b: __m256i) -> __m256i {
+        _mm256_add_epi32(a, b)
+    }
+    #[inline(always)]
+    unsafe fn sub_i(a: __m256i, b: __m256i) -> __m256i {
+        _mm256_sub_epi32(a, b)
+    }
+    #[inline(always)]
+    unsafe fn mul_i(a: __m256i, b: __m256i) -> __m256i {
+        _mm256_mullo_epi32(a, b)
+    }
+    #[inline(always)]
+    unsafe fn times128(a: __m256i) -> __m256i {
+        _mm256_slli_epi32::<7>(a)
+    }
+    #[inline(always)]
+    unsafe fn to_f(a: __m256i) -> __m256 {
+        _mm256_cvtepi32_ps(a)
+    }
+    #[inline(always)]
+    unsafe fn add_f(a: __m256, b: __m256) -> __m256 {
+        _mm256_add_ps(a, b)
+    }
+    #[inline(always)]
+    unsafe fn sub_f(a: __m256, b: __m256) -> __m256 {
+        _mm256_sub_ps(a, b)
+    }
+    #[inline(always)]
+    unsafe fn mul_f(a: __m256, b: __m256) -> __m256 {
+        _mm256_mul_ps(a, b)
+    }
+    #[inline(always)]
+    unsafe fn store(res: &mut [f32; TOKENS], v: __m256) {
+        _mm256_storeu_ps(res.as_mut_ptr(), v)
+    }
+}
+
+/// 512-bit vectors (AVX-512 VNNI): sixteen tokens, two panels [`Panel::join`]ed.
+pub(super) struct Zmm;
+
+impl Width for Zmm {
+    type I = __m512i;
+    type F = __m512;
+    type Res = [f32; 2 * TOKENS];
+    const FULL_U8: bool = Avx512::FULL_U8;
+    #[inline(always)]
+    unsafe fn zero_i() -> __m512i {
+        _mm512_setzero_si512()
+    }
+    #[inline(always)]
+    unsafe fn zero_f() -> __m512 {
+        _mm512_setzero_ps()
+    }
+    #[inline(always)]
+    unsafe fn splat_i(v: i32) -> __m512i {
+        _mm512_set1_epi32(v)
+    }
+    #[inline(always)]
+    unsafe fn splat_f(v: f32) -> __m512 {
+        _mm512_set1_ps(v)
+    }
+    #[inline(always)]
+    unsafe fn dot_acc<K: Tiled>(acc: __m512i, w: __m512i, y: __m512i) -> __m512i {
+        // Every signed type is stored plus 128 on VNNI: one product instruction for all.
+        const { assert!(!K::SIGNED || offset128::<K>(Zmm::FULL_U8)) };
+        _mm512_dpbusd_epi32(acc, w, y)
+    }
+    #[inline(always)]
+    unsafe fn madd_acc(acc: __m512i, p: __m512i, s: __m512i) -> __m512i {
+        _mm512_dpwssd_epi32(acc, p, s)
+    }
+    #[inline(always)]
+    unsafe fn add_i(a: __m512i, b: __m512i) -> __m512i {
+        _mm512_add_epi32(a, b)
+    }
+    #[inline(always)]
+    unsafe fn sub_i(a: __m512i, b: __m512i) -> __m512i {
+        _mm512_sub_epi32(a, b)
+    }
+    #[inline(always)]
+    unsafe fn mul_i(a: __m512i, b: __m512i) -> __m512i {
+        _mm512_mullo_epi32(a, b)
+    }
+    #[inline(always)]
+    unsafe fn times128(a: __m512i) -> __m512i {
+        _mm512_slli_epi32::<7>(a)
+    }
+    #[inline(always)]
+    unsafe fn to_f(a: __m512i) -> __m512 {
+        _mm512_cvtepi32_ps(a)
+    }
+    #[inline(always)]
+    unsafe fn add_f(a: __m512, b: __m512) -> __m512 {
+        _mm512_add_ps(a, b)
+    }
+    #[inline(always)]
+    unsafe fn sub_f(a: __m512, b: __m512) -> __m512 {
+        _mm512_sub_ps(a, b)
+    }
+    #[inline(always)]
+    unsafe fn mul_f(a: __m512, b: __m512) -> __m512 {
+        _mm512_mul_ps(a, b)
+    }
+    #[inline(always)]
+    unsafe fn store(res: &mut [f32; 2 * TOKENS], v: __m512) {
+        _mm512_storeu_ps(res.as_mut_ptr(), v)
+    }
+}
+
 /// `R` unpacked rows (`first..first + R` of the group) against `P` panels: each row's
 /// value for the panels' tokens, in the single product's bits.
 #[inline(always)]
-unsafe fn tile<K: Tiled, I: Isa, const R: usize, const P: usize>(u: &Unpacked, first: usize, panels: [&Panel; P], nb: usize, res: &mut [[[f32; TOKENS]; P]; R]) {
+unsafe fn tile<K: Tiled, V: Width, const R: usize, const P: usize>(u: &Unpacked, first: usize, panels: [&Panel<V>; P], nb: usize, res: &mut [[V::Res; P]; R]) {
     let (ns, words) = (K::BL / K::SUB, K::BL / 4);
     let step = K::SUB / 4;
-    let mut lanes = [[[_mm256_setzero_ps(); 8]; P]; R];
+    let mut lanes = [[[V::zero_f(); 8]; P]; R];
     for b in 0..nb {
         let at = |r: usize| (first + r) * nb + b;
         let vals: [*const i32; R] = core::array::from_fn(|r| u.values.as_ptr().add(at(r) * K::BL) as *const i32);
         let scales: [*const i32; R] = core::array::from_fn(|r| u.scales.as_ptr().add(at(r) * ns));
-        let y: [*const __m256i; P] = core::array::from_fn(|p| panels[p].qs.as_ptr().add(b * words));
-        let mut isum = [[_mm256_setzero_si256(); P]; R];
+        let y: [*const V::I; P] = core::array::from_fn(|p| panels[p].qs.as_ptr().add(b * words));
+        let mut isum = [[V::zero_i(); P]; R];
         for s in 0..ns {
-            let mut sub = [[_mm256_setzero_si256(); P]; R];
+            let mut sub = [[V::zero_i(); P]; R];
             for k in s * step..(s + 1) * step {
-                let yk: [__m256i; P] = core::array::from_fn(|p| *y[p].add(k));
+                let yk: [V::I; P] = core::array::from_fn(|p| *y[p].add(k));
                 for r in 0..R {
-                    let wk = _mm256_set1_epi32(*vals[r].add(k));
+                    let wk = V::splat_i(*vals[r].add(k));
                     for p in 0..P {
-                        sub[r][p] = if K::SIGNED && !offset128::<K, I>() { I::dot_i8_acc(sub[r][p], wk, yk[p]) } else { I::dot_u8_acc(sub[r][p], wk, yk[p]) };
+                        sub[r][p] = V::dot_acc::<K>(sub[r][p], wk, yk[p]);
                     }
                 }
             }
             if scaled::<K>() {
                 for r in 0..R {
-                    let sc = _mm256_set1_epi32(*scales[r].add(s));
+                    let sc = V::splat_i(*scales[r].add(s));
                     for p in 0..P {
-                        isum[r][p] = _mm256_add_epi32(isum[r][p], _mm256_mullo_epi32(sub[r][p], sc));
+                        isum[r][p] = V::add_i(isum[r][p], V::mul_i(sub[r][p], sc));
                     }
                 }
-            } else if offset128::<K, I>() {
+            } else if offset128::<K>(V::FULL_U8) {
                 // The values were stored plus 128.
                 for p in 0..P {
-                    let offset = _mm256_slli_epi32::<7>(panels[p].ysum[b]);
+                    let offset = V::times128(panels[p].ysum[b]);
                     for r in 0..R {
-                        isum[r][p] = _mm256_sub_epi32(sub[r][p], offset);
+                        isum[r][p] = V::sub_i(sub[r][p], offset);
                     }
                 }
             } else {
@@ -358,206 +552,83 @@ unsafe fn tile<K: Tiled, I: Isa, const R: usize, const P: usize>(u: &Unpacked, f
         }
         for r in 0..R {
             for p in 0..P {
-                let v = block_value::<K, I>(isum[r][p], u, at(r), panels[p], b);
-                lanes[r][p][b % 8] = _mm256_add_ps(lanes[r][p][b % 8], v);
+                let v = block_value::<K, V>(isum[r][p], u, at(r), panels[p], b);
+                lanes[r][p][b % 8] = V::add_f(lanes[r][p][b % 8], v);
             }
         }
     }
     for r in 0..R {
         for p in 0..P {
-            _mm256_storeu_ps(res[r][p].as_mut_ptr(), fold_lanes(&lanes[r][p]));
+            // The eight lane sums folded in [`super::fold8`]'s order.
+            let a = &lanes[r][p];
+            let v = V::add_f(V::add_f(V::add_f(a[0], a[4]), V::add_f(a[2], a[6])), V::add_f(V::add_f(a[1], a[5]), V::add_f(a[3], a[7])));
+            V::store(&mut res[r][p], v);
         }
     }
 }
 
 /// Block `b`'s value of unpacked block `at` (row × `nb` + block) for a panel's tokens,
 /// from the exact sums of their value products `isum`: the correction, then the single
-/// product's f32 formula.
+/// product's f32 formula ([`super::x86_ggml::block_values`]', in its operand order).
 #[inline(always)]
-unsafe fn block_value<K: Tiled, I: Isa>(isum: __m256i, u: &Unpacked, at: usize, panel: &Panel, b: usize) -> __m256 {
+unsafe fn block_value<K: Tiled, V: Width>(isum: V::I, u: &Unpacked, at: usize, panel: &Panel<V>, b: usize) -> V::F {
     let np = K::NC / 2;
     let [h0, h1] = *u.h.as_ptr().add(at);
     let coef = u.corr.as_ptr().add(at * np);
     let sums = panel.sums.as_ptr().add(b * np);
-    let mut corr = _mm256_setzero_si256();
+    let mut corr = V::zero_i();
     for j in 0..np {
-        corr = I::madd_acc(corr, *sums.add(j), _mm256_set1_epi32(*coef.add(j)));
+        corr = V::madd_acc(corr, *sums.add(j), V::splat_i(*coef.add(j)));
     }
     let (isum, msum) = if K::NC == 0 {
-        (isum, _mm256_setzero_ps())
+        (isum, V::zero_f())
     } else if K::OFFSET != 0 {
-        (_mm256_sub_epi32(isum, _mm256_mullo_epi32(corr, _mm256_set1_epi32(K::OFFSET))), _mm256_setzero_ps())
+        (V::sub_i(isum, V::mul_i(corr, V::splat_i(K::OFFSET))), V::zero_f())
     } else {
-        (isum, _mm256_cvtepi32_ps(corr))
+        (isum, V::to_f(corr))
     };
-    let s = if K::FORM == Form::ScaleOffset { panel.s[b] } else { _mm256_setzero_ps() };
-    block_values::<K>(_mm256_set1_ps(h0), _mm256_set1_ps(h1), panel.d[b], s, _mm256_cvtepi32_ps(isum), msum)
-}
-
-/// Two panels side by side for 512-bit vectors: per block and word, panel `g`'s eight
-/// tokens in the low half and panel `g + 1`'s in the high half, so that one `vpdpbusd`
-/// multiplies a weight word into sixteen tokens.
-pub(super) struct Wide {
-    /// [`Panel`]'s fields, each vector the two panels' concatenated.
-    qs: Vec<__m512i>,
-    d: Vec<__m512>,
-    s: Vec<__m512>,
-    sums: Vec<__m512i>,
-    ysum: Vec<__m512i>,
-}
-
-impl Wide {
-    #[target_feature(enable = "avx512f")]
-    unsafe fn new(lo: &Panel, hi: &Panel) -> Wide {
-        #[target_feature(enable = "avx512f")]
-        unsafe fn join(lo: &[__m256i], hi: &[__m256i]) -> Vec<__m512i> {
-            let mut v = Vec::with_capacity(lo.len());
-            for i in 0..lo.len() {
-                v.push(_mm512_inserti64x4::<1>(_mm512_castsi256_si512(lo[i]), hi[i]));
-            }
-            v
-        }
-        #[target_feature(enable = "avx512f")]
-        unsafe fn join_ps(lo: &[__m256], hi: &[__m256]) -> Vec<__m512> {
-            let mut v = Vec::with_capacity(lo.len());
-            for i in 0..lo.len() {
-                v.push(_mm512_insertf32x8::<1>(_mm512_castps256_ps512(lo[i]), hi[i]));
-            }
-            v
-        }
-        Wide { qs: join(&lo.qs, &hi.qs), d: join_ps(&lo.d, &hi.d), s: join_ps(&lo.s, &hi.s), sums: join(&lo.sums, &hi.sums), ysum: join(&lo.ysum, &hi.ysum) }
-    }
-}
-
-/// [`tile`] on 512-bit vectors (AVX-512 VNNI): `R` unpacked rows against `W` [`Wide`]
-/// pairs of panels, sixteen tokens a vector: the same integers, formula, lane
-/// accumulation and fold, lane by lane, so the same bits.
-#[inline(always)]
-unsafe fn tile_wide<K: Tiled, const R: usize, const W: usize>(u: &Unpacked, first: usize, wide: [&Wide; W], nb: usize, res: &mut [[[f32; 16]; W]; R]) {
-    // Every signed type is stored plus 128 on VNNI: one product instruction for all.
-    const { assert!(!K::SIGNED || offset128::<K, Avx512>()) };
-    let (ns, words) = (K::BL / K::SUB, K::BL / 4);
-    let step = K::SUB / 4;
-    let mut lanes = [[[_mm512_setzero_ps(); 8]; W]; R];
-    for b in 0..nb {
-        let at = |r: usize| (first + r) * nb + b;
-        let vals: [*const i32; R] = core::array::from_fn(|r| u.values.as_ptr().add(at(r) * K::BL) as *const i32);
-        let scales: [*const i32; R] = core::array::from_fn(|r| u.scales.as_ptr().add(at(r) * ns));
-        let y: [*const __m512i; W] = core::array::from_fn(|p| wide[p].qs.as_ptr().add(b * words));
-        let mut isum = [[_mm512_setzero_si512(); W]; R];
-        for s in 0..ns {
-            let mut sub = [[_mm512_setzero_si512(); W]; R];
-            for k in s * step..(s + 1) * step {
-                let yk: [__m512i; W] = core::array::from_fn(|p| *y[p].add(k));
-                for r in 0..R {
-                    let wk = _mm512_set1_epi32(*vals[r].add(k));
-                    for p in 0..W {
-                        sub[r][p] = _mm512_dpbusd_epi32(sub[r][p], wk, yk[p]);
-                    }
-                }
-            }
-            if scaled::<K>() {
-                for r in 0..R {
-                    let sc = _mm512_set1_epi32(*scales[r].add(s));
-                    for p in 0..W {
-                        isum[r][p] = _mm512_add_epi32(isum[r][p], _mm512_mullo_epi32(sub[r][p], sc));
-                    }
-                }
-            } else if offset128::<K, Avx512>() {
-                for p in 0..W {
-                    let offset = _mm512_slli_epi32::<7>(wide[p].ysum[b]);
-                    for r in 0..R {
-                        isum[r][p] = _mm512_sub_epi32(sub[r][p], offset);
-                    }
-                }
-            } else {
-                isum = sub;
-            }
-        }
-        for r in 0..R {
-            for p in 0..W {
-                let v = block_value_wide::<K>(isum[r][p], u, at(r), wide[p], b);
-                lanes[r][p][b % 8] = _mm512_add_ps(lanes[r][p][b % 8], v);
-            }
-        }
-    }
-    for r in 0..R {
-        for p in 0..W {
-            let a = &lanes[r][p];
-            let v = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(a[0], a[4]), _mm512_add_ps(a[2], a[6])), _mm512_add_ps(_mm512_add_ps(a[1], a[5]), _mm512_add_ps(a[3], a[7])));
-            _mm512_storeu_ps(res[r][p].as_mut_ptr(), v);
-        }
-    }
-}
-
-/// [`block_value`] for a [`Wide`] pair's sixteen tokens: the same operations lane by lane
-/// ([`block_values`]' formula, in its operand order).
-#[inline(always)]
-unsafe fn block_value_wide<K: Tiled>(isum: __m512i, u: &Unpacked, at: usize, wide: &Wide, b: usize) -> __m512 {
-    let np = K::NC / 2;
-    let [h0, h1] = *u.h.as_ptr().add(at);
-    let (h0, h1) = (_mm512_set1_ps(h0), _mm512_set1_ps(h1));
-    let coef = u.corr.as_ptr().add(at * np);
-    let sums = wide.sums.as_ptr().add(b * np);
-    let mut corr = _mm512_setzero_si512();
-    for j in 0..np {
-        corr = _mm512_dpwssd_epi32(corr, *sums.add(j), _mm512_set1_epi32(*coef.add(j)));
-    }
-    let (isum, msum) = if K::NC == 0 {
-        (isum, _mm512_setzero_ps())
-    } else if K::OFFSET != 0 {
-        (_mm512_sub_epi32(isum, _mm512_mullo_epi32(corr, _mm512_set1_epi32(K::OFFSET))), _mm512_setzero_ps())
-    } else {
-        (isum, _mm512_cvtepi32_ps(corr))
-    };
-    let (d, isum) = (wide.d[b], _mm512_cvtepi32_ps(isum));
+    let (h0, h1, d, isum) = (V::splat_f(h0), V::splat_f(h1), panel.d[b], V::to_f(isum));
     match K::FORM {
-        Form::Scale => _mm512_mul_ps(_mm512_mul_ps(h0, d), isum),
-        Form::ScaleOffset => _mm512_add_ps(_mm512_mul_ps(_mm512_mul_ps(h0, d), isum), _mm512_mul_ps(h1, wide.s[b])),
-        Form::ScaleMin => _mm512_sub_ps(_mm512_mul_ps(_mm512_mul_ps(h0, d), isum), _mm512_mul_ps(_mm512_mul_ps(h1, d), msum)),
+        Form::Scale => V::mul_f(V::mul_f(h0, d), isum),
+        Form::ScaleOffset => V::add_f(V::mul_f(V::mul_f(h0, d), isum), V::mul_f(h1, panel.s[b])),
+        Form::ScaleMin => V::sub_f(V::mul_f(V::mul_f(h0, d), isum), V::mul_f(V::mul_f(h1, d), msum)),
         Form::ScaleMinSwapped => unreachable!("Q2_K is not tiled"),
     }
 }
 
-/// The eight lane sums folded in [`super::fold8`]'s order, eight tokens at a time.
-#[inline(always)]
-unsafe fn fold_lanes(a: &[__m256; 8]) -> __m256 {
-    _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(a[0], a[4]), _mm256_add_ps(a[2], a[6])), _mm256_add_ps(_mm256_add_ps(a[1], a[5]), _mm256_add_ps(a[3], a[7])))
-}
-
 /// [`tile`] out of line, compiled with each instruction set's features (inlined into the
 /// one entry point that holds every type's kernels, its register allocation suffered).
-pub(super) trait TileIsa: Isa {
-    /// Whether the set has [`tile_wide`]'s 512-bit vectors.
+pub(super) trait TileIsa: Isa + Sized {
+    /// Whether the set has [`Zmm`]'s 512-bit vectors.
     const WIDE: bool;
-    unsafe fn tile<K: Tiled, const R: usize, const P: usize>(u: &Unpacked, first: usize, panels: [&Panel; P], nb: usize, res: &mut [[[f32; TOKENS]; P]; R]);
-    /// [`tile_wide`] (only where [`TileIsa::WIDE`]).
-    unsafe fn tile_wide<K: Tiled, const R: usize, const W: usize>(u: &Unpacked, first: usize, wide: [&Wide; W], nb: usize, res: &mut [[[f32; 16]; W]; R]);
+    unsafe fn tile<K: Tiled, const R: usize, const P: usize>(u: &Unpacked, first: usize, panels: [&Panel<Ymm<Self>>; P], nb: usize, res: &mut [[[f32; TOKENS]; P]; R]);
+    /// [`tile`] in [`Zmm`] (only where [`TileIsa::WIDE`]).
+    unsafe fn tile_wide<K: Tiled, const R: usize, const P: usize>(u: &Unpacked, first: usize, panels: [&Panel<Zmm>; P], nb: usize, res: &mut [[[f32; 2 * TOKENS]; P]; R]);
 }
 
 impl TileIsa for Avx2 {
     const WIDE: bool = false;
-    unsafe fn tile_wide<K: Tiled, const R: usize, const W: usize>(_: &Unpacked, _: usize, _: [&Wide; W], _: usize, _: &mut [[[f32; 16]; W]; R]) {
-        unreachable!("AVX2 has no 512-bit vectors")
-    }
     #[inline(never)]
     #[target_feature(enable = "avx2,f16c")]
-    unsafe fn tile<K: Tiled, const R: usize, const P: usize>(u: &Unpacked, first: usize, panels: [&Panel; P], nb: usize, res: &mut [[[f32; TOKENS]; P]; R]) {
-        tile::<K, Self, R, P>(u, first, panels, nb, res)
+    unsafe fn tile<K: Tiled, const R: usize, const P: usize>(u: &Unpacked, first: usize, panels: [&Panel<Ymm<Self>>; P], nb: usize, res: &mut [[[f32; TOKENS]; P]; R]) {
+        tile::<K, Ymm<Self>, R, P>(u, first, panels, nb, res)
+    }
+    unsafe fn tile_wide<K: Tiled, const R: usize, const P: usize>(_: &Unpacked, _: usize, _: [&Panel<Zmm>; P], _: usize, _: &mut [[[f32; 2 * TOKENS]; P]; R]) {
+        unreachable!("AVX2 has no 512-bit vectors")
     }
 }
 
 impl TileIsa for Avx512 {
-    #[inline(never)]
-    #[target_feature(enable = "avx2,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
-    unsafe fn tile<K: Tiled, const R: usize, const P: usize>(u: &Unpacked, first: usize, panels: [&Panel; P], nb: usize, res: &mut [[[f32; TOKENS]; P]; R]) {
-        tile::<K, Self, R, P>(u, first, panels, nb, res)
-    }
     const WIDE: bool = true;
     #[inline(never)]
     #[target_feature(enable = "avx2,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
-    unsafe fn tile_wide<K: Tiled, const R: usize, const W: usize>(u: &Unpacked, first: usize, wide: [&Wide; W], nb: usize, res: &mut [[[f32; 16]; W]; R]) {
-        tile_wide::<K, R, W>(u, first, wide, nb, res)
+    unsafe fn tile<K: Tiled, const R: usize, const P: usize>(u: &Unpacked, first: usize, panels: [&Panel<Ymm<Self>>; P], nb: usize, res: &mut [[[f32; TOKENS]; P]; R]) {
+        tile::<K, Ymm<Self>, R, P>(u, first, panels, nb, res)
+    }
+    #[inline(never)]
+    #[target_feature(enable = "avx2,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+    unsafe fn tile_wide<K: Tiled, const R: usize, const P: usize>(u: &Unpacked, first: usize, panels: [&Panel<Zmm>; P], nb: usize, res: &mut [[[f32; 2 * TOKENS]; P]; R]) {
+        tile::<K, Zmm, R, P>(u, first, panels, nb, res)
     }
 }
 
@@ -619,14 +690,14 @@ pub(super) unsafe fn matmul<K: Tiled, I: TileIsa>(out: &mut [f32], off: usize, s
         return matmul_cols::<K, I>(out, off, stride, w, row_bytes, acts);
     }
     let (nb, rows) = checked::<K>(out, off, stride, w, row_bytes, acts);
-    let panels: Vec<Panel> = acts[..tiled].chunks(TOKENS).map(|a| Panel::new::<K, I>(a, nb)).collect();
+    let panels: Vec<Panel<Ymm<I>>> = acts[..tiled].chunks(TOKENS).map(|a| Panel::new::<K>(a, nb)).collect();
     let mut u = Unpacked::new::<K>(nb);
     let mut wide = Vec::new();
     if I::WIDE {
         // An odd last panel pairs with itself: the second half's tokens are past the
         // last one, and not stored.
         for p in panels.chunks(2) {
-            wide.push(Wide::new(&p[0], p.last().unwrap()));
+            wide.push(Panel::join(&p[0], p.last().unwrap()));
         }
     }
     let mut r0 = 0;
@@ -640,12 +711,12 @@ pub(super) unsafe fn matmul<K: Tiled, I: TileIsa>(out: &mut [f32], off: usize, s
             // Four panels (or two, or the last one) in 512-bit vectors where the set has them.
             if I::WIDE && n == ROWS {
                 if g + 4 <= panels.len() {
-                    let mut res = [[[0f32; 16]; 2]; ROWS];
+                    let mut res = [[[0f32; 2 * TOKENS]; 2]; ROWS];
                     I::tile_wide::<K, ROWS, 2>(&u, 0, [&wide[g / 2], &wide[g / 2 + 1]], nb, &mut res);
                     scatter_rows(out, off, stride, tiled, r0, g, core::array::from_fn(|k| res[k].as_flattened()));
                     g += 4;
                 } else {
-                    let mut res = [[[0f32; 16]; 1]; ROWS];
+                    let mut res = [[[0f32; 2 * TOKENS]; 1]; ROWS];
                     I::tile_wide::<K, ROWS, 1>(&u, 0, [&wide[g / 2]], nb, &mut res);
                     scatter_rows(out, off, stride, tiled, r0, g, core::array::from_fn(|k| res[k].as_flattened()));
                     g += 2;
