@@ -1,5 +1,6 @@
-//! Prompt processing for the K-quants (Q4_K, Q5_K, Q6_K) as a tiled integer matrix
-//! product: eight prompt tokens at a time against a few weight rows, bit for bit the
+//! Prompt processing for the block types with integer values (Q4_K, Q5_K, Q6_K and the
+//! 32-value Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL) as a tiled integer matrix product: eight
+//! (or sixteen) prompt tokens at a time against a few weight rows, bit for bit the
 //! products [`super::x86_ggml`] computes one token at a time.
 //!
 //! Why the bits cannot change: a block's value is its f32 formula ([`Form`]) applied to
@@ -10,10 +11,12 @@
 //! (lanes never added to stay +0.0, as the reference's), the lanes folded by
 //! [`super::fold8`]'s order.
 //!
-//! The layout: each weight row's blocks are unpacked once into unsigned bytes in value
-//! order, with their integer sub-block scales ([`Tiled`]); the activations of eight tokens
-//! are interleaved four bytes at a time ([`Panel`]), so one broadcast of four weight bytes
-//! against one vector multiplies them into all eight tokens at once (`vpdpbusd`, or
+//! The layout: each weight row's blocks are unpacked once into bytes in value order
+//! (a signed type's stay signed, or are stored plus 128 where the set's unsigned product
+//! is exact: [`Tiled::SIGNED`]), with their integer sub-block scales ([`Tiled`]); the
+//! activations of eight tokens are interleaved four bytes at a time ([`Panel`]), so one
+//! broadcast of four weight bytes against one vector multiplies them into all eight
+//! tokens at once (`vpdpbusd`, or
 //! `maddubs` + `madd` on AVX2: exact for these bounds, see [`Isa::dot_u8`]). Every vector
 //! then holds one weight row's values for eight tokens: the formula, the lane
 //! accumulation and the fold are the single product's operations done for eight tokens
@@ -26,7 +29,7 @@
 //! Safety: as in [`super::x86_ggml`], every function needs its entry point's features
 //! (AVX2 and F16C, or AVX-512 F/BW/VL/VNNI) and reads through raw pointers that
 //! [`matmul`] checks once: the weights hold `rows × nb` blocks, each prepared activation
-//! `nb` Q8_K blocks with their sums.
+//! `nb` blocks (Q8_0, Q8_1 or Q8_K) with their scales and sums.
 
 use core::arch::x86_64::*;
 use core::marker::PhantomData;
@@ -37,7 +40,8 @@ use alloc::vec::Vec;
 use super::x86_ggml::{bytes_from_bits, iq4nl_table, k45_values, load, matmul_cols, nibbles, q6k_values, Avx2, Avx512, Form, Isa, Kind, IQ4NL, Q4K, Q4_0, Q4_1, Q5K, Q5_0, Q5_1, Q6K, Q8_0};
 use crate::ggml::{self, Activations};
 
-/// Tokens per panel: one `i32` (or `f32`) per token in a 256-bit vector.
+/// Tokens per panel built from the activations: one `i32` (or `f32`) per token in a
+/// 256-bit vector (a [`Zmm`] panel joins two).
 const TOKENS: usize = 8;
 /// Weight rows computed together: each panel load serves them all.
 const ROWS: usize = 4;
@@ -507,8 +511,9 @@ impl Width for Zmm {
     }
 }
 
-/// `R` unpacked rows (`first..first + R` of the group) against `P` panels: each row's
-/// value for the panels' tokens, in the single product's bits.
+/// `R` unpacked rows (`first..first + R` of the group) against `P` panels (eight tokens
+/// each in [`Ymm`], sixteen in [`Zmm`]): each row's value for the panels' tokens, in the
+/// single product's bits.
 #[inline(always)]
 unsafe fn tile<K: Tiled, V: Width, const R: usize, const P: usize>(u: &Unpacked, first: usize, panels: [&Panel<V>; P], nb: usize, res: &mut [[V::Res; P]; R]) {
     let (ns, words) = (K::BL / K::SUB, K::BL / 4);
