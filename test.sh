@@ -69,6 +69,8 @@ test/rebuild.sh
 
 stage "wasm simd128 kernels against the scalar reference, bit for bit, every ggml type (llama/wasm-probe)"
 llama/wasm-probe/run.sh
+# Again as memory64 through build.sh's table rewrite and wasm-opt, as AOS.wasm is built.
+llama/wasm-probe/run.sh --wasm64
 
 stage "building the aos-llama CLI and every test binary (the Node tests verify replies with the CLI)"
 # One build for both: `cargo build -p aos-llama` alone unifies features differently from the

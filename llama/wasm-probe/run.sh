@@ -9,14 +9,35 @@
 # Needs a rustc that can build core for wasm32-unknown-unknown (Debian's rustc-web +
 # rust-web-src, which ./build.sh installs; RUSTC_BOOTSTRAP=1 -Zbuild-std) and a wasm
 # linker (rustup's rust-lld).
-#   llama/wasm-probe/run.sh [bench [COLUMNS | f32]]   (f32: only the prompt tiles of f32 rows)
+#   llama/wasm-probe/run.sh [--wasm64] [bench [COLUMNS | f32]]   (f32: only the prompt tiles of f32 rows)
+# --wasm64: built as memory64, as AOS.wasm is (V8 then bounds-checks every load).
 set -eu
 cd "$(dirname "$0")"
+TARGET=wasm32-unknown-unknown
+NODE_FLAGS=--no-liftoff
+if [ "${1:-}" = --wasm64 ]; then
+  shift
+  TARGET=wasm64-unknown-unknown
+  NODE_FLAGS="$NODE_FLAGS --experimental-wasm-memory64"
+fi
 # rust-lld ships with rustc (the pinned toolchain's, through rustup).
 LLD=${LLD:-$(rustc --print sysroot)/lib/rustlib/x86_64-unknown-linux-gnu/bin/rust-lld}
 [ -x "$LLD" ] || { echo "run.sh: no wasm linker at $LLD (set LLD)" >&2; exit 1; }
 export CARGO_TARGET_DIR=${AOS_PROBE_TARGET:-$HOME/.cache/aos-llama/wasm-probe}
 env -u RUSTUP_TOOLCHAIN -u RUSTFLAGS RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 RUSTFLAGS="-Ctarget-feature=+simd128" \
-  CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER="$LLD" \
-  /usr/bin/cargo build -q --release --locked --target wasm32-unknown-unknown -Zbuild-std=core,alloc
-exec node --no-liftoff probe.js "$CARGO_TARGET_DIR/wasm32-unknown-unknown/release/wasm_probe.wasm" "$@"
+  CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER="$LLD" CARGO_TARGET_WASM64_UNKNOWN_UNKNOWN_LINKER="$LLD" \
+  /usr/bin/cargo build -q --release --locked --target $TARGET -Zbuild-std=core,alloc
+WASM="$CARGO_TARGET_DIR/$TARGET/release/wasm_probe.wasm"
+if [ $TARGET = wasm64-unknown-unknown ]; then
+  # As build.sh makes AOS.wasm: the function table rewritten to 32 bits (Node 20 has no
+  # table64), then binaryen's wasm-opt -O2 (build.sh installs binaryen into the cache).
+  BIN=${BINARYEN_BIN:-${AOS_BUILD_CACHE:-$HOME/.cache/aos-llama}/binaryen-132/node_modules/binaryen/bin}
+  [ -x "$BIN/wasm-opt" ] || { echo "run.sh: no binaryen at $BIN (run ./build.sh first, or set BINARYEN_BIN)" >&2; exit 1; }
+  FEATURES="--enable-memory64 --enable-bulk-memory --enable-mutable-globals --enable-sign-ext --enable-nontrapping-float-to-int --enable-simd"
+  "$BIN/wasm-dis" $FEATURES "$WASM" -o "$WASM.wat"
+  python3 ../../process/scripts/table32.py "$WASM.wat" "$WASM.t32.wat"
+  "$BIN/wasm-as" $FEATURES "$WASM.t32.wat" -o "$WASM.t32.wasm"
+  "$BIN/wasm-opt" $FEATURES -O2 "$WASM.t32.wasm" -o "$WASM.opt.wasm"
+  WASM="$WASM.opt.wasm"
+fi
+exec node $NODE_FLAGS probe.js "$WASM" "$@"

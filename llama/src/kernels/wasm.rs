@@ -53,19 +53,29 @@ pub fn matmul_f32(out: &mut [f32], w: &[f32], x: &[f32]) {
 
 /// The canonical accumulators (two f32x4 each: lanes 0..4, 4..8) of rows
 /// `w[r * n..]` (`r < R`) against vectors `x[t]` (`t < T`) over the first `n8` values:
-/// [`dot`]'s operations for every pair, interleaved.
+/// [`dot`]'s operations for every pair. The lanes 0..4 and 4..8 are independent sums, so
+/// each half runs as its own pass ([`half`]): one f32x4 per pair instead of two, which
+/// lets a tile hold more pairs in the engines' 16 registers, and each load serves more
+/// products.
 #[inline(always)]
 unsafe fn tile<const R: usize, const T: usize>(w: *const f32, n: usize, x: [*const f32; T], n8: usize) -> [[(v128, v128); T]; R] {
-    let zero = f32x4_splat(0.0);
-    let mut acc = [[(zero, zero); T]; R];
-    let mut j = 0;
+    let lo = half::<R, T>(w, n, x, 0, n8);
+    let hi = half::<R, T>(w, n, x, 4, n8);
+    core::array::from_fn(|r| core::array::from_fn(|t| (lo[r][t], hi[r][t])))
+}
+
+/// One half of [`tile`]'s accumulators: values `j + h .. j + h + 4` (`h` = 0 or 4) of
+/// each eight `j .. j + 8` of the first `n8`.
+#[inline(always)]
+unsafe fn half<const R: usize, const T: usize>(w: *const f32, n: usize, x: [*const f32; T], h: usize, n8: usize) -> [[v128; T]; R] {
+    let mut acc = [[f32x4_splat(0.0); T]; R];
+    let mut j = h;
     while j < n8 {
+        let xs: [v128; T] = core::array::from_fn(|t| v128_load(x[t].add(j) as *const v128));
         for (r, acc) in acc.iter_mut().enumerate() {
             let w0 = v128_load(w.add(r * n + j) as *const v128);
-            let w1 = v128_load(w.add(r * n + j + 4) as *const v128);
-            for (a, x) in acc.iter_mut().zip(x) {
-                a.0 = f32x4_add(a.0, f32x4_mul(w0, v128_load(x.add(j) as *const v128)));
-                a.1 = f32x4_add(a.1, f32x4_mul(w1, v128_load(x.add(j + 4) as *const v128)));
+            for (a, &xt) in acc.iter_mut().zip(&xs) {
+                *a = f32x4_add(*a, f32x4_mul(w0, xt));
             }
         }
         j += 8;
@@ -98,12 +108,14 @@ fn tile_into<const R: usize, const T: usize>(out: &mut [f32], off: usize, stride
     }
 }
 
-/// Rows per tile of [`matmul_f32_cols`] and vectors per tile. One row against three
-/// vectors (six f32x4 sums) measured fastest under V8 (`wasm-probe/run.sh bench f32`:
-/// 1.5x one vector at a time on a 64 KB chunk); 2 × 2 was as fast, 1 × 4 and 2 × 3 slower
-/// (the x86 engines map v128 onto 16 registers).
-const TILE_ROWS: usize = 1;
-const TILE_COLS: usize = 3;
+/// Rows per tile of [`matmul_f32_cols`] and vectors per tile. Two rows against four
+/// vectors, one half of the lanes at a time ([`tile`]: eight f32x4 sums, six loads per
+/// eight products) measured fastest under V8 (`wasm-probe/run.sh bench f32`: 1.75x one
+/// vector at a time on a 64 KB chunk of 768-value rows, where both halves at once in
+/// one row × three vectors gave 1.47x); 4 × 2 and 2 × 3 were close, 3 × 3 and larger
+/// spill (the x86 engines map v128 onto 16 registers).
+const TILE_ROWS: usize = 2;
+const TILE_COLS: usize = 4;
 
 /// [`super::Backend::matmul_f32_cols`]: `out[off + t * stride + r]` = row `r` of
 /// `W · x[t]` for the `x.len() / n` vectors of `x`, in tiles of [`TILE_ROWS`] rows ×

@@ -1,13 +1,20 @@
-//! A wasm32 (simd128) probe of the ggml kernels: `run()` counts the (type, blocks,
+//! A wasm32 or wasm64 (simd128) probe of the ggml kernels: `run()` counts the (type, blocks,
 //! trial) cases where `Backend::Simd128` differs from `Backend::Scalar` (0 expected;
 //! `first_failure()` = 1000 * (type index + 1) + blocks); `setup`/`bench` time a
 //! 1024 x 4096 matrix-vector product. See run.sh.
 #![no_std]
+#![cfg_attr(target_arch = "wasm64", feature(simd_wasm64))]
 extern crate alloc;
 use alloc::vec::Vec;
 use core::alloc::{GlobalAlloc, Layout};
 use llama::ggml::{self, Activations, GgmlType};
 use llama::Backend;
+// AOS.wasm is wasm64: `run.sh --wasm64` builds the probe as memory64 too (the engines
+// bounds-check its loads explicitly, which changes what is fastest).
+#[cfg(target_arch = "wasm32")]
+use core::arch::wasm32 as arch;
+#[cfg(target_arch = "wasm64")]
+use core::arch::wasm64 as arch;
 
 struct Bump;
 static mut NEXT: usize = 0;
@@ -15,14 +22,14 @@ static mut END: usize = 0;
 unsafe impl GlobalAlloc for Bump {
     unsafe fn alloc(&self, l: Layout) -> *mut u8 {
         if END == 0 {
-            NEXT = core::arch::wasm32::memory_size(0) * 65536;
+            NEXT = arch::memory_size(0) * 65536;
             END = NEXT;
         }
         let start = (NEXT + l.align() - 1) & !(l.align() - 1);
         let end = start + l.size();
         if end > END {
             let pages = (end - END + 65535) / 65536 + 16;
-            if core::arch::wasm32::memory_grow(0, pages) == usize::MAX { return core::ptr::null_mut(); }
+            if arch::memory_grow(0, pages) == usize::MAX { return core::ptr::null_mut(); }
             END += pages * 65536;
         }
         NEXT = end;
@@ -33,7 +40,7 @@ unsafe impl GlobalAlloc for Bump {
 #[global_allocator]
 static A: Bump = Bump;
 #[panic_handler]
-fn panic(_: &core::panic::PanicInfo) -> ! { core::arch::wasm32::unreachable() }
+fn panic(_: &core::panic::PanicInfo) -> ! { arch::unreachable() }
 
 struct X(u64);
 impl X {
