@@ -163,7 +163,20 @@ impl Matrix {
     fn block_into(&self, backend: Backend, rows: core::ops::Range<usize>, out: &mut [f32], x: &[f32], n: usize, scratch: &mut QuantScratch) {
         let width = rows.len();
         let tiled = matches!(&self.storage, Storage::Ggml { ty, .. } if backend.tiles_ggml(*ty));
-        let chunk = if n == 1 || tiled { width.max(1) } else { (CHUNK_BYTES / self.row_bytes().max(1)).max(1) };
+        let chunk = if n == 1 || tiled {
+            width.max(1)
+        } else {
+            let rows = (CHUNK_BYTES / self.row_bytes().max(1)).max(1);
+            match &self.storage {
+                // Whole register tiles: 2048-wide f32 rows made chunks of 8 rows, whose last
+                // two ran one at a time (on an EPYC, 3-row chunks of 6 ran 12% faster).
+                Storage::F32(_) => {
+                    let tile = backend.f32_tile_rows();
+                    (rows / tile * tile).max(tile)
+                }
+                _ => rows,
+            }
+        };
         let mut r0 = rows.start;
         while r0 < rows.end {
             let r1 = (r0 + chunk).min(rows.end);

@@ -166,6 +166,23 @@ impl Backend {
         }
     }
 
+    /// Rows per register tile of [`Backend::matmul_f32_cols`]: a batched product's chunks
+    /// of rows are whole tiles, or their last rows run in narrower, slower tiles.
+    pub fn f32_tile_rows(self) -> usize {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            Backend::Avx2 => x86::F32_TILE_ROWS_AVX2,
+            #[cfg(target_arch = "x86_64")]
+            Backend::Avx512 => x86::F32_TILE_ROWS_AVX512,
+            #[cfg(all(
+                any(target_arch = "wasm32", target_arch = "wasm64"),
+                target_feature = "simd128"
+            ))]
+            Backend::Simd128 => wasm::TILE_ROWS,
+            _ => 1,
+        }
+    }
+
     /// One f32 dot product in the canonical order (attention scores use it).
     pub fn dot_f32(self, a: &[f32], b: &[f32]) -> f32 {
         let mut out = [0.0f32];

@@ -114,7 +114,7 @@ fn tile_into<const R: usize, const T: usize>(out: &mut [f32], off: usize, stride
 /// vector at a time on a 64 KB chunk of 768-value rows, where both halves at once in
 /// one row × three vectors gave 1.47x); 4 × 2 and 2 × 3 were close, 3 × 3 and larger
 /// spill (the x86 engines map v128 onto 16 registers).
-const TILE_ROWS: usize = 2;
+pub(super) const TILE_ROWS: usize = 2;
 const TILE_COLS: usize = 4;
 
 /// [`super::Backend::matmul_f32_cols`]: `out[off + t * stride + r]` = row `r` of

@@ -189,6 +189,9 @@ const TR2: usize = 3;
 const TC2: usize = 3;
 const TR5: usize = 4;
 const TC5: usize = 5;
+/// [`super::Backend::f32_tile_rows`] of AVX2 and of AVX-512.
+pub(super) const F32_TILE_ROWS_AVX2: usize = TR2;
+pub(super) const F32_TILE_ROWS_AVX512: usize = TR5;
 
 // ---------------------------------------------------------------- attention
 
