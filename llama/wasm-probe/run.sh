@@ -1,17 +1,22 @@
 #!/bin/sh
-# The ggml kernels in wasm32 under node (V8): the bit-identity check (simd128 against
+# The ggml kernels in wasm32 or wasm64 under node (V8): the bit-identity check (simd128 against
 # scalar, every type, rows of 1..=17 blocks; ./test.sh runs it) and, with `bench`, ns per
 # row of a 1024 x 4096 product for each type (`bench 768`: 1024 x 768). Built in release
 # (debug builds add a precondition check to every pointer offset) and run with
 # --no-liftoff: V8 first runs wasm in its baseline compiler and tiers hot functions up
 # in the background, so a short benchmark would otherwise time either compiler, at
 # random (2x apart).
-# Needs a rustc that can build core for wasm32-unknown-unknown (Debian's rustc-web +
+# Needs a rustc that can build core for wasm32/wasm64-unknown-unknown (Debian's rustc-web +
 # rust-web-src, which ./build.sh installs; RUSTC_BOOTSTRAP=1 -Zbuild-std) and a wasm
 # linker (rustup's rust-lld).
 #   llama/wasm-probe/run.sh [--wasm64] [bench [COLUMNS | f32]]   (f32: only the prompt tiles of f32 rows)
-# --wasm64: built as memory64, as AOS.wasm is (V8 then bounds-checks every load).
+# --wasm64 (first argument only): built as memory64, as AOS.wasm is (V8 then bounds-checks
+# every load), through build.sh's table rewrite and wasm-opt -O2 with build.sh's features.
 set -eu
+# Relative cache paths mean the caller's directory, as in build.sh.
+[ -z "${AOS_BUILD_CACHE:-}" ] || AOS_BUILD_CACHE=$(cd "$AOS_BUILD_CACHE" && pwd)
+[ -z "${BINARYEN_BIN:-}" ] || BINARYEN_BIN=$(cd "$BINARYEN_BIN" && pwd)
+[ -z "${AOS_PROBE_TARGET:-}" ] || { mkdir -p "$AOS_PROBE_TARGET"; AOS_PROBE_TARGET=$(cd "$AOS_PROBE_TARGET" && pwd); }
 cd "$(dirname "$0")"
 TARGET=wasm32-unknown-unknown
 NODE_FLAGS=--no-liftoff
@@ -33,7 +38,7 @@ if [ $TARGET = wasm64-unknown-unknown ]; then
   # table64), then binaryen's wasm-opt -O2 (build.sh installs binaryen into the cache).
   BIN=${BINARYEN_BIN:-${AOS_BUILD_CACHE:-$HOME/.cache/aos-llama}/binaryen-132/node_modules/binaryen/bin}
   [ -x "$BIN/wasm-opt" ] || { echo "run.sh: no binaryen at $BIN (run ./build.sh first, or set BINARYEN_BIN)" >&2; exit 1; }
-  FEATURES="--enable-memory64 --enable-bulk-memory --enable-mutable-globals --enable-sign-ext --enable-nontrapping-float-to-int --enable-simd"
+  FEATURES="--enable-memory64 --enable-bulk-memory --enable-mutable-globals --enable-sign-ext --enable-nontrapping-float-to-int --enable-reference-types --enable-multivalue --enable-simd"
   "$BIN/wasm-dis" $FEATURES "$WASM" -o "$WASM.wat"
   python3 ../../process/scripts/table32.py "$WASM.wat" "$WASM.t32.wat"
   "$BIN/wasm-as" $FEATURES "$WASM.t32.wat" -o "$WASM.t32.wasm"
