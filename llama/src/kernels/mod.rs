@@ -168,7 +168,7 @@ impl Backend {
 
     /// Rows per register tile of [`Backend::matmul_f32_cols`]: a batched product's chunks
     /// of rows are whole tiles, or their last rows run in narrower, slower tiles.
-    pub fn f32_tile_rows(self) -> usize {
+    pub(crate) fn f32_tile_rows(self) -> usize {
         match self {
             #[cfg(target_arch = "x86_64")]
             Backend::Avx2 => x86::F32_TILE_ROWS_AVX2,

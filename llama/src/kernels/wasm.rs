@@ -66,8 +66,12 @@ unsafe fn tile<const R: usize, const T: usize>(w: *const f32, n: usize, x: [*con
 
 /// One half of [`tile`]'s accumulators: values `j + h .. j + h + 4` (`h` = 0 or 4) of
 /// each eight `j .. j + 8` of the first `n8`.
+///
+/// # Safety
+/// `n8` a multiple of 8; rows `w[r * n..]` (`r < R`) and each `x[t]` readable for `n8` values.
 #[inline(always)]
 unsafe fn half<const R: usize, const T: usize>(w: *const f32, n: usize, x: [*const f32; T], h: usize, n8: usize) -> [[v128; T]; R] {
+    debug_assert!((h == 0 || h == 4) && n8 % 8 == 0);
     let mut acc = [[f32x4_splat(0.0); T]; R];
     let mut j = h;
     while j < n8 {
@@ -110,10 +114,10 @@ fn tile_into<const R: usize, const T: usize>(out: &mut [f32], off: usize, stride
 
 /// Rows per tile of [`matmul_f32_cols`] and vectors per tile. Two rows against four
 /// vectors, one half of the lanes at a time ([`tile`]: eight f32x4 sums, six loads per
-/// eight products) measured fastest under V8 (`wasm-probe/run.sh bench f32`: 1.75x one
-/// vector at a time on a 64 KB chunk of 768-value rows, where both halves at once in
-/// one row × three vectors gave 1.47x); 4 × 2 and 2 × 3 were close, 3 × 3 and larger
-/// spill (the x86 engines map v128 onto 16 registers).
+/// eight products) measured fastest under V8 (`wasm-probe/run.sh bench f32`, wasm32: 1.75x
+/// one vector at a time on a 64 KB chunk of 768-value rows, where both halves at once in
+/// one row × three vectors gave 1.47x; `--wasm64`: 1.13x the one-row tile); 4 × 2 and
+/// 2 × 3 were close, 3 × 3, 3 × 4 and 4 × 4 slower (V8 maps v128 onto 16 registers).
 pub(super) const TILE_ROWS: usize = 2;
 const TILE_COLS: usize = 4;
 

@@ -197,8 +197,8 @@ unsafe fn halves(w: *const u8, bb: usize, off: usize) -> v128 {
 
 /// `[f(0), f(1), f(2), f(3)]`: four blocks' integer sums against `T` activations. With
 /// one activation (generation) written out: `from_fn` there compiled into a loop that
-/// stored each block's sums to the stack (wasm linear memory, every store
-/// bounds-checked) and loaded them back; written out, Gemma 3's tg ran 12% faster under
+/// stored each block's sums to the shadow stack in linear memory (every access
+/// bounds-checked in memory64) and loaded them back; written out, Gemma 3's tg ran 12% faster under
 /// V8 and wasmtime, the 110M Q8_0's 21% under V8. With two (prompts), written out
 /// measured up to 14% slower (more values live at once), so `from_fn` stays.
 #[inline(always)]
