@@ -171,9 +171,9 @@ impl Backend {
     pub(crate) fn f32_tile_rows(self) -> usize {
         match self {
             #[cfg(target_arch = "x86_64")]
-            Backend::Avx2 => x86::F32_TILE_ROWS_AVX2,
+            Backend::Avx2 => x86::TR2,
             #[cfg(target_arch = "x86_64")]
-            Backend::Avx512 => x86::F32_TILE_ROWS_AVX512,
+            Backend::Avx512 => x86::TR5,
             #[cfg(all(
                 any(target_arch = "wasm32", target_arch = "wasm64"),
                 target_feature = "simd128"

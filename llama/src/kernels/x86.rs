@@ -185,13 +185,12 @@ pub unsafe fn matmul_f32_cols_avx2(out: &mut [f32], off: usize, stride: usize, w
 pub unsafe fn matmul_f32_cols_avx512(out: &mut [f32], off: usize, stride: usize, w: &[f32], x: &[f32], n: usize) {
     matmul_f32_cols::<TR5, TC5>(out, off, stride, w, x, n)
 }
-const TR2: usize = 3;
+/// Rows and vectors per f32 prompt tile: AVX2's (`TR2` rows, also
+/// [`super::Backend::f32_tile_rows`]) and AVX-512's.
+pub(super) const TR2: usize = 3;
 const TC2: usize = 3;
-const TR5: usize = 4;
+pub(super) const TR5: usize = 4;
 const TC5: usize = 5;
-/// [`super::Backend::f32_tile_rows`] of AVX2 and of AVX-512.
-pub(super) const F32_TILE_ROWS_AVX2: usize = TR2;
-pub(super) const F32_TILE_ROWS_AVX512: usize = TR5;
 
 // ---------------------------------------------------------------- attention
 
