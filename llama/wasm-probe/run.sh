@@ -11,7 +11,8 @@
 # linker (rustup's rust-lld).
 #   llama/wasm-probe/run.sh [--wasm64] [bench [COLUMNS | f32]]   (f32: only the prompt tiles of f32 rows)
 # --wasm64 (first argument only): built as memory64, as AOS.wasm is (V8 then bounds-checks
-# every load), through build.sh's table rewrite and wasm-opt -O2 with build.sh's features.
+# every load), through build.sh's table rewrite and wasm-opt -O2 with build.sh's features
+# and --no-inline pattern.
 set -eu
 # Relative cache paths mean the caller's directory, as in build.sh.
 [ -z "${AOS_BUILD_CACHE:-}" ] || AOS_BUILD_CACHE=$(cd "$AOS_BUILD_CACHE" && pwd)
@@ -41,8 +42,9 @@ if [ $TARGET = wasm64-unknown-unknown ]; then
   FEATURES="--enable-memory64 --enable-bulk-memory --enable-mutable-globals --enable-sign-ext --enable-nontrapping-float-to-int --enable-reference-types --enable-multivalue --enable-simd"
   "$BIN/wasm-dis" $FEATURES "$WASM" -o "$WASM.wat"
   python3 ../../process/scripts/table32.py "$WASM.wat" "$WASM.t32.wat"
-  "$BIN/wasm-as" $FEATURES "$WASM.t32.wat" -o "$WASM.t32.wasm"
-  "$BIN/wasm-opt" $FEATURES -O2 "$WASM.t32.wasm" -o "$WASM.opt.wasm"
+  "$BIN/wasm-as" -g $FEATURES "$WASM.t32.wat" -o "$WASM.t32.wasm"
+  # build.sh's --no-inline: the row kernels stay functions (-g above keeps the names it matches).
+  "$BIN/wasm-opt" $FEATURES --no-inline='*9wasm_ggml*row*' -O2 "$WASM.t32.wasm" -o "$WASM.opt.wasm"
   WASM="$WASM.opt.wasm"
 fi
 exec node $NODE_FLAGS probe.js "$WASM" "$@"

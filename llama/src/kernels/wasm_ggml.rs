@@ -285,6 +285,9 @@ unsafe fn single<K: Kind>(w: *const u8, y: *const i16, y8: *const i8, d: f32, s:
 ///
 /// # Safety
 /// `nb` blocks at `w`; every activation prepared for them (checked by `matmul`).
+// A function of its own, as is `short_rows` (and build.sh keeps wasm-opt from inlining
+// either into its one caller): inside the caller V8 compiled them 10–40% slower.
+#[inline(never)]
 unsafe fn row<K: Kind, const T: usize>(w: *const u8, nb: usize, a: [&Activations; T]) -> [f32; T] {
     let with_s = K::FORM == Form::ScaleOffset;
     let with_bs = K::BSUMS;
@@ -308,9 +311,15 @@ unsafe fn row<K: Kind, const T: usize>(w: *const u8, nb: usize, a: [&Activations
     let (mut lo, mut hi) = ([f32x4_splat(0.0); T], [f32x4_splat(0.0); T]);
     let mut i = 0;
     while i + 8 <= nb {
-        let (l, h) = (batch(i), batch(i + 4));
+        // One batch's sums added before the next is computed (not both computed first):
+        // the same additions (`lo` and `hi` are separate sums), and under V8 Q4_0's and
+        // Q8_0's rows ran 1.25–1.35× faster (`run.sh bench`), fewer values live at once.
+        let l = batch(i);
         for t in 0..T {
             lo[t] = f32x4_add(lo[t], l[t]);
+        }
+        let h = batch(i + 4);
+        for t in 0..T {
             hi[t] = f32x4_add(hi[t], h[t]);
         }
         i += 8;
@@ -341,6 +350,7 @@ unsafe fn row<K: Kind, const T: usize>(w: *const u8, nb: usize, a: [&Activations
 ///
 /// # Safety
 /// `rows` rows of `nb` blocks at `w`; `a` prepared for them (checked by `matmul`).
+#[inline(never)]
 #[allow(clippy::too_many_arguments)]
 unsafe fn short_rows<K: Kind, const T: usize>(out: &mut [f32], off: usize, stride: usize, rows: usize, w: *const u8, nb: usize, a: [&Activations; T]) -> usize {
     debug_assert!((1..8).contains(&nb));
@@ -865,7 +875,9 @@ impl Kind for Q6K {
     /// The values assembled once for all `T` activations.
     #[inline(always)]
     unsafe fn sums_t<const T: usize>(b: *const u8, _: [*const i16; T], y: [*const i8; T], _: [*const i32; T]) -> [(v128, v128); T] {
-        let sc = core::slice::from_raw_parts(b.add(192) as *const i8, 16);
+        // The 16 signed scales as i16 lanes: scale `g` is lane `g mod 8` of half `g / 8`.
+        let sc = ld(b.add(192));
+        let scales = [i16x8_extend_low_i8x16(sc), i16x8_extend_high_i8x16(sc)];
         let (m4, m30, k32) = (u8x16_splat(0x0f), u8x16_splat(0x30), i8x16_splat(32));
         let mut acc = [zero(); T];
         for c in 0..2 {
@@ -875,18 +887,24 @@ impl Kind for Q6K {
                 let qa = ld(b.add(64 * c + o));
                 let qb = ld(b.add(64 * c + 32 + o));
                 let h = ld(b.add(128 + 32 * c + o));
-                // Bits 2k, 2k + 1 of each byte of `h` moved to bits 4, 5. The 16-bit
-                // shifts are single instructions on x86 (byte shifts are not); what they
-                // carry across a byte boundary lands outside the mask.
+                // Bits 2k, 2k + 1 of each byte of `h` moved to bits 4, 5, and the high
+                // nibbles down. The 16-bit shifts are single instructions on x86 (byte
+                // shifts are not); what they carry across a byte boundary lands outside
+                // the mask.
                 let q = [
                     v128_or(v128_and(qa, m4), v128_and(i16x8_shl(h, 4), m30)),
                     v128_or(v128_and(qb, m4), v128_and(i16x8_shl(h, 2), m30)),
-                    v128_or(u8x16_shr(qa, 4), v128_and(h, m30)),
-                    v128_or(u8x16_shr(qb, 4), v128_and(u16x8_shr(h, 2), m30)),
+                    v128_or(v128_and(u16x8_shr(qa, 4), m4), v128_and(h, m30)),
+                    v128_or(v128_and(u16x8_shr(qb, 4), m4), v128_and(u16x8_shr(h, 2), m30)),
                 ];
                 for (k, &qk) in q.iter().enumerate() {
+                    // Scale `8c + 2k + half`: for one activation a lane of `scales` (a
+                    // shuffle, where a splat of the loaded byte is a load and three
+                    // instructions: `run.sh bench` Q6_K 1.15× faster); for several the
+                    // splat, which measured faster there.
                     let g = 8 * c + 2 * k + half;
-                    let (qk, scale) = (i8x16_sub(qk, k32), i16x8_splat(sc[g] as i16));
+                    let scale = if T == 1 { splat_lane(scales[c], g % 8) } else { i16x8_splat(*(b.add(192 + g) as *const i8) as i16) };
+                    let qk = i8x16_sub(qk, k32);
                     for t in 0..T {
                         acc[t] = i32x4_add(acc[t], dot16_bytes_scaled(qk, y[t].add(128 * c + 32 * k + o), scale));
                     }
@@ -894,6 +912,22 @@ impl Kind for Q6K {
             }
         }
         core::array::from_fn(|t| (acc[t], zero()))
+    }
+}
+
+/// Lane `i` of eight i16 lanes in all eight, by a constant shuffle (one instruction on
+/// x86, where a splat of a scalar is three). `i` is a constant after inlining.
+#[inline(always)]
+fn splat_lane(v: v128, i: usize) -> v128 {
+    match i {
+        0 => i16x8_shuffle::<0, 0, 0, 0, 0, 0, 0, 0>(v, v),
+        1 => i16x8_shuffle::<1, 1, 1, 1, 1, 1, 1, 1>(v, v),
+        2 => i16x8_shuffle::<2, 2, 2, 2, 2, 2, 2, 2>(v, v),
+        3 => i16x8_shuffle::<3, 3, 3, 3, 3, 3, 3, 3>(v, v),
+        4 => i16x8_shuffle::<4, 4, 4, 4, 4, 4, 4, 4>(v, v),
+        5 => i16x8_shuffle::<5, 5, 5, 5, 5, 5, 5, 5>(v, v),
+        6 => i16x8_shuffle::<6, 6, 6, 6, 6, 6, 6, 6>(v, v),
+        _ => i16x8_shuffle::<7, 7, 7, 7, 7, 7, 7, 7>(v, v),
     }
 }
 
