@@ -43,8 +43,8 @@ if [ $TARGET = wasm64-unknown-unknown ]; then
   "$BIN/wasm-dis" $FEATURES "$WASM" -o "$WASM.wat"
   python3 ../../process/scripts/table32.py "$WASM.wat" "$WASM.t32.wat"
   "$BIN/wasm-as" -g $FEATURES "$WASM.t32.wat" -o "$WASM.t32.wasm"
-  # build.sh's --no-inline: the row kernels stay functions (-g above keeps the names it matches).
-  "$BIN/wasm-opt" $FEATURES --no-inline='*9wasm_ggml*row*' -O2 "$WASM.t32.wasm" -o "$WASM.opt.wasm"
+  # build.sh's --no-inline: the kernels stay functions (-g above keeps the names it matches).
+  "$BIN/wasm-opt" $FEATURES --no-inline='*5llama7kernels*wasm*' -O2 "$WASM.t32.wasm" -o "$WASM.opt.wasm"
   WASM="$WASM.opt.wasm"
 fi
 exec node $NODE_FLAGS probe.js "$WASM" "$@"

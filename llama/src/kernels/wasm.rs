@@ -42,6 +42,9 @@ fn dot(row: &[f32], x: &[f32]) -> f32 {
     s
 }
 
+// A function of its own, as is `matmul_f32_cols` (build.sh keeps wasm-opt from inlining
+// either): see `wasm_ggml::row`.
+#[inline(never)]
 pub fn matmul_f32(out: &mut [f32], w: &[f32], x: &[f32]) {
     // One row at a time: four rows sharing the x loads measured 2x slower under
     // wasmtime and V8 (register pressure: eight accumulators spill).
@@ -125,6 +128,7 @@ const TILE_COLS: usize = 4;
 /// `W · x[t]` for the `x.len() / n` vectors of `x`, in tiles of [`TILE_ROWS`] rows ×
 /// [`TILE_COLS`] vectors (each weight load serving every vector of the tile), each value
 /// bit for bit [`matmul_f32`]'s for that vector alone.
+#[inline(never)]
 pub fn matmul_f32_cols(out: &mut [f32], off: usize, stride: usize, w: &[f32], x: &[f32], n: usize) {
     let (rows, cols) = (w.len() / n, x.len() / n);
     assert!(n > 0 && w.len() == rows * n && x.len() == cols * n);
