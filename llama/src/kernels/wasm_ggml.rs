@@ -56,6 +56,10 @@ trait Kind {
     const H1: usize;
     /// Whether [`Kind::sums`] reads the Q8_K 16-value sums (the min forms).
     const BSUMS: bool = matches!(Self::FORM, Form::ScaleMin | Form::ScaleMinSwapped);
+    /// Four-block batches per iteration of [`row`]'s loop, 1 or 2. Under V8 (`run.sh
+    /// bench`, 2048- and 4096-wide rows) one ran Q6_K 1.5× as fast as two, Q4_K, Q5_K,
+    /// Q5_0, Q5_1 and IQ4_XS 1.05–1.2×; two ran Q4_0, Q4_1 and Q8_0 1.07–1.12× faster.
+    const BATCHES: usize = 1;
     /// The block's integer sums as four `i32` partials each: the dot product and (min
     /// forms) the min term.
     ///
@@ -310,19 +314,34 @@ unsafe fn row<K: Kind, const T: usize>(w: *const u8, nb: usize, a: [&Activations
     };
     let (mut lo, mut hi) = ([f32x4_splat(0.0); T], [f32x4_splat(0.0); T]);
     let mut i = 0;
-    while i + 8 <= nb {
-        // One batch's sums added before the next is computed (not both computed first):
-        // the same additions (`lo` and `hi` are separate sums), and under V8 Q4_0's and
-        // Q8_0's rows ran 1.25–1.35× faster (`run.sh bench`), fewer values live at once.
-        let l = batch(i);
-        for t in 0..T {
-            lo[t] = f32x4_add(lo[t], l[t]);
+    if K::BATCHES == 2 {
+        // Blocks i..i + 4 of each eight into `lo`, the next four into `hi`, each batch
+        // added before the next is computed (computing both first ran Q4_0 and Q8_0
+        // 1.25–1.35× slower under V8: more values live at once).
+        while i + 8 <= nb {
+            let l = batch(i);
+            for t in 0..T {
+                lo[t] = f32x4_add(lo[t], l[t]);
+            }
+            let h = batch(i + 4);
+            for t in 0..T {
+                hi[t] = f32x4_add(hi[t], h[t]);
+            }
+            i += 8;
         }
-        let h = batch(i + 4);
-        for t in 0..T {
-            hi[t] = f32x4_add(hi[t], h[t]);
+    } else {
+        // The same additions into the same sums, one batch per iteration: added into
+        // `lo`, which then trades places with `hi` (an even number of batches ends with
+        // each in place).
+        for _ in 0..nb / 8 * 2 {
+            let v = batch(i);
+            for t in 0..T {
+                let sum = f32x4_add(lo[t], v[t]);
+                lo[t] = hi[t];
+                hi[t] = sum;
+            }
+            i += 4;
         }
-        i += 8;
     }
     core::array::from_fn(|t| {
         let (lo, hi) = (lo[t], hi[t]);
@@ -525,6 +544,7 @@ fn zero() -> v128 {
 
 struct Q8_0;
 impl Kind for Q8_0 {
+    const BATCHES: usize = 2;
     const BB: usize = 34;
     const BL: usize = 32;
     const FORM: Form = Form::Scale;
@@ -550,6 +570,7 @@ unsafe fn dot_nibbles(v: [v128; 4], y: *const i16, offset: i16) -> v128 {
 
 struct Q4_0;
 impl Kind for Q4_0 {
+    const BATCHES: usize = 2;
     const BB: usize = 18;
     const BL: usize = 32;
     const FORM: Form = Form::Scale;
@@ -563,6 +584,7 @@ impl Kind for Q4_0 {
 
 struct Q4_1;
 impl Kind for Q4_1 {
+    const BATCHES: usize = 2;
     const BB: usize = 20;
     const BL: usize = 32;
     const FORM: Form = Form::ScaleOffset;
