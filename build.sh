@@ -412,13 +412,15 @@ ASYNC_IMPORTS="env.__asyncjs__weavedrive_open,env.__asyncjs__weavedrive_read,env
 # too. None of these functions reads a model (only checkpoint/gguf/source/tokenizer
 # loading code does, through llama::source::Reader), so none is on a path to a
 # WeaveDrive import. Patterns match Rust v0 symbol names: `_RNvM` = a non-generic
-# method, `_RNvNt` = a free function, then the defining module path `5llama<module>`.
-ASYNC_REMOVE="_RNvM*_5llama7session*,_RNvM*_5llama5model*,_RNvNt*_5llama5model*,_RNvM*_5llama7kernels*,_RNvNt*_5llama7kernels*,_RNvM*_5llama6tensor*,_RNvM*_5llama7sampler*,_RNvNt*_5llama7sampler*,_RNvM*_5llama9tokenizerNtB*_9Tokenizer6encode,_RNvM*_5llama9tokenizerNtB*_9Tokenizer6decode"
+# method, `_RNvNt` = a free function, `_RINv` = a generic one's instance (the kernels'
+# `row::<Q3K, 1>`, whose bounds checks reach the panic machinery), then the defining
+# module path `5llama<module>`.
+ASYNC_REMOVE="_RNvM*_5llama7session*,_RNvM*_5llama5model*,_RNvNt*_5llama5model*,_RNvM*_5llama7kernels*,_RNvNt*_5llama7kernels*,_RINv*_5llama7kernels*,_RNvM*_5llama6tensor*,_RNvM*_5llama7sampler*,_RNvNt*_5llama7sampler*,_RNvM*_5llama9tokenizerNtB*_9Tokenizer6encode,_RNvM*_5llama9tokenizerNtB*_9Tokenizer6decode"
 [ "${AOS_ASYNCIFY_ALL:-0}" = 1 ] && ASYNC_REMOVE=""   # for measuring the difference
 # The wasm kernels (llama::kernels::wasm, wasm_ggml) that LLVM left out of line stay
 # functions of their own: -O2 inlines any function with one caller, whatever its size,
 # and inside the caller V8 compiled the ggml rows 10-40% slower (Cranelift the f32 rows
-# 12%).
+# 13%).
 NO_INLINE='*5llama7kernels*wasm*'
 OPT_FLAGS=("--no-inline=$NO_INLINE" -O2 --asyncify "--pass-arg=asyncify-imports@$ASYNC_IMPORTS")
 [ -z "$ASYNC_REMOVE" ] || OPT_FLAGS+=("--pass-arg=asyncify-removelist@$ASYNC_REMOVE")

@@ -43,7 +43,9 @@ if [ $TARGET = wasm64-unknown-unknown ]; then
   "$BIN/wasm-dis" $FEATURES "$WASM" -o "$WASM.wat"
   python3 ../../process/scripts/table32.py "$WASM.wat" "$WASM.t32.wat"
   "$BIN/wasm-as" -g $FEATURES "$WASM.t32.wat" -o "$WASM.t32.wasm"
-  # build.sh's --no-inline: the kernels stay functions (-g above keeps the names it matches).
+  # build.sh's --no-inline, the same pattern (keep the two alike): the kernels stay
+  # functions (-g above keeps the names it matches). No Asyncify: the probe imports nothing
+  # asynchronous, so its timings do not show what Asyncify's instrumentation costs.
   "$BIN/wasm-opt" $FEATURES --no-inline='*5llama7kernels*wasm*' -O2 "$WASM.t32.wasm" -o "$WASM.opt.wasm"
   WASM="$WASM.opt.wasm"
 fi

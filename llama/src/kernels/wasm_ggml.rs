@@ -56,9 +56,11 @@ trait Kind {
     const H1: usize;
     /// Whether [`Kind::sums`] reads the Q8_K 16-value sums (the min forms).
     const BSUMS: bool = matches!(Self::FORM, Form::ScaleMin | Form::ScaleMinSwapped);
-    /// Four-block batches per iteration of [`row`]'s loop, 1 or 2. Under V8 (`run.sh
-    /// bench`, 2048- and 4096-wide rows) one ran Q6_K 1.5× as fast as two, Q4_K, Q5_K,
-    /// Q5_0, Q5_1 and IQ4_XS 1.05–1.2×; two ran Q4_0, Q4_1 and Q8_0 1.07–1.12× faster.
+    /// Four-block batches per iteration of [`row`]'s loop, 1 or 2: the loop's shape only,
+    /// the additions and their order are the same either way. Under V8 (`run.sh bench`,
+    /// 2048- and 4096-wide rows) one ran Q6_K 1.5× as fast as two, Q4_K, Q5_K, Q5_0,
+    /// Q5_1 and IQ4_XS 1.05–1.2×; two ran Q4_0, Q4_1 and Q8_0 1.07–1.12× faster. Q2_K,
+    /// Q3_K and IQ4_NL were not measured and keep the default.
     const BATCHES: usize = 1;
     /// The block's integer sums as four `i32` partials each: the dot product and (min
     /// forms) the min term.
@@ -312,6 +314,7 @@ unsafe fn row<K: Kind, const T: usize>(w: *const u8, nb: usize, a: [&Activations
         });
         v
     };
+    const { assert!(K::BATCHES == 1 || K::BATCHES == 2) };
     let (mut lo, mut hi) = ([f32x4_splat(0.0); T], [f32x4_splat(0.0); T]);
     let mut i = 0;
     if K::BATCHES == 2 {
@@ -358,7 +361,7 @@ unsafe fn row<K: Kind, const T: usize>(w: *const u8, nb: usize, a: [&Activations
     })
 }
 
-/// Rows shorter than a batch (`nb < 8` blocks: a 768-wide K-quant row has 3) four at
+/// Rows shorter than [`row`]'s two batches (`nb < 8` blocks: a 768-wide K-quant row has 3) four at
 /// a time, whose `4 * nb` contiguous blocks make `nb` full four-block batches instead of
 /// `4 * nb` scalar [`single`]s. Lane `k` of batch `j` is the group's block `4j + k`,
 /// row `(4j + k) / nb`'s block `(4j + k) mod nb`, so it gets that block's activation;
@@ -376,7 +379,9 @@ unsafe fn short_rows<K: Kind, const T: usize>(out: &mut [f32], off: usize, strid
     let with_s = K::FORM == Form::ScaleOffset;
     // Per batch `j` of a group (the same for every group): each lane's activation block.
     let block = |j: usize, k: usize| (4 * j + k) % nb;
-    let gather = |v: &[f32], j: usize| f32x4(v[block(j, 0)], v[block(j, 1)], v[block(j, 2)], v[block(j, 3)]);
+    // Unchecked (`block` < nb, asserted by `matmul`): a bounds check reaches the panic
+    // machinery, which Asyncify must instrument.
+    let gather = |v: &[f32], j: usize| f32x4(*v.get_unchecked(block(j, 0)), *v.get_unchecked(block(j, 1)), *v.get_unchecked(block(j, 2)), *v.get_unchecked(block(j, 3)));
     let d: [[v128; 7]; T] = core::array::from_fn(|t| core::array::from_fn(|j| if j < nb { gather(&a[t].d, j) } else { f32x4_splat(0.0) }));
     let s: [[v128; 7]; T] = core::array::from_fn(|t| core::array::from_fn(|j| if with_s && j < nb { gather(&a[t].s, j) } else { f32x4_splat(0.0) }));
     let (qs16, qs, bsums): ([*const i16; T], [*const i8; T], [*const i32; T]) =
@@ -402,9 +407,9 @@ unsafe fn short_rows<K: Kind, const T: usize>(out: &mut [f32], off: usize, strid
             for r in 0..4 {
                 let mut lanes = [0f32; 8];
                 for (i, lane) in lanes.iter_mut().enumerate().take(nb) {
-                    *lane = 0.0 + values[r * nb + i];
+                    *lane = 0.0 + *values.get_unchecked(r * nb + i);
                 }
-                out[off + t * stride + 4 * g + r] = fold8(lanes);
+                *out.get_unchecked_mut(off + t * stride + 4 * g + r) = fold8(lanes);
             }
         }
     }
@@ -897,7 +902,8 @@ impl Kind for Q6K {
     /// The values assembled once for all `T` activations.
     #[inline(always)]
     unsafe fn sums_t<const T: usize>(b: *const u8, _: [*const i16; T], y: [*const i8; T], _: [*const i32; T]) -> [(v128, v128); T] {
-        // The 16 signed scales as i16 lanes: scale `g` is lane `g mod 8` of half `g / 8`.
+        // The 16 signed scales as i16 lanes: scale `g` is lane `g mod 8` of half `g / 8`
+        // (bytes 192..208 of the 210-byte block; unused, and dropped, when T > 1).
         let sc = ld(b.add(192));
         let scales = [i16x8_extend_low_i8x16(sc), i16x8_extend_high_i8x16(sc)];
         let (m4, m30, k32) = (u8x16_splat(0x0f), u8x16_splat(0x30), i8x16_splat(32));
@@ -938,9 +944,11 @@ impl Kind for Q6K {
 }
 
 /// Lane `i` of eight i16 lanes in all eight, by a constant shuffle (one instruction on
-/// x86, where a splat of a scalar is three). `i` is a constant after inlining.
+/// x86, where a splat of a scalar is three). `i` is a constant once the caller's loops
+/// are unrolled.
 #[inline(always)]
 fn splat_lane(v: v128, i: usize) -> v128 {
+    debug_assert!(i < 8);
     match i {
         0 => i16x8_shuffle::<0, 0, 0, 0, 0, 0, 0, 0>(v, v),
         1 => i16x8_shuffle::<1, 1, 1, 1, 1, 1, 1, 1>(v, v),

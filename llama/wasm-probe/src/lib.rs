@@ -72,7 +72,7 @@ pub extern "C" fn run() -> u32 {
         for blocks in 1..=maxb {
             for trial in 0..3 {
                 let cols = blocks * ty.block_len();
-                // Rows shorter than a batch go four at a time: 21 is five groups and a rest.
+                // Rows shorter than eight blocks go four at a time: 21 is five groups and a rest.
                 let rows = if trial == 0 { 21 } else { 5 };
                 let rb = ty.row_bytes(cols).unwrap();
                 let mut w: Vec<u8> = (0..rb * rows).map(|_| r.next() as u8).collect();
