@@ -132,7 +132,8 @@ fn v1_round_trip_equals_the_v0_original() {
 
 #[test]
 fn f32_several_vectors_at_once_give_each_ones_bits() {
-    // `matmul_f32_cols` (prompt processing: register tiles of rows × vectors) must give,
+    // `matmul_f32_cols` (prompt processing: register tiles of rows × vectors) and
+    // `matmul_f32` (rows side by side) must give,
     // vector by vector, the scalar reference's bits for that vector alone: every row
     // remainder of the tiles, every vector remainder, lane tails, offset and stride.
     let mut state = 0x2545_f491_4f6c_dd1d;
@@ -157,6 +158,16 @@ fn f32_several_vectors_at_once_give_each_ones_bits() {
                     b.matmul_f32_cols(&mut out, off, stride, &w, &x, n);
                     let got: Vec<u32> = (0..vectors).flat_map(|t| out[off + t * stride..off + t * stride + rows].iter().map(|v| v.to_bits())).collect();
                     assert!(got == want, "n {n}, {rows} rows, {vectors} vectors: backend {} differs", b.name());
+                    // And one vector at a time (token generation: rows side by side).
+                    let one: Vec<u32> = x
+                        .chunks_exact(n)
+                        .flat_map(|xt| {
+                            let mut out = vec![f32::NAN; rows];
+                            b.matmul_f32(&mut out, &w, xt);
+                            out.into_iter().map(f32::to_bits)
+                        })
+                        .collect();
+                    assert!(one == want, "n {n}, {rows} rows: backend {}'s matmul_f32 differs", b.name());
                 }
             }
         }
