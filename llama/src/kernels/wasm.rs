@@ -35,6 +35,12 @@ fn dot(row: &[f32], x: &[f32]) -> f32 {
         hi = f32x4_add(hi, f32x4_mul(w1, x1));
         j += 8;
     }
+    finish(lo, hi, row, x, n8)
+}
+
+/// The folded accumulators plus the values past the last full eight, one by one.
+#[inline(always)]
+fn finish(lo: v128, hi: v128, row: &[f32], x: &[f32], n8: usize) -> f32 {
     let mut s = fold(lo, hi);
     for i in n8..x.len() {
         s = s + row[i] * x[i];
@@ -42,14 +48,43 @@ fn dot(row: &[f32], x: &[f32]) -> f32 {
     s
 }
 
+/// [`dot`] of two rows against the same `x`, side by side: each row's operations as
+/// `dot`'s, every load of `x` serving both.
+#[inline(always)]
+fn dot2(r0: &[f32], r1: &[f32], x: &[f32]) -> (f32, f32) {
+    let n8 = x.len() / 8 * 8;
+    assert!(r0.len() >= n8 && r1.len() >= n8);
+    let z = f32x4_splat(0.0);
+    let (mut lo0, mut hi0, mut lo1, mut hi1) = (z, z, z, z);
+    let mut j = 0;
+    while j < n8 {
+        // SAFETY: j + 8 <= n8 <= the length of each slice (asserted); unaligned loads.
+        unsafe {
+            let (x0, x1) = (v128_load(x.as_ptr().add(j) as *const v128), v128_load(x.as_ptr().add(j + 4) as *const v128));
+            lo0 = f32x4_add(lo0, f32x4_mul(v128_load(r0.as_ptr().add(j) as *const v128), x0));
+            hi0 = f32x4_add(hi0, f32x4_mul(v128_load(r0.as_ptr().add(j + 4) as *const v128), x1));
+            lo1 = f32x4_add(lo1, f32x4_mul(v128_load(r1.as_ptr().add(j) as *const v128), x0));
+            hi1 = f32x4_add(hi1, f32x4_mul(v128_load(r1.as_ptr().add(j + 4) as *const v128), x1));
+        }
+        j += 8;
+    }
+    (finish(lo0, hi0, r0, x, n8), finish(lo1, hi1, r1, x, n8))
+}
+
 // A function of its own, as is `matmul_f32_cols` (build.sh keeps wasm-opt from inlining
 // either): see `wasm_ggml::row`.
 #[inline(never)]
 pub fn matmul_f32(out: &mut [f32], w: &[f32], x: &[f32]) {
-    // One row at a time: four rows sharing the x loads measured 2x slower under
-    // wasmtime and V8 (register pressure: eight accumulators spill).
+    // Two rows at a time, sharing the x loads (four rows measured 2x slower under
+    // wasmtime and V8: register pressure, eight accumulators spill).
     let n = x.len();
-    for (o, row) in out.iter_mut().zip(w.chunks_exact(n)) {
+    let mut pairs = out.chunks_exact_mut(2);
+    let mut rows = w.chunks_exact(n);
+    for o in &mut pairs {
+        let (r0, r1) = (rows.next().unwrap(), rows.next().unwrap());
+        (o[0], o[1]) = dot2(r0, r1, x);
+    }
+    for (o, row) in pairs.into_remainder().iter_mut().zip(rows) {
         *o = dot(row, x);
     }
 }

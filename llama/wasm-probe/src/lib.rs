@@ -199,8 +199,9 @@ pub extern "C" fn ggml_cols_rows() -> u32 {
     (64 * 1024 / rb).max(1) as u32
 }
 
-/// `matmul_f32_cols` on simd128 against the scalar product vector by vector (row lengths
-/// with and without lane tails, every tile remainder of rows and vectors): mismatches.
+/// `matmul_f32_cols` and `matmul_f32` on simd128 against the scalar product vector by
+/// vector (row lengths with and without lane tails, every tile remainder of rows and
+/// vectors, odd row counts): mismatches.
 #[no_mangle]
 pub extern "C" fn run_f32_cols() -> u32 {
     let mut r = X(0x9e37_79b9_7f4a_7c15);
@@ -218,6 +219,10 @@ pub extern "C" fn run_f32_cols() -> u32 {
                         let mut want = alloc::vec![0f32; rows];
                         Backend::Scalar.matmul_f32(&mut want, &w, xt);
                         if want.iter().zip(&out[off + t * stride..]).any(|(p, q)| p.to_bits() != q.to_bits()) { bad += 1; }
+                        // And `matmul_f32` alone (token generation: rows two at a time).
+                        let mut one = alloc::vec![f32::NAN; rows];
+                        b.matmul_f32(&mut one, &w, xt);
+                        if want.iter().zip(&one).any(|(p, q)| p.to_bits() != q.to_bits()) { bad += 1; }
                     }
                 }
             }
