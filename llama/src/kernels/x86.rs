@@ -73,49 +73,44 @@ const F32_ROWS: usize = 4;
 /// Needs AVX2. Slices must satisfy `w.len() == out.len() * x.len()`.
 #[target_feature(enable = "avx2")]
 pub unsafe fn matmul_f32_avx2(out: &mut [f32], w: &[f32], x: &[f32]) {
-    let n = x.len();
-    let n8 = n / 8 * 8;
-    assert_eq!(w.len(), out.len() * n);
-    let xp = x.as_ptr();
+    assert_eq!(w.len(), out.len() * x.len());
     // Rows F32_ROWS at a time, each in its own accumulator: a row's adds wait on each other
     // (one chain per row), and independent chains side by side keep more loads in flight.
-    // Each row's additions are still its own, in its own order.
-    let rows = out.len();
-    let mut i = 0;
-    while i + F32_ROWS <= rows {
-        let rp: [*const f32; F32_ROWS] = core::array::from_fn(|r| w.as_ptr().add((i + r) * n));
-        let mut acc = [_mm256_setzero_ps(); F32_ROWS];
-        let mut j = 0;
-        while j < n8 {
-            if j % 16 == 0 {
-                // One cache line per 16 values, PREFETCH_F32 bytes ahead (a hint: no fault).
-                for p in rp {
-                    _mm_prefetch::<_MM_HINT_T0>((p.add(j) as *const i8).wrapping_add(PREFETCH_F32));
-                }
-            }
-            let xv = _mm256_loadu_ps(xp.add(j));
-            for (a, p) in acc.iter_mut().zip(rp) {
-                *a = _mm256_add_ps(*a, _mm256_mul_ps(_mm256_loadu_ps(p.add(j)), xv));
-            }
-            j += 8;
-        }
-        for (r, a) in acc.into_iter().enumerate() {
-            out[i + r] = tail(fold_avx(a), &w[(i + r) * n..(i + r + 1) * n], x, n8);
-        }
-        i += F32_ROWS;
+    let whole = out.len() / F32_ROWS * F32_ROWS;
+    for i in (0..whole).step_by(F32_ROWS) {
+        rows_f32::<F32_ROWS>(out, w, x, i);
     }
-    for (i, o) in out.iter_mut().enumerate().skip(i) {
-        let rp = w.as_ptr().add(i * n);
-        let mut acc = _mm256_setzero_ps();
-        let mut j = 0;
-        while j < n8 {
-            if j % 16 == 0 {
-                _mm_prefetch::<_MM_HINT_T0>((rp.add(j) as *const i8).wrapping_add(PREFETCH_F32));
+    for i in whole..out.len() {
+        rows_f32::<1>(out, w, x, i);
+    }
+}
+
+/// Rows `i..i + R` of [`matmul_f32_avx2`] into `out[i..i + R]`, side by side: each row's
+/// additions its own, in the canonical order, prefetched [`PREFETCH_F32`] ahead.
+#[inline(always)]
+unsafe fn rows_f32<const R: usize>(out: &mut [f32], w: &[f32], x: &[f32], i: usize) {
+    let n = x.len();
+    let n8 = n / 8 * 8;
+    assert!((i + R) * n <= w.len() && i + R <= out.len());
+    let xp = x.as_ptr();
+    let rp: [*const f32; R] = core::array::from_fn(|r| w.as_ptr().add((i + r) * n));
+    let mut acc = [_mm256_setzero_ps(); R];
+    let mut j = 0;
+    while j < n8 {
+        if j % 16 == 0 {
+            // One cache line per 16 values, PREFETCH_F32 bytes ahead (a hint: no fault).
+            for p in rp {
+                _mm_prefetch::<_MM_HINT_T0>((p.add(j) as *const i8).wrapping_add(PREFETCH_F32));
             }
-            acc = _mm256_add_ps(acc, _mm256_mul_ps(_mm256_loadu_ps(rp.add(j)), _mm256_loadu_ps(xp.add(j))));
-            j += 8;
         }
-        *o = tail(fold_avx(acc), &w[i * n..(i + 1) * n], x, n8);
+        let xv = _mm256_loadu_ps(xp.add(j));
+        for (a, p) in acc.iter_mut().zip(rp) {
+            *a = _mm256_add_ps(*a, _mm256_mul_ps(_mm256_loadu_ps(p.add(j)), xv));
+        }
+        j += 8;
+    }
+    for (r, a) in acc.into_iter().enumerate() {
+        out[i + r] = tail(fold_avx(a), &w[(i + r) * n..(i + r + 1) * n], x, n8);
     }
 }
 
