@@ -138,7 +138,7 @@ fn f32_several_vectors_at_once_give_each_ones_bits() {
     // remainder of the tiles, every vector remainder, lane tails, offset and stride.
     let mut state = 0x2545_f491_4f6c_dd1d;
     for n in [1usize, 5, 8, 13, 64, 67] {
-        for rows in [1usize, 3, 4, 5, 8, 9] {
+        for rows in [1usize, 2, 3, 4, 5, 6, 7, 8, 9, 11] {
             let mut w = random(&mut state, rows * n, 1.0);
             w[0] = -0.0;
             for vectors in 1..=7 {

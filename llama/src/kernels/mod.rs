@@ -173,7 +173,7 @@ impl Backend {
             #[cfg(target_arch = "x86_64")]
             Backend::Avx2 => x86::TR2,
             #[cfg(target_arch = "x86_64")]
-            Backend::Avx512 => x86::TR5,
+            Backend::Avx512 => 2 * x86::RP5,
             #[cfg(all(
                 any(target_arch = "wasm32", target_arch = "wasm64"),
                 target_feature = "simd128"

@@ -123,7 +123,11 @@ unsafe fn tile<const R: usize, const T: usize>(w: *const f32, n: usize, x: [*con
     let mut acc = [[_mm256_setzero_ps(); T]; R];
     let mut j = 0;
     while j < n8 {
-        let xv: [__m256; T] = core::array::from_fn(|t| _mm256_loadu_ps(x[t].add(j)));
+        // A loop, not `from_fn` (see `tile_zmm`).
+        let mut xv = [_mm256_setzero_ps(); T];
+        for (xv, x) in xv.iter_mut().zip(x) {
+            *xv = _mm256_loadu_ps(x.add(j));
+        }
         for (r, acc) in acc.iter_mut().enumerate() {
             let wv = _mm256_loadu_ps(w.add(r * n + j));
             for (a, xv) in acc.iter_mut().zip(xv) {
@@ -152,40 +156,52 @@ unsafe fn tile_into<const R: usize, const T: usize>(out: &mut [f32], off: usize,
 }
 
 /// `out[off + t * stride + r] = dot(row r of w, vector t of x)` for the `x.len() / n`
-/// vectors of `x` (`n` = row length), in register tiles of `R` rows × `T` vectors
-/// (the rest of the vectors one at a time, the rest of the rows one at a time), each
-/// bit for bit what [`matmul_f32_avx2`] gives for that vector alone.
+/// vectors of `x` (`n` = row length), `T` vectors at a time through the register tiles of
+/// `G` (the last `cols % T` together in a narrower tile), each bit for bit what
+/// [`matmul_f32_avx2`] gives for that vector alone.
 #[inline(always)]
-unsafe fn matmul_f32_cols<const R: usize, const T: usize>(out: &mut [f32], off: usize, stride: usize, w: &[f32], x: &[f32], n: usize) {
+unsafe fn matmul_f32_cols<G: Tiles, const T: usize>(out: &mut [f32], off: usize, stride: usize, w: &[f32], x: &[f32], n: usize) {
     let (rows, cols) = (w.len() / n, x.len() / n);
     assert!(n > 0 && w.len() == rows * n && x.len() == cols * n);
     assert!(cols == 0 || out.len() >= off + (cols - 1) * stride + rows);
     let mut t0 = 0;
     while t0 + T <= cols {
-        tile_columns::<R, T>(out, off, stride, w, x, n, t0);
+        G::columns::<T>(out, off, stride, w, x, n, t0);
         t0 += T;
     }
     // The last `cols % T` vectors together, in the widest tile that fits them.
     const { assert!(T <= 5) };
     match cols - t0 {
         0 => {}
-        1 => tile_columns::<R, 1>(out, off, stride, w, x, n, t0),
-        2 => tile_columns::<R, 2>(out, off, stride, w, x, n, t0),
-        3 => tile_columns::<R, 3>(out, off, stride, w, x, n, t0),
-        _ => tile_columns::<R, 4>(out, off, stride, w, x, n, t0),
+        1 => G::columns::<1>(out, off, stride, w, x, n, t0),
+        2 => G::columns::<2>(out, off, stride, w, x, n, t0),
+        3 => G::columns::<3>(out, off, stride, w, x, n, t0),
+        _ => G::columns::<4>(out, off, stride, w, x, n, t0),
     }
 }
 
-/// Every row against vectors `t0..t0 + T`: tiles of `R` rows, then the rest one by one.
-#[inline(always)]
-unsafe fn tile_columns<const R: usize, const T: usize>(out: &mut [f32], off: usize, stride: usize, w: &[f32], x: &[f32], n: usize, t0: usize) {
-    let rows = w.len() / n;
-    let full_rows = rows / R * R;
-    for r0 in (0..full_rows).step_by(R) {
-        tile_into::<R, T>(out, off, stride, w, x, n, r0, t0);
-    }
-    for r0 in full_rows..rows {
-        tile_into::<1, T>(out, off, stride, w, x, n, r0, t0);
+/// The register tiles of a [`matmul_f32_cols`]: every row against vectors `t0..t0 + T`.
+trait Tiles {
+    /// # Safety
+    /// The target features the tiles are compiled for; `w` and `x` whole rows of `n`
+    /// values, `t0 + T` vectors in `x`, `out` long enough (asserted by `matmul_f32_cols`).
+    unsafe fn columns<const T: usize>(out: &mut [f32], off: usize, stride: usize, w: &[f32], x: &[f32], n: usize, t0: usize);
+}
+
+/// 256-bit tiles of `R` rows ([`tile`]), then the rest of the rows one by one.
+struct Ymm<const R: usize>;
+
+impl<const R: usize> Tiles for Ymm<R> {
+    #[inline(always)]
+    unsafe fn columns<const T: usize>(out: &mut [f32], off: usize, stride: usize, w: &[f32], x: &[f32], n: usize, t0: usize) {
+        let rows = w.len() / n;
+        let full_rows = rows / R * R;
+        for r0 in (0..full_rows).step_by(R) {
+            tile_into::<R, T>(out, off, stride, w, x, n, r0, t0);
+        }
+        for r0 in full_rows..rows {
+            tile_into::<1, T>(out, off, stride, w, x, n, r0, t0);
+        }
     }
 }
 
@@ -198,24 +214,100 @@ unsafe fn tile_columns<const R: usize, const T: usize>(out: &mut [f32], off: usi
 /// Needs AVX2. `w.len()` a multiple of `n`, `x.len()` too, and `out` long enough.
 #[target_feature(enable = "avx2")]
 pub unsafe fn matmul_f32_cols_avx2(out: &mut [f32], off: usize, stride: usize, w: &[f32], x: &[f32], n: usize) {
-    matmul_f32_cols::<TR2, TC2>(out, off, stride, w, x, n)
+    matmul_f32_cols::<Ymm<TR2>, TC2>(out, off, stride, w, x, n)
 }
 
-/// [`matmul_f32_cols_avx2`] compiled with AVX-512's 32 vector registers (the same
-/// 256-bit operations, EVEX-encoded): tiles of 4 rows × 5 vectors. The same bits.
+/// [`matmul_f32_cols_avx2`] in AVX-512's 512-bit vectors, two rows to a vector ([`Zmm`]):
+/// tiles of `2 * RP5` rows × `TC5` vectors in the 32 registers. The same bits.
 ///
 /// # Safety
 /// Needs AVX2, AVX-512 F and VL; otherwise as [`matmul_f32_cols_avx2`].
 #[target_feature(enable = "avx2,avx512f,avx512vl")]
 pub unsafe fn matmul_f32_cols_avx512(out: &mut [f32], off: usize, stride: usize, w: &[f32], x: &[f32], n: usize) {
-    matmul_f32_cols::<TR5, TC5>(out, off, stride, w, x, n)
+    matmul_f32_cols::<Zmm<RP5>, TC5>(out, off, stride, w, x, n)
 }
 /// Rows and vectors per f32 prompt tile: AVX2's (`TR2` rows, also
-/// [`super::Backend::f32_tile_rows`]) and AVX-512's.
+/// [`super::Backend::f32_tile_rows`]) and AVX-512's (`2 * RP5` rows).
 pub(super) const TR2: usize = 3;
 const TC2: usize = 3;
-pub(super) const TR5: usize = 4;
+pub(super) const RP5: usize = 2;
 const TC5: usize = 5;
+
+/// 512-bit tiles: rows `2p` and `2p + 1` in the low and high halves of one vector, and
+/// each vector's eight values of `x` broadcast to both halves, so that each half is
+/// [`tile`]'s 8-lane accumulator for its row: the same multiply and add in every lane,
+/// half the instructions. `RP` pairs per tile, then the rest of the rows in pairs, a last
+/// odd row in [`Ymm`]'s tile.
+struct Zmm<const RP: usize>;
+
+impl<const RP: usize> Tiles for Zmm<RP> {
+    #[inline(always)]
+    unsafe fn columns<const T: usize>(out: &mut [f32], off: usize, stride: usize, w: &[f32], x: &[f32], n: usize, t0: usize) {
+        let rows = w.len() / n;
+        let full_rows = rows / (2 * RP) * (2 * RP);
+        for r0 in (0..full_rows).step_by(2 * RP) {
+            tile_into_zmm::<RP, T>(out, off, stride, w, x, n, r0, t0);
+        }
+        let mut r0 = full_rows;
+        while r0 + 2 <= rows {
+            tile_into_zmm::<1, T>(out, off, stride, w, x, n, r0, t0);
+            r0 += 2;
+        }
+        if r0 < rows {
+            tile_into::<1, T>(out, off, stride, w, x, n, r0, t0);
+        }
+    }
+}
+
+/// Eight f32 as four f64 (what AVX-512 F moves in 256-bit halves; the f32x8 forms
+/// need DQ): the same bits.
+#[inline(always)]
+unsafe fn eight(p: *const f32) -> __m256d {
+    _mm256_castps_pd(_mm256_loadu_ps(p))
+}
+
+/// [`tile`] for rows `2p` and `2p + 1` (`p < RP`) in the halves of `acc[p][t]`.
+#[inline(always)]
+unsafe fn tile_zmm<const RP: usize, const T: usize>(w: *const f32, n: usize, x: [*const f32; T], n8: usize) -> [[__m512; T]; RP] {
+    let mut acc = [[_mm512_setzero_ps(); T]; RP];
+    let mut j = 0;
+    while j < n8 {
+        // Loops, not `from_fn`: its closure, not inlined, called the intrinsics as
+        // functions (6x slower with four vectors).
+        let mut xv = [_mm512_setzero_ps(); T];
+        for (xv, x) in xv.iter_mut().zip(x) {
+            *xv = _mm512_castpd_ps(_mm512_broadcast_f64x4(eight(x.add(j))));
+        }
+        for (p, acc) in acc.iter_mut().enumerate() {
+            let lo = w.add(2 * p * n + j);
+            let wv = _mm512_castpd_ps(_mm512_insertf64x4::<1>(_mm512_castpd256_pd512(eight(lo)), eight(lo.add(n))));
+            for (a, xv) in acc.iter_mut().zip(xv) {
+                *a = _mm512_add_ps(*a, _mm512_mul_ps(wv, xv));
+            }
+        }
+        j += 8;
+    }
+    acc
+}
+
+/// Rows `r0..r0 + 2 * RP` against vectors `t0..t0 + T` through [`tile_zmm`], each half
+/// folded and finished with the tail as in [`tile_into`].
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn tile_into_zmm<const RP: usize, const T: usize>(out: &mut [f32], off: usize, stride: usize, w: &[f32], x: &[f32], n: usize, r0: usize, t0: usize) {
+    let n8 = n / 8 * 8;
+    let xs: [*const f32; T] = core::array::from_fn(|t| x.as_ptr().add((t0 + t) * n));
+    let acc = tile_zmm::<RP, T>(w.as_ptr().add(r0 * n), n, xs, n8);
+    for (p, acc) in acc.iter().enumerate() {
+        for (t, a) in acc.iter().enumerate() {
+            let halves = [_mm512_castps512_ps256(*a), _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(*a)))];
+            for (h, half) in halves.into_iter().enumerate() {
+                let r = r0 + 2 * p + h;
+                out[off + (t0 + t) * stride + r] = tail(fold_avx(half), &w[r * n..(r + 1) * n], &x[(t0 + t) * n..(t0 + t + 1) * n], n8);
+            }
+        }
+    }
+}
 
 // ---------------------------------------------------------------- attention
 
