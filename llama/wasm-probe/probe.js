@@ -9,7 +9,9 @@ const badCols = e.run_f32_cols();
 console.log('f32 cols mismatches', badCols);
 const badGgmlCols = e.run_ggml_cols();
 console.log('ggml cols mismatches', badGgmlCols, 'first', e.first_failure());
-if (e.backends() < 2 || bad !== 0 || badCols !== 0 || badGgmlCols !== 0) {
+const badAttention = e.run_attention();
+console.log('attention mismatches', badAttention);
+if (e.backends() < 2 || bad !== 0 || badCols !== 0 || badGgmlCols !== 0 || badAttention !== 0) {
   console.error('FAIL: simd128 must be compiled in and give the scalar bits on every case (first failure: 1000 * (type index + 1) + blocks)');
   process.exitCode = 1;
 }

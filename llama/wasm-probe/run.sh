@@ -1,6 +1,7 @@
 #!/bin/sh
 # The ggml kernels in wasm32 or wasm64 under node (V8): the bit-identity check (simd128 against
-# scalar, every type, rows of 1..=17 blocks; ./test.sh runs it) and, with `bench`, ns per
+# scalar, every type, rows of 1..=17 blocks; the f32 tiles and the attention kernels too;
+# ./test.sh runs it) and, with `bench`, ns per
 # row of a 1024 x 4096 product for each type (`bench 768`: 1024 x 768). Built in release
 # (debug builds add a precondition check to every pointer offset) and run with
 # --no-liftoff: V8 first runs wasm in its baseline compiler and tiers hot functions up

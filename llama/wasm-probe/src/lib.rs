@@ -1,7 +1,8 @@
 //! A wasm32 or wasm64 (simd128) probe of the ggml kernels: `run()` counts the (type, blocks,
 //! trial) cases where `Backend::Simd128` differs from `Backend::Scalar` (0 expected;
-//! `first_failure()` = 1000 * (type index + 1) + blocks); `setup`/`bench` time a
-//! 1024 x 4096 matrix-vector product. See run.sh.
+//! `first_failure()` = 1000 * (type index + 1) + blocks); `run_f32_cols`,
+//! `run_ggml_cols` and `run_attention` check the other simd128 kernels the same way;
+//! `setup`/`bench` time a 1024 x 4096 matrix-vector product. See run.sh.
 #![no_std]
 #![cfg_attr(target_arch = "wasm64", feature(simd_wasm64))]
 extern crate alloc;
@@ -225,6 +226,35 @@ pub extern "C" fn run_f32_cols() -> u32 {
                         if want.iter().zip(&one).any(|(p, q)| p.to_bits() != q.to_bits()) { bad += 1; }
                     }
                 }
+            }
+        }
+    }
+    bad
+}
+
+/// The attention kernels on simd128 against scalar: scores (keys `stride` apart, every
+/// key-pair remainder) and value sums (every output-group remainder): mismatches.
+#[no_mangle]
+pub extern "C" fn run_attention() -> u32 {
+    let mut r = X(0x2545_f491_4f6c_dd1d);
+    let mut bad = 0;
+    for n in [1usize, 5, 8, 13, 16, 24, 40, 64, 67, 256] {
+        for positions in (0..=9).chain([33]) {
+            let stride = n + 3;
+            let cache: Vec<f32> = (0..positions.max(1) * stride).map(|_| r.f() * 2.0).collect();
+            let q: Vec<f32> = (0..n).map(|_| r.f()).collect();
+            let weights: Vec<f32> = (0..positions).map(|_| r.f()).collect();
+            let run = |b: Backend| {
+                let (mut scores, mut sums) = (alloc::vec![f32::NAN; positions], alloc::vec![f32::NAN; n]);
+                b.attention_scores(&mut scores, &q, &cache, stride);
+                b.attention_values(&mut sums, &weights, &cache, stride);
+                (scores, sums)
+            };
+            let want = run(Backend::Scalar);
+            for b in Backend::available() {
+                let got = run(b);
+                let same = |x: &[f32], y: &[f32]| x.iter().zip(y).all(|(p, q)| p.to_bits() == q.to_bits());
+                if !same(&want.0, &got.0) || !same(&want.1, &got.1) { bad += 1; }
             }
         }
     }
