@@ -346,13 +346,23 @@ unsafe fn row<K: Kind, const T: usize>(w: *const u8, nb: usize, a: [&Activations
             i += 4;
         }
     }
+    // The last `nb mod 8` blocks, each into its lane (block `i + k` is lane `k`): four of
+    // them, when there are, as one more batch into `lo` (lanes 0..4; a 640-wide Q8_0 or
+    // Q5_0 row, Gemma 3's, has 20 blocks), the rest one at a time, [`single`]: the same
+    // per-block operations as a lane of `finish4`, in scalar f32.
+    let quad = nb - i >= 4;
+    if quad {
+        let v = batch(i);
+        for t in 0..T {
+            lo[t] = f32x4_add(lo[t], v[t]);
+        }
+    }
+    let first_single = if quad { 4 } else { 0 };
     core::array::from_fn(|t| {
         let (lo, hi) = (lo[t], hi[t]);
         let mut lanes = lanes8(lo, hi);
-        // The last `nb mod 8` blocks one at a time, each into its lane (block `i + k` is
-        // lane `k`): the same per-block operations as a lane of `finish4`, in scalar f32.
         let (yp, y8, dp) = (a[t].qs16.as_ptr(), a[t].qs.as_ptr(), a[t].d.as_ptr());
-        for (k, lane) in lanes.iter_mut().enumerate().take(nb - i) {
+        for (k, lane) in lanes.iter_mut().enumerate().take(nb - i).skip(first_single) {
             let b = i + k;
             let s = if with_s { *a[t].s.as_ptr().add(b) } else { 0.0 };
             *lane = *lane + single::<K>(w.add(b * K::BB), yp.add(b * K::BL), y8.add(b * K::BL), *dp.add(b), s, bs_at(t, b));
