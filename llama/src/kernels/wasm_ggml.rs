@@ -314,6 +314,34 @@ unsafe fn row<K: Kind, const T: usize>(w: *const u8, nb: usize, a: [&Activations
         });
         v
     };
+    // Blocks `i..i + count` (`count` < 4) as lanes `0..count` of a batch, added into those
+    // lanes of `acc` only. The other lanes read block `i` again (never past the row, whose
+    // last block may end the weights) and are dropped.
+    let partial = |i: usize, count: usize, acc: &mut [v128; T]| {
+        let blk = w.add(i * K::BB);
+        let at = |k: usize| if k < count { k } else { 0 };
+        let sums = |k: usize| {
+            let b = i + k;
+            if k < count {
+                K::sums_t::<T>(blk.add(k * K::BB), core::array::from_fn(|t| a[t].qs16.as_ptr().add(b * K::BL)), core::array::from_fn(|t| a[t].qs.as_ptr().add(b * K::BL)), core::array::from_fn(|t| bs_at(t, b)))
+            } else {
+                [(zero(), zero()); T]
+            }
+        };
+        let p: [[(v128, v128); T]; 4] = four::<_, T>(sums);
+        let half = |off: usize| {
+            let h = |k: usize| (blk.add(at(k) * K::BB + off) as *const u16).read_unaligned() as i32;
+            f16_to_f32_x4(i32x4(h(0), h(1), h(2), h(3)))
+        };
+        let h = (half(K::H0), if K::FORM == Form::Scale { f32x4_splat(0.0) } else { half(K::H1) });
+        let gather = |v: *const f32| f32x4(*v.add(i + at(0)), *v.add(i + at(1)), *v.add(i + at(2)), *v.add(i + at(3)));
+        let keep = i32x4_lt(i32x4(0, 1, 2, 3), i32x4_splat(count as i32));
+        for t in 0..T {
+            let s = if with_s { gather(a[t].s.as_ptr()) } else { f32x4_splat(0.0) };
+            let v = finish4::<K>(h, [p[0][t], p[1][t], p[2][t], p[3][t]], gather(a[t].d.as_ptr()), s);
+            acc[t] = v128_bitselect(f32x4_add(acc[t], v), acc[t], keep);
+        }
+    };
     const { assert!(K::BATCHES == 1 || K::BATCHES == 2) };
     let (mut lo, mut hi) = ([f32x4_splat(0.0); T], [f32x4_splat(0.0); T]);
     let mut i = 0;
@@ -347,22 +375,33 @@ unsafe fn row<K: Kind, const T: usize>(w: *const u8, nb: usize, a: [&Activations
         }
     }
     // The last `nb mod 8` blocks, each into its lane (block `i + k` is lane `k`): four of
-    // them, when there are, as one more batch into `lo` (lanes 0..4; a 640-wide Q8_0 or
-    // Q5_0 row, Gemma 3's, has 20 blocks), the rest one at a time, [`single`]: the same
-    // per-block operations as a lane of `finish4`, in scalar f32.
-    let quad = nb - i >= 4;
-    if quad {
+    // them as one more batch into `lo` (a 640-wide Q8_0 or Q5_0 row, Gemma 3's, has 20
+    // blocks). The rest, for 32-value blocks and one activation (generation), as a partial
+    // batch (SmolLM2's 576-wide rows have 18 blocks: its tg +6% under wasmtime, +19% under
+    // V8); otherwise one at a time through [`single`] (prompts measured 3–5% slower with
+    // the partial batch; the K-quants' rows have a remainder only when short, and then
+    // [`short_rows`] takes most of them). Each block gets the same operations either way.
+    let left = nb - i;
+    let mut done = 0;
+    if left >= 4 {
         let v = batch(i);
         for t in 0..T {
             lo[t] = f32x4_add(lo[t], v[t]);
         }
+        done = 4;
     }
-    let first_single = if quad { 4 } else { 0 };
+    if K::BL == 32 && T == 1 && left > done {
+        if done == 0 {
+            partial(i, left, &mut lo);
+        } else {
+            partial(i + 4, left - 4, &mut hi);
+        }
+        done = left;
+    }
     core::array::from_fn(|t| {
-        let (lo, hi) = (lo[t], hi[t]);
-        let mut lanes = lanes8(lo, hi);
+        let mut lanes = lanes8(lo[t], hi[t]);
         let (yp, y8, dp) = (a[t].qs16.as_ptr(), a[t].qs.as_ptr(), a[t].d.as_ptr());
-        for (k, lane) in lanes.iter_mut().enumerate().take(nb - i).skip(first_single) {
+        for (k, lane) in lanes.iter_mut().enumerate().take(left).skip(done) {
             let b = i + k;
             let s = if with_s { *a[t].s.as_ptr().add(b) } else { 0.0 };
             *lane = *lane + single::<K>(w.add(b * K::BB), yp.add(b * K::BL), y8.add(b * K::BL), *dp.add(b), s, bs_at(t, b));
