@@ -258,7 +258,9 @@ impl Panel<Zmm> {
         }
         #[target_feature(enable = "avx512f")]
         unsafe fn join_f(lo: &[__m256], hi: &[__m256]) -> Vec<__m512> {
-            lo.iter().zip(hi).map(|(&l, &h)| _mm512_insertf32x8::<1>(_mm512_castps256_ps512(l), h)).collect()
+            // As four f64 (`vinsertf64x4`, AVX-512 F; `_mm512_insertf32x8` needs DQ, which
+            // the backend does not check for): the same bits.
+            lo.iter().zip(hi).map(|(&l, &h)| _mm512_castpd_ps(_mm512_insertf64x4::<1>(_mm512_castps_pd(_mm512_castps256_ps512(l)), _mm256_castps_pd(h)))).collect()
         }
         Panel { qs: join_i(&lo.qs, &hi.qs), d: join_f(&lo.d, &hi.d), s: join_f(&lo.s, &hi.s), sums: join_i(&lo.sums, &hi.sums), ysum: join_i(&lo.ysum, &hi.ysum) }
     }
