@@ -181,6 +181,7 @@ unsafe fn matmul_f32_cols<G: Tiles, const T: usize>(out: &mut [f32], off: usize,
 }
 
 /// The register tiles of a [`matmul_f32_cols`]: every row against vectors `t0..t0 + T`.
+/// (Named apart from `x86_gemm`'s `Ymm`/`Zmm`, which are vector widths of the integer tiles.)
 trait Tiles {
     /// # Safety
     /// The target features the tiles are compiled for; `w` and `x` whole rows of `n`
@@ -189,9 +190,9 @@ trait Tiles {
 }
 
 /// 256-bit tiles of `R` rows ([`tile`]), then the rest of the rows one by one.
-struct Ymm<const R: usize>;
+struct YmmTiles<const R: usize>;
 
-impl<const R: usize> Tiles for Ymm<R> {
+impl<const R: usize> Tiles for YmmTiles<R> {
     #[inline(always)]
     unsafe fn columns<const T: usize>(out: &mut [f32], off: usize, stride: usize, w: &[f32], x: &[f32], n: usize, t0: usize) {
         let rows = w.len() / n;
@@ -214,17 +215,17 @@ impl<const R: usize> Tiles for Ymm<R> {
 /// Needs AVX2. `w.len()` a multiple of `n`, `x.len()` too, and `out` long enough.
 #[target_feature(enable = "avx2")]
 pub unsafe fn matmul_f32_cols_avx2(out: &mut [f32], off: usize, stride: usize, w: &[f32], x: &[f32], n: usize) {
-    matmul_f32_cols::<Ymm<TR2>, TC2>(out, off, stride, w, x, n)
+    matmul_f32_cols::<YmmTiles<TR2>, TC2>(out, off, stride, w, x, n)
 }
 
-/// [`matmul_f32_cols_avx2`] in AVX-512's 512-bit vectors, two rows to a vector ([`Zmm`]):
+/// [`matmul_f32_cols_avx2`] in AVX-512's 512-bit vectors, two rows to a vector ([`ZmmTiles`]):
 /// tiles of `2 * RP5` rows × `TC5` vectors in the 32 registers. The same bits.
 ///
 /// # Safety
 /// Needs AVX2, AVX-512 F and VL; otherwise as [`matmul_f32_cols_avx2`].
 #[target_feature(enable = "avx2,avx512f,avx512vl")]
 pub unsafe fn matmul_f32_cols_avx512(out: &mut [f32], off: usize, stride: usize, w: &[f32], x: &[f32], n: usize) {
-    matmul_f32_cols::<Zmm<RP5>, TC5>(out, off, stride, w, x, n)
+    matmul_f32_cols::<ZmmTiles<RP5>, TC5>(out, off, stride, w, x, n)
 }
 /// Rows and vectors per f32 prompt tile: AVX2's (`TR2` rows, also
 /// [`super::Backend::f32_tile_rows`]) and AVX-512's (`2 * RP5` rows).
@@ -237,10 +238,10 @@ const TC5: usize = 5;
 /// each vector's eight values of `x` broadcast to both halves, so that each half is
 /// [`tile`]'s 8-lane accumulator for its row: the same multiply and add in every lane,
 /// half the instructions. `RP` pairs per tile, then the rest of the rows in pairs, a last
-/// odd row in [`Ymm`]'s tile.
-struct Zmm<const RP: usize>;
+/// odd row in [`YmmTiles`]' tile.
+struct ZmmTiles<const RP: usize>;
 
-impl<const RP: usize> Tiles for Zmm<RP> {
+impl<const RP: usize> Tiles for ZmmTiles<RP> {
     #[inline(always)]
     unsafe fn columns<const T: usize>(out: &mut [f32], off: usize, stride: usize, w: &[f32], x: &[f32], n: usize, t0: usize) {
         let rows = w.len() / n;
