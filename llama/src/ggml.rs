@@ -282,6 +282,10 @@ pub struct Activations {
     /// wasm i8 multiply becomes several instructions on x86 hosts, an i16 multiply-add
     /// (`i32x4.dot_i16x8_s`, x86's `pmaddwd`) one.
     pub qs16: Vec<i16>,
+    /// Q8_0 / Q8_1: each 32-value block's `sum(qs)`, for the wasm `simd128` kernels only
+    /// (empty elsewhere): Q4_0's weights are multiplied as stored (0..15) and the
+    /// offset taken off once per block, `8 * sum`, the same integers.
+    pub isums: Vec<i32>,
     /// F16 / BF16: the activation rounded to that type (and widened back, exactly).
     pub rounded: Vec<f32>,
     /// F32: the activation as given.
@@ -348,6 +352,10 @@ impl Activations {
         {
             self.qs16.clear();
             self.qs16.extend(self.qs.iter().map(|&q| q as i16));
+            self.isums.clear();
+            if matches!(self.kind, Some(ActKind::Q8_0 | ActKind::Q8_1)) {
+                self.isums.extend(self.qs.chunks_exact(32).map(|b| b.iter().map(|&q| q as i32).sum::<i32>()));
+            }
         }
     }
 }

@@ -42,6 +42,11 @@ enum Form {
     Scale,
     /// `(h0 * d) * isum + h1 * s`
     ScaleOffset,
+    /// `(h0 * d) * (isum - 8 * ysum)`: [`Kind::sums`] multiplies Q4_0's nibbles as stored
+    /// (0..15) and the offset comes off once per block, against the activation block's
+    /// integer sum (`Activations::isums`): the integers of `sum((q - 8) * y)`, four
+    /// subtractions per block fewer.
+    ScaleCentered,
     /// `(h0 * d) * isum - (h1 * d) * msum`
     ScaleMin,
     /// `(d * h0) * isum - (d * h1) * msum` (Q2_K's operand order)
@@ -56,6 +61,8 @@ trait Kind {
     const H1: usize;
     /// Whether [`Kind::sums`] reads the Q8_K 16-value sums (the min forms).
     const BSUMS: bool = matches!(Self::FORM, Form::ScaleMin | Form::ScaleMinSwapped);
+    /// Whether [`finish4`] reads a per-block activation value `s` ([`side`]).
+    const SIDE: bool = matches!(Self::FORM, Form::ScaleOffset | Form::ScaleCentered);
     /// Four-block batches per iteration of [`row`]'s loop, 1 or 2: the loop's shape only,
     /// the additions and their order are the same either way. Under V8 (`run.sh bench`,
     /// 2048- and 4096-wide rows) one ran Q6_K 1.5× as fast as two, Q4_K, Q5_K, Q5_0,
@@ -231,6 +238,17 @@ fn lanes8(lo: v128, hi: v128) -> [f32; 8] {
     ]
 }
 
+/// The per-block activation values [`finish4`] takes as `s`, as bits: Q8_1's scaled
+/// sums (f32, ScaleOffset), the blocks' integer sums (i32, ScaleCentered); null for the
+/// other forms.
+fn side<K: Kind>(a: &Activations) -> *const u32 {
+    match K::FORM {
+        Form::ScaleOffset => a.s.as_ptr() as *const u32,
+        Form::ScaleCentered => a.isums.as_ptr() as *const u32,
+        _ => core::ptr::null(),
+    }
+}
+
 /// Four consecutive blocks' f16 scales `(h0, h1)` widened (lane `k`: block `k` at
 /// `w + k * BB`; `h1` only for the forms that use it).
 ///
@@ -243,13 +261,15 @@ unsafe fn scales4<K: Kind>(w: *const u8) -> (v128, v128) {
 }
 
 /// Four blocks' values from their scales ([`scales4`]) and integer sums `p` (lane `k`:
-/// block `k`, its activation's scale and (ScaleOffset) sum in lane `k` of `d` and `s`).
+/// block `k`, its activation's scale and [`side`] value in lane `k` of `d` and `s`).
 #[inline(always)]
 fn finish4<K: Kind>((h0, h1): (v128, v128), p: [(v128, v128); 4], d: v128, s: v128) -> v128 {
     let [p0, p1, p2, p3] = p;
-    let isum = f32x4_convert_i32x4(hsum4(p0.0, p1.0, p2.0, p3.0));
+    let totals = hsum4(p0.0, p1.0, p2.0, p3.0);
+    let totals = if K::FORM == Form::ScaleCentered { i32x4_sub(totals, i32x4_shl(s, 3)) } else { totals };
+    let isum = f32x4_convert_i32x4(totals);
     match K::FORM {
-        Form::Scale => f32x4_mul(f32x4_mul(h0, d), isum),
+        Form::Scale | Form::ScaleCentered => f32x4_mul(f32x4_mul(h0, d), isum),
         Form::ScaleOffset => f32x4_add(f32x4_mul(f32x4_mul(h0, d), isum), f32x4_mul(h1, s)),
         Form::ScaleMin | Form::ScaleMinSwapped => {
             let msum = f32x4_convert_i32x4(hsum4(p0.1, p1.1, p2.1, p3.1));
@@ -264,9 +284,10 @@ fn finish4<K: Kind>((h0, h1): (v128, v128), p: [(v128, v128); 4], d: v128, s: v1
 }
 
 /// One block's value, as [`finish4`] computes it in a lane: the integer sums with
-/// [`Kind::sums`] (summed exactly), then the same f32 operations on scalars.
+/// [`Kind::sums`] (summed exactly), then the same f32 operations on scalars (`s`: the
+/// block's [`side`] value, as bits).
 #[inline(always)]
-unsafe fn single<K: Kind>(w: *const u8, y: *const i16, y8: *const i8, d: f32, s: f32, bs: *const i32) -> f32 {
+unsafe fn single<K: Kind>(w: *const u8, y: *const i16, y8: *const i8, d: f32, s: u32, bs: *const i32) -> f32 {
     let (a, b) = K::sums(w, y, y8, bs);
     let hsum = |v: v128| {
         i32x4_extract_lane::<0>(v)
@@ -274,12 +295,13 @@ unsafe fn single<K: Kind>(w: *const u8, y: *const i16, y8: *const i8, d: f32, s:
             .wrapping_add(i32x4_extract_lane::<2>(v))
             .wrapping_add(i32x4_extract_lane::<3>(v))
     };
-    let isum = hsum(a) as f32;
+    let total = hsum(a);
+    let isum = if K::FORM == Form::ScaleCentered { total.wrapping_sub((s as i32).wrapping_mul(8)) } else { total } as f32;
     let half = |off: usize| crate::source::f16_to_f32((w.add(off) as *const u16).read_unaligned());
     let h0 = half(K::H0);
     match K::FORM {
-        Form::Scale => (h0 * d) * isum,
-        Form::ScaleOffset => (h0 * d) * isum + half(K::H1) * s,
+        Form::Scale | Form::ScaleCentered => (h0 * d) * isum,
+        Form::ScaleOffset => (h0 * d) * isum + half(K::H1) * f32::from_bits(s),
         Form::ScaleMin => (h0 * d) * isum - (half(K::H1) * d) * hsum(b) as f32,
         Form::ScaleMinSwapped => (d * h0) * isum - (d * half(K::H1)) * hsum(b) as f32,
     }
@@ -295,9 +317,9 @@ unsafe fn single<K: Kind>(w: *const u8, y: *const i16, y8: *const i8, d: f32, s:
 // either into its one caller): inside the caller V8 compiled them 10–40% slower.
 #[inline(never)]
 unsafe fn row<K: Kind, const T: usize>(w: *const u8, nb: usize, a: [&Activations; T]) -> [f32; T] {
-    let with_s = K::FORM == Form::ScaleOffset;
+    let with_s = K::SIDE;
     let with_bs = K::BSUMS;
-    let s_at = |t: usize, i: usize| if with_s { a[t].s.as_ptr().add(i) } else { core::ptr::null() };
+    let sides: [*const u32; T] = core::array::from_fn(|t| side::<K>(a[t]));
     let bs_at = |t: usize, i: usize| if with_bs { a[t].bsums.as_ptr().add(i * 16) } else { core::ptr::null() };
     // Four blocks from block `i` against every activation.
     let batch = |i: usize| {
@@ -309,7 +331,7 @@ unsafe fn row<K: Kind, const T: usize>(w: *const u8, nb: usize, a: [&Activations
         let p: [[(v128, v128); T]; 4] = four::<_, T>(sums);
         let h = scales4::<K>(blk);
         let v: [v128; T] = core::array::from_fn(|t| {
-            let s = if with_s { v128_load(s_at(t, i) as *const v128) } else { f32x4_splat(0.0) };
+            let s = if with_s { v128_load(sides[t].add(i) as *const v128) } else { f32x4_splat(0.0) };
             finish4::<K>(h, [p[0][t], p[1][t], p[2][t], p[3][t]], v128_load(a[t].d.as_ptr().add(i) as *const v128), s)
         });
         v
@@ -335,9 +357,10 @@ unsafe fn row<K: Kind, const T: usize>(w: *const u8, nb: usize, a: [&Activations
         };
         let h = (half(K::H0), if K::FORM == Form::Scale { f32x4_splat(0.0) } else { half(K::H1) });
         let gather = |v: *const f32| f32x4(*v.add(i + at(0)), *v.add(i + at(1)), *v.add(i + at(2)), *v.add(i + at(3)));
+        let gather_bits = |v: *const u32| u32x4(*v.add(i + at(0)), *v.add(i + at(1)), *v.add(i + at(2)), *v.add(i + at(3)));
         let keep = i32x4_lt(i32x4(0, 1, 2, 3), i32x4_splat(count as i32));
         for t in 0..T {
-            let s = if with_s { gather(a[t].s.as_ptr()) } else { f32x4_splat(0.0) };
+            let s = if with_s { gather_bits(sides[t]) } else { f32x4_splat(0.0) };
             let v = finish4::<K>(h, [p[0][t], p[1][t], p[2][t], p[3][t]], gather(a[t].d.as_ptr()), s);
             acc[t] = v128_bitselect(f32x4_add(acc[t], v), acc[t], keep);
         }
@@ -377,8 +400,8 @@ unsafe fn row<K: Kind, const T: usize>(w: *const u8, nb: usize, a: [&Activations
     // The last `nb mod 8` blocks, each into its lane (block `i + k` is lane `k`): four of
     // them as one more batch into `lo` (a 640-wide Q8_0 or Q5_0 row, Gemma 3's, has 20
     // blocks). The rest, for 32-value blocks and one activation (generation), as a partial
-    // batch (SmolLM2's 576-wide rows have 18 blocks: its tg +6% under wasmtime, +19% under
-    // V8); otherwise one at a time through [`single`] (prompts measured 3–5% slower with
+    // batch (SmolLM2's 576-wide rows have 18 blocks: its tg +6% under wasmtime, +13–19%
+    // under V8); otherwise one at a time through [`single`] (prompts measured 3–5% slower with
     // the partial batch; the K-quants' rows have a remainder only when short, and then
     // [`short_rows`] takes most of them). Each block gets the same operations either way.
     let left = nb - i;
@@ -403,7 +426,7 @@ unsafe fn row<K: Kind, const T: usize>(w: *const u8, nb: usize, a: [&Activations
         let (yp, y8, dp) = (a[t].qs16.as_ptr(), a[t].qs.as_ptr(), a[t].d.as_ptr());
         for (k, lane) in lanes.iter_mut().enumerate().take(left).skip(done) {
             let b = i + k;
-            let s = if with_s { *a[t].s.as_ptr().add(b) } else { 0.0 };
+            let s = if with_s { *sides[t].add(b) } else { 0 };
             *lane = *lane + single::<K>(w.add(b * K::BB), yp.add(b * K::BL), y8.add(b * K::BL), *dp.add(b), s, bs_at(t, b));
         }
         fold8(lanes)
@@ -425,14 +448,15 @@ unsafe fn row<K: Kind, const T: usize>(w: *const u8, nb: usize, a: [&Activations
 #[allow(clippy::too_many_arguments)]
 unsafe fn short_rows<K: Kind, const T: usize>(out: &mut [f32], off: usize, stride: usize, rows: usize, w: *const u8, nb: usize, a: [&Activations; T]) -> usize {
     debug_assert!((1..8).contains(&nb));
-    let with_s = K::FORM == Form::ScaleOffset;
+    let with_s = K::SIDE;
     // Per batch `j` of a group (the same for every group): each lane's activation block.
     let block = |j: usize, k: usize| (4 * j + k) % nb;
     // Unchecked (`block` < nb, asserted by `matmul`): a bounds check reaches the panic
     // machinery, which Asyncify must instrument.
     let gather = |v: &[f32], j: usize| f32x4(*v.get_unchecked(block(j, 0)), *v.get_unchecked(block(j, 1)), *v.get_unchecked(block(j, 2)), *v.get_unchecked(block(j, 3)));
     let d: [[v128; 7]; T] = core::array::from_fn(|t| core::array::from_fn(|j| if j < nb { gather(&a[t].d, j) } else { f32x4_splat(0.0) }));
-    let s: [[v128; 7]; T] = core::array::from_fn(|t| core::array::from_fn(|j| if with_s && j < nb { gather(&a[t].s, j) } else { f32x4_splat(0.0) }));
+    let gather_bits = |v: *const u32, j: usize| u32x4(*v.add(block(j, 0)), *v.add(block(j, 1)), *v.add(block(j, 2)), *v.add(block(j, 3)));
+    let s: [[v128; 7]; T] = core::array::from_fn(|t| core::array::from_fn(|j| if with_s && j < nb { gather_bits(side::<K>(a[t]), j) } else { f32x4_splat(0.0) }));
     let (qs16, qs, bsums): ([*const i16; T], [*const i8; T], [*const i32; T]) =
         (core::array::from_fn(|t| a[t].qs16.as_ptr()), core::array::from_fn(|t| a[t].qs.as_ptr()), core::array::from_fn(|t| a[t].bsums.as_ptr()));
     let mut values = [[0f32; 28]; T];
@@ -475,8 +499,10 @@ fn matmul<K: Kind>(out: &mut [f32], off: usize, stride: usize, rows: usize, w: &
     assert!(acts.is_empty() || out.len() >= off + (acts.len() - 1) * stride + rows);
     for a in acts {
         assert!(a.qs16.len() >= nb * K::BL && a.qs.len() >= nb * K::BL && a.d.len() >= nb);
-        if K::FORM == Form::ScaleOffset {
-            assert!(a.s.len() >= nb);
+        match K::FORM {
+            Form::ScaleOffset => assert!(a.s.len() >= nb),
+            Form::ScaleCentered => assert!(a.isums.len() >= nb),
+            _ => {}
         }
         if K::BSUMS {
             assert!(a.bsums.len() >= nb * 16);
@@ -611,14 +637,14 @@ impl Kind for Q8_0 {
 }
 
 /// 32 values unpacked by [`nibbles16`] against their activations (value `j` is low
-/// nibble `j`, value `16 + j` high nibble `j`), minus `offset` from each weight.
+/// nibble `j`, value `16 + j` high nibble `j`), as stored (Q4_0's offset comes off in
+/// [`finish4`], Form::ScaleCentered).
 ///
 /// # Safety
 /// 32 activation values at `y`.
 #[inline(always)]
-unsafe fn dot_nibbles(v: [v128; 4], y: *const i16, offset: i16) -> v128 {
-    let o = i16x8_splat(offset);
-    let p = |k: usize| madd(i16x8_sub(v[k], o), ldy(y.add(8 * k)));
+unsafe fn dot_nibbles(v: [v128; 4], y: *const i16) -> v128 {
+    let p = |k: usize| madd(v[k], ldy(y.add(8 * k)));
     i32x4_add(i32x4_add(p(0), p(1)), i32x4_add(p(2), p(3)))
 }
 
@@ -627,12 +653,12 @@ impl Kind for Q4_0 {
     const BATCHES: usize = 2;
     const BB: usize = 18;
     const BL: usize = 32;
-    const FORM: Form = Form::Scale;
+    const FORM: Form = Form::ScaleCentered;
     const H0: usize = 0;
     const H1: usize = 0;
     #[inline(always)]
     unsafe fn sums(b: *const u8, y: *const i16, _: *const i8, _: *const i32) -> (v128, v128) {
-        (dot_nibbles(nibbles16(b.add(2)), y, 8), zero())
+        (dot_nibbles(nibbles16(b.add(2)), y), zero())
     }
 }
 
@@ -646,7 +672,7 @@ impl Kind for Q4_1 {
     const H1: usize = 2;
     #[inline(always)]
     unsafe fn sums(b: *const u8, y: *const i16, _: *const i8, _: *const i32) -> (v128, v128) {
-        (dot_nibbles(nibbles16(b.add(4)), y, 0), zero())
+        (dot_nibbles(nibbles16(b.add(4)), y), zero())
     }
 }
 
