@@ -220,7 +220,7 @@ pub extern "C" fn run_f32_cols() -> u32 {
                         let mut want = alloc::vec![0f32; rows];
                         Backend::Scalar.matmul_f32(&mut want, &w, xt);
                         if want.iter().zip(&out[off + t * stride..]).any(|(p, q)| p.to_bits() != q.to_bits()) { bad += 1; }
-                        // And `matmul_f32` alone (token generation: rows two at a time).
+                        // And `matmul_f32` alone (token generation: rows three at a time).
                         let mut one = alloc::vec![f32::NAN; rows];
                         b.matmul_f32(&mut one, &w, xt);
                         if want.iter().zip(&one).any(|(p, q)| p.to_bits() != q.to_bits()) { bad += 1; }
