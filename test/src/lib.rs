@@ -250,6 +250,11 @@ impl ComputeUnit {
         config.async_stack_size(opts.max_wasm_stack + (1 << 20));
         config.max_wasm_stack(opts.max_wasm_stack);
         config.relaxed_simd_deterministic(true);
+        // For profiling: `AOS_CU_PERFMAP=1` makes wasmtime write /tmp/perf-<pid>.map, so that
+        // `perf record` / `perf report` name the module's compiled functions.
+        if std::env::var_os("AOS_CU_PERFMAP").is_some_and(|v| v == "1") {
+            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         if opts.timeout.is_some() {
             config.epoch_interruption(true);
         }
