@@ -256,7 +256,7 @@ fn side<K: Kind>(a: &Activations) -> *const u32 {
 /// Four blocks at `w`.
 #[inline(always)]
 unsafe fn scales4<K: Kind>(w: *const u8) -> (v128, v128) {
-    let h1 = if K::FORM == Form::Scale { f32x4_splat(0.0) } else { halves(w, K::BB, K::H1) };
+    let h1 = if matches!(K::FORM, Form::Scale | Form::ScaleCentered) { f32x4_splat(0.0) } else { halves(w, K::BB, K::H1) };
     (halves(w, K::BB, K::H0), h1)
 }
 
@@ -355,7 +355,7 @@ unsafe fn row<K: Kind, const T: usize>(w: *const u8, nb: usize, a: [&Activations
             let h = |k: usize| (blk.add(at(k) * K::BB + off) as *const u16).read_unaligned() as i32;
             f16_to_f32_x4(i32x4(h(0), h(1), h(2), h(3)))
         };
-        let h = (half(K::H0), if K::FORM == Form::Scale { f32x4_splat(0.0) } else { half(K::H1) });
+        let h = (half(K::H0), if matches!(K::FORM, Form::Scale | Form::ScaleCentered) { f32x4_splat(0.0) } else { half(K::H1) });
         let gather = |v: *const f32| f32x4(*v.add(i + at(0)), *v.add(i + at(1)), *v.add(i + at(2)), *v.add(i + at(3)));
         let gather_bits = |v: *const u32| u32x4(*v.add(i + at(0)), *v.add(i + at(1)), *v.add(i + at(2)), *v.add(i + at(3)));
         let keep = i32x4_lt(i32x4(0, 1, 2, 3), i32x4_splat(count as i32));
