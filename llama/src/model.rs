@@ -279,7 +279,7 @@ impl State {
     /// Split each matrix-vector product's rows across `n` threads (natively, with the
     /// `std` feature; without it, one). The bits are those of one thread.
     pub fn set_threads(&mut self, n: usize) {
-        self.quant.threads = if cfg!(feature = "std") { n.max(1) } else { 1 };
+        self.quant.set_threads(n);
     }
 }
 
@@ -657,5 +657,14 @@ mod tests {
         for x in [-10.0f32, 10.0, 9.999, -9.999, 10.001, -10.001, f32::INFINITY, f32::NEG_INFINITY, f32::NAN, 0.0, -0.0, 1e-30] {
             check(x);
         }
+    }
+}
+
+#[cfg(feature = "std")]
+impl State {
+    /// With [`State::set_threads`]: split only the products of at least `bytes` weight
+    /// bytes × vectors between the threads (default 1 MiB; 0 splits every one).
+    pub fn set_thread_split_bytes(&mut self, bytes: usize) {
+        self.quant.split_bytes = bytes;
     }
 }

@@ -446,3 +446,13 @@ pub fn prompt_tokens(model: &Model, text: &[u8]) -> Vec<u32> {
 }
 
 const STATE_MAGIC: &[u8; 8] = b"AOSLKV01";
+
+#[cfg(feature = "std")]
+impl Session {
+    /// With [`Session::set_threads`]: split only the products of at least `bytes` weight
+    /// bytes × vectors between the threads (default 1 MiB, below which one thread is
+    /// faster; 0 splits every one, as the tests of thread counts do on small models).
+    pub fn set_thread_split_bytes(&mut self, bytes: usize) {
+        self.state.set_thread_split_bytes(bytes);
+    }
+}

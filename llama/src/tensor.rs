@@ -122,7 +122,7 @@ impl Matrix {
             }
         }
         #[cfg(feature = "std")]
-        if scratch.threads > 1 && self.rows >= 2 * scratch.threads {
+        if scratch.threads > 1 && self.rows >= 2 * scratch.threads && n * self.rows * self.row_bytes() >= scratch.split_bytes {
             return self.matmul_threaded(backend, scratch.threads, out, x, n, scratch);
         }
         self.block_into(backend, 0..self.rows, out, x, n, scratch);
@@ -132,22 +132,22 @@ impl Matrix {
     fn matmul_threaded(&self, backend: Backend, threads: usize, out: &mut [f32], x: &[f32], n: usize, scratch: &mut QuantScratch) {
         let per = self.rows.div_ceil(threads);
         let shared: &QuantScratch = scratch;
-        let parts: Vec<(usize, Vec<f32>)> = std::thread::scope(|s| {
-            let workers: Vec<_> = (0..self.rows)
-                .step_by(per)
-                .map(|first| {
-                    let rows = first..(first + per).min(self.rows);
-                    s.spawn(move || {
-                        // Each worker has its own copy of the (small) activation buffers,
-                        // and its own `n × rows` outputs, copied into place below.
-                        let mut own = shared.clone();
-                        let mut part = alloc::vec![0.0f32; n * rows.len()];
-                        self.block_into(backend, rows, &mut part, x, n, &mut own);
-                        (first, part)
-                    })
-                })
-                .collect();
-            workers.into_iter().map(|w| w.join().expect("a matmul worker panicked")).collect()
+        // Part k: rows k·per.., into its own `n × rows` outputs (copied into place below),
+        // from its own copy of the `n` prepared activations (QuantScratch::for_batch).
+        let mut parts: Vec<(usize, Vec<f32>)> = (0..self.rows).step_by(per).map(|first| (first, Vec::new())).collect();
+        let run = |first: usize, part: &mut Vec<f32>| {
+            let rows = first..(first + per).min(self.rows);
+            let mut own = shared.for_batch(n, self.cols);
+            *part = alloc::vec![0.0f32; n * rows.len()];
+            self.block_into(backend, rows, part, x, n, &mut own);
+        };
+        let (mine, theirs) = parts.split_first_mut().expect("rows >= 2 * threads");
+        // The pool's threads take the other parts; this one computes the first, then waits.
+        shared.pool.as_deref().expect("set_threads made the pool").in_place_scope(|s| {
+            for (first, part) in theirs.iter_mut() {
+                s.spawn(|_| run(*first, part));
+            }
+            run(mine.0, &mut mine.1);
         });
         for (first, part) in parts {
             let len = part.len() / n;
@@ -245,6 +245,13 @@ pub struct QuantScratch {
     pub acts: Vec<Activations>,
     /// Threads per matrix product (1 without the `std` feature).
     pub threads: usize,
+    /// The `threads - 1` helper threads ([`QuantScratch::set_threads`]), shared by clones.
+    #[cfg(feature = "std")]
+    pool: Option<std::sync::Arc<rayon::ThreadPool>>,
+    /// Products smaller than this (weight bytes × vectors) run on one thread
+    /// ([`THREADED_BYTES`] unless set).
+    #[cfg(feature = "std")]
+    pub split_bytes: usize,
 }
 
 impl QuantScratch {
@@ -256,6 +263,47 @@ impl QuantScratch {
             s: alloc::vec![0.0; max_cols * batch],
             acts: (0..batch).map(|_| Activations::new()).collect(),
             threads: 1,
+            #[cfg(feature = "std")]
+            pool: None,
+            #[cfg(feature = "std")]
+            split_bytes: THREADED_BYTES,
+        }
+    }
+
+    /// Products split across `n` threads (natively, with the `std` feature; without it,
+    /// one), `n - 1` of them a pool made here and kept: threads spawned for each product
+    /// cost more than the product (SmolLM2 generated 4× slower on two threads than on one).
+    pub fn set_threads(&mut self, n: usize) {
+        self.threads = if cfg!(feature = "std") { n.max(1) } else { 1 };
+        #[cfg(feature = "std")]
+        if self.threads > 1 && self.pool.as_ref().is_none_or(|p| p.current_num_threads() != self.threads - 1) {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(self.threads - 1).thread_name(|i| format!("matmul-{i}")).build();
+            self.pool = Some(std::sync::Arc::new(pool.expect("could not start the matmul threads")));
         }
     }
 }
+
+#[cfg(feature = "std")]
+impl QuantScratch {
+    /// A thread's copy of what a product of `n` vectors of `cols` values reads: the first
+    /// `n` prepared activations and int8 vectors. (A copy of the whole scratch, every
+    /// vector of the largest batch at the widest matrix, made `--threads 2` generate 3×
+    /// slower than one thread.)
+    fn for_batch(&self, n: usize, cols: usize) -> QuantScratch {
+        QuantScratch {
+            q: self.q[..n * cols].to_vec(),
+            s: self.s[..n * cols].to_vec(),
+            acts: self.acts[..n].to_vec(),
+            threads: 1,
+            pool: None,
+            split_bytes: usize::MAX,
+        }
+    }
+}
+
+/// Below this many weight bytes × vectors a product runs on one thread by default: handing a small
+/// one to the pool (waking a thread, copying the activation) costs more than it saves
+/// (two threads, 32 generated tokens: SmolLM2 38 tok/s with every product split, 60 from
+/// 256 KB, 85 from 1 MB, 71 from 4 MB).
+#[cfg(feature = "std")]
+const THREADED_BYTES: usize = 1 << 20;

@@ -501,6 +501,7 @@ fn gguf_logits_bits_threaded(bytes: &[u8], backend: Backend, threads: usize) -> 
     let mut s = llama::Session::new(model).unwrap();
     s.set_backend(backend);
     s.set_threads(threads);
+    s.set_thread_split_bytes(0);
     let mut bits = Vec::new();
     for t in 0..6u32 {
         s.add_tokens(&[(t * 37 + 5) % vocab]).unwrap();
@@ -547,6 +548,7 @@ fn fed_in_batches(bytes: &[u8], backend: Backend, threads: usize, tokens: &[u32]
     let mut s = llama::Session::new(model).unwrap();
     s.set_backend(backend);
     s.set_threads(threads);
+    s.set_thread_split_bytes(0);
     s.enable_trace();
     for chunk in tokens.chunks(batch) {
         s.add_tokens(chunk).unwrap();

@@ -64,6 +64,7 @@ fn same_root_for_every_thread_count() {
             let (mut ms, mut ts) = (&m[..], &t[..]);
             let mut s = Session::new(llama::load(&mut ms, Some(&mut ts), &mut |_, _| {}).unwrap()).unwrap();
             s.set_threads(threads);
+            s.set_thread_split_bytes(0);
             s.enable_trace();
             s.set_sampler(SamplerConfig { temperature: 0.8, topp: 0.9, seed: 9 }).unwrap();
             s.set_prompt(b"Once upon a time").unwrap();
