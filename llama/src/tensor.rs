@@ -131,23 +131,23 @@ impl Matrix {
     #[cfg(feature = "std")]
     fn matmul_threaded(&self, backend: Backend, threads: usize, out: &mut [f32], x: &[f32], n: usize, scratch: &mut QuantScratch) {
         let per = self.rows.div_ceil(threads);
-        let shared: &QuantScratch = scratch;
-        // Part k: rows k·per.., into its own `n × rows` outputs (copied into place below),
-        // from its own copy of the `n` prepared activations (QuantScratch::for_batch).
+        // Part k: rows k·per.., into its own `n × rows` outputs (copied into place below).
         let mut parts: Vec<(usize, Vec<f32>)> = (0..self.rows).step_by(per).map(|first| (first, Vec::new())).collect();
-        let run = |first: usize, part: &mut Vec<f32>| {
+        let run = |first: usize, part: &mut Vec<f32>, own: &mut QuantScratch| {
             let rows = first..(first + per).min(self.rows);
-            let mut own = shared.for_batch(n, self.cols);
             *part = alloc::vec![0.0f32; n * rows.len()];
-            self.block_into(backend, rows, part, x, n, &mut own);
+            self.block_into(backend, rows, part, x, n, own);
         };
         let (mine, theirs) = parts.split_first_mut().expect("rows >= 2 * threads");
-        // The pool's threads take the other parts; this one computes the first, then waits.
-        shared.pool.as_deref().expect("set_threads made the pool").in_place_scope(|s| {
-            for (first, part) in theirs.iter_mut() {
-                s.spawn(|_| run(*first, part));
+        // The other parts on the pool's threads, each with its own copy of the `n` prepared
+        // activations (QuantScratch::for_batch); the first here, on `scratch` itself.
+        let mut copies: Vec<QuantScratch> = theirs.iter().map(|_| scratch.for_batch(n, self.cols)).collect();
+        let pool = scratch.pool.clone().expect("set_threads made the pool");
+        pool.in_place_scope(|s| {
+            for ((first, part), own) in theirs.iter_mut().zip(copies.iter_mut()) {
+                s.spawn(|_| run(*first, part, own));
             }
-            run(mine.0, &mut mine.1);
+            run(mine.0, &mut mine.1, scratch);
         });
         for (first, part) in parts {
             let len = part.len() / n;
