@@ -141,7 +141,7 @@ impl Matrix {
         let (mine, theirs) = parts.split_first_mut().expect("rows >= 2 * threads");
         // The other parts on the pool's threads, each with its own copy of the `n` prepared
         // activations (QuantScratch::for_batch); the first here, on `scratch` itself.
-        let mut copies: Vec<QuantScratch> = theirs.iter().map(|_| scratch.for_batch(n, self.cols)).collect();
+        let mut copies: Vec<QuantScratch> = theirs.iter().map(|_| scratch.for_batch(n, &self.storage, self.cols)).collect();
         let pool = scratch.pool.clone().expect("set_threads made the pool");
         pool.in_place_scope(|s| {
             for ((first, part), own) in theirs.iter_mut().zip(copies.iter_mut()) {
@@ -285,15 +285,21 @@ impl QuantScratch {
 
 #[cfg(feature = "std")]
 impl QuantScratch {
-    /// A thread's copy of what a product of `n` vectors of `cols` values reads: the first
-    /// `n` prepared activations and int8 vectors. (A copy of the whole scratch, every
-    /// vector of the largest batch at the widest matrix, made two threads generate
-    /// SmolLM2 at 15 tok/s, where one thread makes 73.)
-    fn for_batch(&self, n: usize, cols: usize) -> QuantScratch {
+    /// A thread's copy of what a product of `n` vectors of `cols` values with these
+    /// weights reads: the first `n` prepared activations (ggml types) or int8 vectors and
+    /// their scales (llama2.c int8); nothing for f32, which reads `x`. (A copy of the whole
+    /// scratch, every vector of the largest batch at the widest matrix, made two threads
+    /// generate SmolLM2 at 15 tok/s, where one thread makes 73.)
+    fn for_batch(&self, n: usize, storage: &Storage, cols: usize) -> QuantScratch {
+        let (q, s, acts) = match storage {
+            Storage::Q8 { group_size, .. } => (self.q[..n * cols].to_vec(), self.s[..n * (cols / group_size)].to_vec(), Vec::new()),
+            Storage::Ggml { .. } => (Vec::new(), Vec::new(), self.acts[..n].to_vec()),
+            Storage::F32(_) => (Vec::new(), Vec::new(), Vec::new()),
+        };
         QuantScratch {
-            q: self.q[..n * cols].to_vec(),
-            s: self.s[..n * cols].to_vec(),
-            acts: self.acts[..n].to_vec(),
+            q,
+            s,
+            acts,
             threads: 1,
             pool: None,
             split_bytes: usize::MAX,
