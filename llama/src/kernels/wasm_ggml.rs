@@ -63,6 +63,8 @@ trait Kind {
     const BSUMS: bool = matches!(Self::FORM, Form::ScaleMin | Form::ScaleMinSwapped);
     /// Whether [`finish4`] reads a per-block activation value `s` ([`side`]).
     const SIDE: bool = matches!(Self::FORM, Form::ScaleOffset | Form::ScaleCentered);
+    /// Whether a block has a second f16 at `H1` (an offset or a min's scale) to widen.
+    const HAS_H1: bool = !matches!(Self::FORM, Form::Scale | Form::ScaleCentered);
     /// Four-block batches per iteration of [`row`]'s loop, 1 or 2: the loop's shape only,
     /// the additions and their order are the same either way. Under V8 (`run.sh bench`,
     /// 2048- and 4096-wide rows) one ran Q6_K 1.5× as fast as two, Q4_K, Q5_K, Q5_0,
@@ -256,7 +258,7 @@ fn side<K: Kind>(a: &Activations) -> *const u32 {
 /// Four blocks at `w`.
 #[inline(always)]
 unsafe fn scales4<K: Kind>(w: *const u8) -> (v128, v128) {
-    let h1 = if matches!(K::FORM, Form::Scale | Form::ScaleCentered) { f32x4_splat(0.0) } else { halves(w, K::BB, K::H1) };
+    let h1 = if K::HAS_H1 { halves(w, K::BB, K::H1) } else { f32x4_splat(0.0) };
     (halves(w, K::BB, K::H0), h1)
 }
 
@@ -355,7 +357,7 @@ unsafe fn row<K: Kind, const T: usize>(w: *const u8, nb: usize, a: [&Activations
             let h = |k: usize| (blk.add(at(k) * K::BB + off) as *const u16).read_unaligned() as i32;
             f16_to_f32_x4(i32x4(h(0), h(1), h(2), h(3)))
         };
-        let h = (half(K::H0), if matches!(K::FORM, Form::Scale | Form::ScaleCentered) { f32x4_splat(0.0) } else { half(K::H1) });
+        let h = (half(K::H0), if K::HAS_H1 { half(K::H1) } else { f32x4_splat(0.0) });
         let gather = |v: *const f32| f32x4(*v.add(i + at(0)), *v.add(i + at(1)), *v.add(i + at(2)), *v.add(i + at(3)));
         let gather_bits = |v: *const u32| u32x4(*v.add(i + at(0)), *v.add(i + at(1)), *v.add(i + at(2)), *v.add(i + at(3)));
         let keep = i32x4_lt(i32x4(0, 1, 2, 3), i32x4_splat(count as i32));
