@@ -32,7 +32,8 @@ pub struct BenchArgs {
     /// Kernels (scalar, sse2, avx2, avx512; default: fastest).
     #[arg(long)]
     pub backend: Option<String>,
-    /// Threads per matrix-vector product (rows split between them; the same bits as one).
+    /// Threads per matrix product (rows split between them; the same bits as one); products
+    /// under 1 MiB (weight bytes × vectors) stay on one thread, where splitting costs more.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub threads: u16,
     /// Print one JSON object per line instead of a table.

@@ -36,7 +36,8 @@ pub struct RunArgs {
     /// Kernels to use: scalar, sse2, avx2, avx512 (all give identical bits; default: fastest).
     #[arg(long)]
     pub backend: Option<String>,
-    /// Threads per matrix-vector product (rows split between them; the same bits as one).
+    /// Threads per matrix product (rows split between them; the same bits as one); products
+    /// under 1 MiB (weight bytes × vectors) stay on one thread, where splitting costs more.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub threads: u16,
     /// KV cache positions (default: the model's context, at most 4096).
@@ -142,7 +143,8 @@ pub struct LogitsArgs {
     /// Kernels to use (scalar, sse2, avx2, avx512).
     #[arg(long)]
     pub backend: Option<String>,
-    /// Threads per matrix-vector product (rows split between them; the same bits as one).
+    /// Threads per matrix product (rows split between them; the same bits as one); products
+    /// under 1 MiB (weight bytes × vectors) stay on one thread, where splitting costs more.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub threads: u16,
 }

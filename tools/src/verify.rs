@@ -44,7 +44,8 @@ pub struct Generation {
     /// llama2.c tokenizer.bin (needed for llama2.c checkpoints).
     #[arg(long)]
     pub tokenizer: Option<PathBuf>,
-    /// Threads per matrix-vector product (rows split between them; the same bits as one).
+    /// Threads per matrix product (rows split between them; the same bits as one); products
+    /// under 1 MiB (weight bytes × vectors) stay on one thread, where splitting costs more.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub threads: u16,
 }
