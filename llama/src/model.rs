@@ -556,11 +556,8 @@ impl Model {
             // Q8_0's tg +5% under wasmtime this way). Each score is the same dot product.
             let q_t = &s.q[t * q_dim..(t + 1) * q_dim];
             for i in first..=p {
-                let key_row = cache_off + i * kv_dim;
-                for (h, q) in q_t.chunks_exact(head_size).enumerate() {
-                    let k = key_row + (h / kv_mul) * head_size;
-                    backend.attention_scores(&mut s.att[h * c.seq_len + i..][..1], q, &s.key_cache[k..k + head_size], kv_dim);
-                }
+                let key_row = &s.key_cache[cache_off + i * kv_dim..cache_off + (i + 1) * kv_dim];
+                backend.attention_scores_heads(&mut s.att[i..], c.seq_len, q_t, key_row, head_size);
             }
             for h in 0..c.n_heads {
                 let att = &mut s.att[h * c.seq_len + first..h * c.seq_len + p + 1];

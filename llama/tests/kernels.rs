@@ -207,6 +207,35 @@ fn attention_kernels_give_the_scalar_bits() {
     }
 }
 
+#[test]
+fn one_positions_scores_for_every_head_give_the_scalar_bits() {
+    // `attention_scores_heads`: each query head against its key head of one cached row
+    // (grouped-query: several query heads per key head), written `stride` apart, as the
+    // canonical dot product of each pair; the slots between are left alone.
+    let mut state = 0x2545_f491_4f6c_dd1d;
+    for head_size in [1usize, 8, 13, 64, 67, 256] {
+        for (heads, key_heads) in [(1usize, 1usize), (4, 1), (9, 3), (12, 12), (32, 8)] {
+            let q = random(&mut state, heads * head_size, 1.0);
+            let mut key = random(&mut state, key_heads * head_size, 2.0);
+            key[0] = -0.0;
+            let stride = 5;
+            let want: Vec<u32> = (0..heads)
+                .map(|h| {
+                    let g = h / (heads / key_heads);
+                    Backend::Scalar.dot_f32(&q[h * head_size..(h + 1) * head_size], &key[g * head_size..(g + 1) * head_size]).to_bits()
+                })
+                .collect();
+            for b in Backend::available() {
+                let mut out = vec![f32::NAN; heads * stride];
+                b.attention_scores_heads(&mut out, stride, &q, &key, head_size);
+                let got: Vec<u32> = (0..heads).map(|h| out[h * stride].to_bits()).collect();
+                assert_eq!(got, want, "head size {head_size}, {heads} heads on {key_heads}: backend {} differs", b.name());
+                assert!(out.iter().enumerate().all(|(i, v)| i % stride == 0 || v.is_nan()), "backend {} wrote between the heads' slots", b.name());
+            }
+        }
+    }
+}
+
 /// `cargo test --release -p llama --test kernels bench_f32_cols -- --ignored --nocapture`:
 /// ns per row and vector of a cache-resident f32 chunk (what prompt processing runs), one
 /// vector at a time against `matmul_f32_cols`, for the 110M and 1B row lengths, on every backend.

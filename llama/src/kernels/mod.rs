@@ -203,6 +203,21 @@ impl Backend {
         }
     }
 
+    /// One position's attention scores for every head: `out[h * stride] = dot_f32(q_h,
+    /// key_g)` for the `head_size` values of query head `h` in `q` and of its key head
+    /// `g = h / (heads / key heads)` in the cached key row `key` (each score the same dot
+    /// product as [`Backend::attention_scores`] computes).
+    pub fn attention_scores_heads(self, out: &mut [f32], stride: usize, q: &[f32], key: &[f32], head_size: usize) {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: as in `attention_scores`.
+            Backend::Avx2 | Backend::Avx512 => unsafe { x86::attention_scores_heads_avx2(out, stride, q, key, head_size) },
+            #[cfg(all(any(target_arch = "wasm32", target_arch = "wasm64"), target_feature = "simd128"))]
+            Backend::Simd128 => wasm::attention_scores_heads(out, stride, q, key, head_size),
+            _ => scalar::attention_scores_heads(out, stride, q, key, head_size),
+        }
+    }
+
     /// A head's attention output: `out = Σ weights[i] · values[i * stride..][..out.len()]`,
     /// from zero, position by position in order (each output's sum is sequential).
     pub fn attention_values(self, out: &mut [f32], weights: &[f32], values: &[f32], stride: usize) {

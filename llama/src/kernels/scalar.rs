@@ -70,3 +70,14 @@ pub fn silu_mul(gate: &mut [f32], up: &[f32]) {
         *g = v * (1.0 / (1.0 + crate::math::expf(-v))) * u;
     }
 }
+
+/// `out[h * stride] = dot_f32(q_h, key_g)`: one position's scores for every query head
+/// `h` (`head_size` values each in `q`) against its key head `g = h / (heads / key heads)`
+/// of the cached key row `key`.
+pub fn attention_scores_heads(out: &mut [f32], stride: usize, q: &[f32], key: &[f32], head_size: usize) {
+    let kv_mul = q.len() / key.len();
+    for (h, q) in q.chunks_exact(head_size).enumerate() {
+        let g = h / kv_mul;
+        out[h * stride] = dot_f32(q, &key[g * head_size..(g + 1) * head_size]);
+    }
+}

@@ -310,3 +310,12 @@ pub fn matmul_q8(out: &mut [f32], wq: &[i8], ws: &[f32], xq: &[i16], xs: &[f32],
         *o = val;
     }
 }
+
+/// [`scalar::attention_scores_heads`], each score [`dot`] (as in [`attention_scores`]).
+pub fn attention_scores_heads(out: &mut [f32], stride: usize, q: &[f32], key: &[f32], head_size: usize) {
+    let kv_mul = q.len() / key.len();
+    for (h, q) in q.chunks_exact(head_size).enumerate() {
+        let g = h / kv_mul;
+        out[h * stride] = dot(&key[g * head_size..(g + 1) * head_size], q);
+    }
+}

@@ -474,3 +474,16 @@ pub unsafe fn matmul_q8_avx2(out: &mut [f32], wq: &[i8], ws: &[f32], xq: &[i16],
         *o = val;
     }
 }
+
+/// [`scalar::attention_scores_heads`], each score as [`attention_scores_avx2`] computes it.
+///
+/// # Safety
+/// Needs AVX2.
+#[target_feature(enable = "avx2")]
+pub unsafe fn attention_scores_heads_avx2(out: &mut [f32], stride: usize, q: &[f32], key: &[f32], head_size: usize) {
+    let kv_mul = q.len() / key.len();
+    for (h, q) in q.chunks_exact(head_size).enumerate() {
+        let g = h / kv_mul;
+        attention_scores_avx2(&mut out[h * stride..h * stride + 1], q, &key[g * head_size..(g + 1) * head_size], head_size);
+    }
+}
