@@ -233,7 +233,8 @@ pub extern "C" fn run_f32_cols() -> u32 {
 }
 
 /// The attention kernels on simd128 against scalar: scores (keys `stride` apart, every
-/// key-pair remainder) and value sums (every output-group remainder): mismatches.
+/// key-pair remainder), value sums (every output-group remainder) and one position's
+/// scores for every head: mismatches.
 #[no_mangle]
 pub extern "C" fn run_attention() -> u32 {
     let mut r = X(0x2545_f491_4f6c_dd1d);
@@ -255,6 +256,20 @@ pub extern "C" fn run_attention() -> u32 {
                 let got = run(b);
                 let same = |x: &[f32], y: &[f32]| x.iter().zip(y).all(|(p, q)| p.to_bits() == q.to_bits());
                 if !same(&want.0, &got.0) || !same(&want.1, &got.1) { bad += 1; }
+            }
+        }
+        // One position's scores for every head (grouped-query shapes), `stride` apart.
+        for (heads, key_heads) in [(1usize, 1usize), (4, 1), (9, 3), (12, 12)] {
+            let q: Vec<f32> = (0..heads * n).map(|_| r.f()).collect();
+            let key: Vec<f32> = (0..key_heads * n).map(|_| r.f() * 2.0).collect();
+            let run = |b: Backend| {
+                let mut out = alloc::vec![f32::NAN; heads * 3];
+                b.attention_scores_heads(&mut out, 3, &q, &key, n);
+                out
+            };
+            let want = run(Backend::Scalar);
+            for b in Backend::available() {
+                if want.iter().zip(&run(b)).any(|(p, q)| p.to_bits() != q.to_bits()) { bad += 1; }
             }
         }
     }
