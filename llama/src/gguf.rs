@@ -401,7 +401,9 @@ fn read_tensor(r: &mut Reader, t: &TensorInfo, rows: usize, cols: usize) -> Resu
     let row_bytes = ty.row_bytes(cols).ok_or_else(|| {
         Error::BadHeader(format!("{what}: {cols} columns is not a whole number of {}-value {} blocks", ty.block_len(), ty.name()))
     })?;
-    Ok(Storage::Ggml { ty, data: r.byte_vec(rows * row_bytes, what)? })
+    let data = r.byte_vec(rows * row_bytes, what)?;
+    let scales = crate::kernels::BlockScales::new(ty, &data)?;
+    Ok(Storage::Ggml { ty, data, scales })
 }
 
 fn tensor_type(t: &TensorInfo) -> Result<GgmlType> {

@@ -3,7 +3,7 @@
 use alloc::vec::Vec;
 
 use crate::ggml::{self, Activations, GgmlType};
-use crate::kernels::{quantize_q8, Backend};
+use crate::kernels::{quantize_q8, Backend, BlockScales};
 
 /// How a weight matrix's values are stored.
 pub enum Storage {
@@ -12,8 +12,9 @@ pub enum Storage {
     /// Symmetric int8 in groups of `group_size` consecutive values of a row, one f32
     /// scale per group (llama2.c v2, computed as runq.c does).
     Q8 { q: Vec<i8>, scales: Vec<f32>, group_size: usize },
-    /// A GGUF tensor's bytes exactly as the file holds them: rows of ggml blocks.
-    Ggml { ty: GgmlType, data: Vec<u8> },
+    /// A GGUF tensor's bytes exactly as the file holds them: rows of ggml blocks, and
+    /// their scales widened for the kernels that read them so ([`BlockScales`]: wasm's).
+    Ggml { ty: GgmlType, data: Vec<u8>, scales: BlockScales },
 }
 
 /// A row-major `rows × cols` matrix: `out = W · x` maps `cols` inputs to `rows` outputs.
@@ -63,10 +64,11 @@ impl Matrix {
                 let (tq, ts) = (tail(&mut q, at * cols)?, tail(&mut scales, at * cols / group_size)?);
                 (Storage::Q8 { q, scales, group_size }, Storage::Q8 { q: tq, scales: ts, group_size })
             }
-            Storage::Ggml { ty, mut data } => {
+            Storage::Ggml { ty, mut data, mut scales } => {
                 let rb = data.len() / rows;
                 let t = tail(&mut data, at * rb)?;
-                (Storage::Ggml { ty, data }, Storage::Ggml { ty, data: t })
+                let ts = scales.split_off(at * (rb / ty.block_bytes()))?;
+                (Storage::Ggml { ty, data, scales }, Storage::Ggml { ty, data: t, scales: ts })
             }
         };
         Ok((Matrix { rows: at, cols, storage: rest.0 }, Matrix { rows: rows - at, cols, storage: rest.1 }))
@@ -85,7 +87,7 @@ impl Matrix {
                     *o = v as f32 * s[j / group_size];
                 }
             }
-            Storage::Ggml { ty, data } => {
+            Storage::Ggml { ty, data, .. } => {
                 let rb = data.len() / self.rows;
                 ggml::dequantize_row(*ty, &data[r * rb..(r + 1) * rb], out);
             }
@@ -183,9 +185,10 @@ impl Matrix {
             // All the batch's vectors through the chunk together (packed weights decoded
             // once; f32 in register tiles of rows × vectors); int8 and single vectors one by one.
             match (&self.storage, n > 1) {
-                (Storage::Ggml { ty, data }, true) => {
+                (Storage::Ggml { ty, data, scales }, true) => {
                     let rb = data.len() / self.rows;
-                    backend.matmul_ggml_cols(*ty, out, r0 - rows.start, width, &data[r0 * rb..r1 * rb], rb, &mut scratch.acts[..n]);
+                    let sc = scales.rows(r0..r1, rb / ty.block_bytes());
+                    backend.matmul_ggml_cols_with_scales(*ty, out, r0 - rows.start, width, &data[r0 * rb..r1 * rb], rb, sc, &mut scratch.acts[..n]);
                 }
                 (Storage::F32(w), true) => {
                     let c = self.cols;
@@ -222,9 +225,10 @@ impl Matrix {
                 let (xq, xs) = (&scratch.q[t * n..(t + 1) * n], &scratch.s[t * g..(t + 1) * g]);
                 backend.matmul_q8(out, &q[rows.start * n..rows.end * n], &scales[rows.start * g..rows.end * g], xq, xs, gs);
             }
-            Storage::Ggml { ty, data } => {
+            Storage::Ggml { ty, data, scales } => {
                 let rb = data.len() / self.rows;
-                backend.matmul_ggml(*ty, out, &data[rows.start * rb..rows.end * rb], rb, &mut scratch.acts[t]);
+                let sc = scales.rows(rows.clone(), rb / ty.block_bytes());
+                backend.matmul_ggml_with_scales(*ty, out, &data[rows.start * rb..rows.end * rb], rb, sc, &mut scratch.acts[t]);
             }
         }
     }

@@ -27,6 +27,8 @@
 //! tokens at once, then the same per-block f32 operations, lane order and fold; in
 //! `simd128`, two tokens per unpacked block (`wasm_ggml`'s `Kind::sums_t`).
 
+use alloc::vec::Vec;
+
 use crate::ggml::{Activations, GgmlType};
 
 pub(crate) mod scalar;
@@ -253,15 +255,94 @@ impl Backend {
     }
 }
 
+/// Every block's f16 scale `d` and, for the types that have one, its second f16 `m`
+/// (Q4_1/Q5_1's offset, the K-quants' min scale), widened to f32 in block order: what
+/// the `simd128` kernels read instead of the blocks' own f16s. Wasm has no F16C, and
+/// gathering four blocks' strided halves and widening them in software took about 30
+/// instructions per four blocks (each load bounds-checked in memory64) where four
+/// floats in a row are one load: SmolLM2's tg +18% under wasmtime. Widening is exact,
+/// so the bits are the same. Built only where `simd128` is compiled in (empty
+/// elsewhere: the native kernels widen with F16C or in scalar code).
+#[derive(Clone, Default)]
+pub struct BlockScales {
+    d: Vec<f32>,
+    m: Vec<f32>,
+}
+
+/// Rows of a [`BlockScales`]: `d` (and `m`, empty for the types without one) of the
+/// rows' blocks, in order.
+#[derive(Clone, Copy, Default)]
+#[cfg_attr(not(all(any(target_arch = "wasm32", target_arch = "wasm64"), target_feature = "simd128")), allow(dead_code))]
+pub struct ScaleRows<'a> {
+    pub(crate) d: &'a [f32],
+    pub(crate) m: &'a [f32],
+}
+
+impl BlockScales {
+    /// The table of `data`, whole rows of `ty` blocks (`row_bytes` each). Err only when
+    /// the table's memory cannot be allocated.
+    pub fn new(ty: GgmlType, data: &[u8]) -> crate::Result<BlockScales> {
+        #[cfg(all(any(target_arch = "wasm32", target_arch = "wasm64"), target_feature = "simd128"))]
+        {
+            let (d, m) = wasm_ggml::block_scales(ty, data)?;
+            Ok(BlockScales { d, m })
+        }
+        #[cfg(not(all(any(target_arch = "wasm32", target_arch = "wasm64"), target_feature = "simd128")))]
+        {
+            let _ = (ty, data);
+            Ok(BlockScales::default())
+        }
+    }
+
+    /// Rows `rows` of a matrix of `blocks_per_row` blocks per row.
+    pub fn rows(&self, rows: core::ops::Range<usize>, blocks_per_row: usize) -> ScaleRows<'_> {
+        fn part(v: &[f32], rows: core::ops::Range<usize>, n: usize) -> &[f32] {
+            if v.is_empty() { v } else { &v[rows.start * n..rows.end * n] }
+        }
+        ScaleRows { d: part(&self.d, rows.clone(), blocks_per_row), m: part(&self.m, rows, blocks_per_row) }
+    }
+
+    /// Split after the first `blocks` blocks: `self` keeps them, the rest is returned
+    /// (a fused matrix split by rows, [`crate::tensor::Matrix::split_rows`]).
+    pub fn split_off(&mut self, blocks: usize) -> crate::Result<BlockScales> {
+        let tail = |v: &mut Vec<f32>| -> crate::Result<Vec<f32>> {
+            if v.is_empty() {
+                return Ok(Vec::new());
+            }
+            let mut t = crate::source::try_vec_with_capacity(v.len() - blocks, "a fused matrix's block scales")?;
+            t.extend_from_slice(&v[blocks..]);
+            v.truncate(blocks);
+            v.shrink_to_fit();
+            Ok(t)
+        };
+        let d = tail(&mut self.d)?;
+        let m = tail(&mut self.m)?;
+        Ok(BlockScales { d, m })
+    }
+
+    /// Bytes of memory the table takes.
+    pub fn bytes(&self) -> u64 {
+        4 * (self.d.len() + self.m.len()) as u64
+    }
+}
+
 impl Backend {
     /// `out[i] = dot(row i, x)` for a matrix of packed ggml blocks (`row_bytes` per
     /// row), with `act` already prepared for the weight type. Every backend computes
     /// the reference block arithmetic of [`crate::ggml::dot_row`]: exact integer sums
     /// (in any order), then each block's f32 operations in the reference's order
     /// (the SIMD backends do eight blocks' in the eight lanes) and the reference's
-    /// lane accumulation and fold.
+    /// lane accumulation and fold. Builds the rows' [`BlockScales`] for this call (a
+    /// [`crate::tensor::Matrix`] keeps its own: [`Backend::matmul_ggml_with_scales`]).
     pub fn matmul_ggml(self, ty: GgmlType, out: &mut [f32], w: &[u8], row_bytes: usize, act: &mut Activations) {
+        let scales = BlockScales::new(ty, w).expect("memory for the block scales");
+        self.matmul_ggml_with_scales(ty, out, w, row_bytes, scales.rows(0..out.len(), row_bytes / ty.block_bytes()), act)
+    }
+
+    /// [`Backend::matmul_ggml`] with the rows' [`BlockScales`] made beforehand.
+    pub fn matmul_ggml_with_scales(self, ty: GgmlType, out: &mut [f32], w: &[u8], row_bytes: usize, scales: ScaleRows, act: &mut Activations) {
         debug_assert_eq!(w.len(), out.len() * row_bytes);
+        let _ = scales;
         match self {
             #[cfg(target_arch = "x86_64")]
             // SAFETY: `Avx2` is only constructed after `avx2_available()` said yes; the
@@ -271,7 +352,7 @@ impl Backend {
             // SAFETY: `Avx512` is only constructed after `avx512_available()` said yes.
             Backend::Avx512 => unsafe { x86_ggml::matmul_ggml_avx512(ty, out, w, row_bytes, act) },
             #[cfg(all(any(target_arch = "wasm32", target_arch = "wasm64"), target_feature = "simd128"))]
-            Backend::Simd128 => wasm_ggml::matmul_ggml(ty, out, w, row_bytes, act),
+            Backend::Simd128 => wasm_ggml::matmul_ggml(ty, out, w, row_bytes, scales, act),
             _ => {
                 for (o, row) in out.iter_mut().zip(w.chunks_exact(row_bytes)) {
                     *o = crate::ggml::dot_row(ty, row, act);
@@ -288,6 +369,13 @@ impl Backend {
     /// each weight block once for several activations, simd128 once for two.
     #[allow(clippy::too_many_arguments)]
     pub fn matmul_ggml_cols(self, ty: GgmlType, out: &mut [f32], off: usize, stride: usize, w: &[u8], row_bytes: usize, acts: &mut [Activations]) {
+        let scales = BlockScales::new(ty, w).expect("memory for the block scales");
+        self.matmul_ggml_cols_with_scales(ty, out, off, stride, w, row_bytes, scales.rows(0..w.len() / row_bytes, row_bytes / ty.block_bytes()), acts)
+    }
+
+    /// [`Backend::matmul_ggml_cols`] with the rows' [`BlockScales`] made beforehand.
+    #[allow(clippy::too_many_arguments)]
+    pub fn matmul_ggml_cols_with_scales(self, ty: GgmlType, out: &mut [f32], off: usize, stride: usize, w: &[u8], row_bytes: usize, scales: ScaleRows, acts: &mut [Activations]) {
         let rows = w.len() / row_bytes;
         debug_assert_eq!(w.len(), rows * row_bytes);
         match self {
@@ -299,10 +387,10 @@ impl Backend {
             // SAFETY: `Avx512` is only constructed after `avx512_available()` said yes.
             Backend::Avx512 if ty.block_len() > 1 => unsafe { x86_ggml::matmul_ggml_cols_avx512(ty, out, off, stride, w, row_bytes, acts) },
             #[cfg(all(any(target_arch = "wasm32", target_arch = "wasm64"), target_feature = "simd128"))]
-            Backend::Simd128 if ty.block_len() > 1 => wasm_ggml::matmul_ggml_cols(ty, out, off, stride, w, row_bytes, acts),
+            Backend::Simd128 if ty.block_len() > 1 => wasm_ggml::matmul_ggml_cols(ty, out, off, stride, w, row_bytes, scales, acts),
             _ => {
                 for (t, a) in acts.iter_mut().enumerate() {
-                    self.matmul_ggml(ty, &mut out[off + t * stride..off + t * stride + rows], w, row_bytes, a);
+                    self.matmul_ggml_with_scales(ty, &mut out[off + t * stride..off + t * stride + rows], w, row_bytes, scales, a);
                 }
             }
         }

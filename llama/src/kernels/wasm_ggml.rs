@@ -24,17 +24,20 @@
 //! scalar f32, into their lanes; the lanes folded by [`fold8`].
 //!
 //! Prompts ([`matmul_ggml_cols`]) take two activations at a time: the K-quants unpack a
-//! block once for both ([`Kind::sums_t`]), every type widens its four blocks' f16
-//! scales once ([`scales4`]); each activation's integers and f32 operations are those
-//! of its product alone (`llama/wasm-probe` checks them against scalar).
+//! block once for both ([`Kind::sums_t`]), every type loads its four blocks' scales once
+//! (widened at load: [`crate::kernels::BlockScales`], made by [`block_scales`]); each
+//! activation's integers and f32 operations are those of its product alone
+//! (`llama/wasm-probe` checks them against scalar).
 
 #[cfg(target_arch = "wasm32")]
 use core::arch::wasm32::*;
 #[cfg(target_arch = "wasm64")]
 use core::arch::wasm64::*;
 
+use alloc::vec::Vec;
+
 use crate::ggml::{self, Activations, GgmlType, QK_K};
-use crate::kernels::fold8;
+use crate::kernels::{fold8, ScaleRows};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Form {
@@ -63,7 +66,8 @@ trait Kind {
     const BSUMS: bool = matches!(Self::FORM, Form::ScaleMin | Form::ScaleMinSwapped);
     /// Whether [`finish4`] reads a per-block activation value `s` ([`side`]).
     const SIDE: bool = matches!(Self::FORM, Form::ScaleOffset | Form::ScaleCentered);
-    /// Whether a block has a second f16 at `H1` (an offset or a min's scale) to widen.
+    /// Whether a block has a second f16 at `H1` (an offset or a min's scale): its
+    /// [`crate::kernels::BlockScales`] have an `m`.
     const HAS_H1: bool = !matches!(Self::FORM, Form::Scale | Form::ScaleCentered);
     /// Four-block batches per iteration of [`row`]'s loop, 1 or 2: the loop's shape only,
     /// the additions and their order are the same either way. Under V8 (`run.sh bench`,
@@ -198,16 +202,6 @@ fn f16_to_f32_x4(h: v128) -> v128 {
     v128_or(v128_bitselect(sub, normal, is_sub), sign)
 }
 
-/// The f16 at byte `off` of each of four blocks `bb` bytes apart, widened to f32.
-///
-/// # Safety
-/// Four blocks of `bb > off + 1` bytes at `w`.
-#[inline(always)]
-unsafe fn halves(w: *const u8, bb: usize, off: usize) -> v128 {
-    let h = |k: usize| (w.add(k * bb + off) as *const u16).read_unaligned() as i32;
-    f16_to_f32_x4(i32x4(h(0), h(1), h(2), h(3)))
-}
-
 // ---------------------------------------------------------------- the row loop
 
 /// `[f(0), f(1), f(2), f(3)]`: four blocks' integer sums against `T` activations. With
@@ -251,15 +245,34 @@ fn side<K: Kind>(a: &Activations) -> *const u32 {
     }
 }
 
-/// Four consecutive blocks' f16 scales `(h0, h1)` widened (lane `k`: block `k` at
-/// `w + k * BB`; `h1` only for the forms that use it).
+/// A row's (or a group of rows') widened scales: `d` and `m` of its first block
+/// ([`ScaleRows`]; `m` unused by the forms without one).
+#[derive(Clone, Copy)]
+struct Sc {
+    d: *const f32,
+    m: *const f32,
+}
+
+impl Sc {
+    /// Block `i`'s scales on.
+    ///
+    /// # Safety
+    /// Within the table.
+    #[inline(always)]
+    unsafe fn at(self, i: usize) -> Sc {
+        Sc { d: self.d.add(i), m: self.m.wrapping_add(i) }
+    }
+}
+
+/// Four consecutive blocks' scales `(h0, h1)` (lane `k`: block `i + k`; `h1` only for
+/// the forms that use it): one load each.
 ///
 /// # Safety
-/// Four blocks at `w`.
+/// Four blocks' scales from block `i` of `sc`.
 #[inline(always)]
-unsafe fn scales4<K: Kind>(w: *const u8) -> (v128, v128) {
-    let h1 = if K::HAS_H1 { halves(w, K::BB, K::H1) } else { f32x4_splat(0.0) };
-    (halves(w, K::BB, K::H0), h1)
+unsafe fn scales4<K: Kind>(sc: Sc, i: usize) -> (v128, v128) {
+    let h1 = if K::HAS_H1 { v128_load(sc.m.add(i) as *const v128) } else { f32x4_splat(0.0) };
+    (v128_load(sc.d.add(i) as *const v128), h1)
 }
 
 /// Four blocks' values from their scales ([`scales4`]) and integer sums `p` (lane `k`:
@@ -286,10 +299,11 @@ fn finish4<K: Kind>((h0, h1): (v128, v128), p: [(v128, v128); 4], d: v128, s: v1
 }
 
 /// One block's value, as [`finish4`] computes it in a lane: the integer sums with
-/// [`Kind::sums`] (summed exactly), then the same f32 operations on scalars (`s`: the
-/// block's [`side`] value, as bits).
+/// [`Kind::sums`] (summed exactly), then the same f32 operations on scalars (`sc`: the
+/// block's scales, `s`: its [`side`] value, as bits).
 #[inline(always)]
-unsafe fn single<K: Kind>(w: *const u8, y: *const i16, y8: *const i8, d: f32, s: u32, bs: *const i32) -> f32 {
+#[allow(clippy::too_many_arguments)]
+unsafe fn single<K: Kind>(w: *const u8, sc: Sc, y: *const i16, y8: *const i8, d: f32, s: u32, bs: *const i32) -> f32 {
     let (a, b) = K::sums(w, y, y8, bs);
     let hsum = |v: v128| {
         i32x4_extract_lane::<0>(v)
@@ -299,13 +313,12 @@ unsafe fn single<K: Kind>(w: *const u8, y: *const i16, y8: *const i8, d: f32, s:
     };
     let total = hsum(a);
     let isum = if K::FORM == Form::ScaleCentered { total.wrapping_sub((s as i32).wrapping_mul(8)) } else { total } as f32;
-    let half = |off: usize| crate::source::f16_to_f32((w.add(off) as *const u16).read_unaligned());
-    let h0 = half(K::H0);
+    let h0 = *sc.d;
     match K::FORM {
         Form::Scale | Form::ScaleCentered => (h0 * d) * isum,
-        Form::ScaleOffset => (h0 * d) * isum + half(K::H1) * f32::from_bits(s),
-        Form::ScaleMin => (h0 * d) * isum - (half(K::H1) * d) * hsum(b) as f32,
-        Form::ScaleMinSwapped => (d * h0) * isum - (d * half(K::H1)) * hsum(b) as f32,
+        Form::ScaleOffset => (h0 * d) * isum + *sc.m * f32::from_bits(s),
+        Form::ScaleMin => (h0 * d) * isum - (*sc.m * d) * hsum(b) as f32,
+        Form::ScaleMinSwapped => (d * h0) * isum - (d * *sc.m) * hsum(b) as f32,
     }
 }
 
@@ -314,11 +327,12 @@ unsafe fn single<K: Kind>(w: *const u8, y: *const i16, y8: *const i8, d: f32, s:
 /// unpacking each block once for all of them.
 ///
 /// # Safety
-/// `nb` blocks at `w`; every activation prepared for them (checked by `matmul`).
+/// `nb` blocks at `w`, their scales at `sc`; every activation prepared for them
+/// (checked by `matmul`).
 // A function of its own, as is `short_rows` (and build.sh keeps wasm-opt from inlining
 // either into its one caller): inside the caller V8 compiled them 10–40% slower.
 #[inline(never)]
-unsafe fn row<K: Kind, const T: usize>(w: *const u8, nb: usize, a: [&Activations; T]) -> [f32; T] {
+unsafe fn row<K: Kind, const T: usize>(w: *const u8, sc: Sc, nb: usize, a: [&Activations; T]) -> [f32; T] {
     let with_s = K::SIDE;
     let with_bs = K::BSUMS;
     let sides: [*const u32; T] = core::array::from_fn(|t| side::<K>(a[t]));
@@ -331,7 +345,7 @@ unsafe fn row<K: Kind, const T: usize>(w: *const u8, nb: usize, a: [&Activations
             K::sums_t::<T>(blk.add(k * K::BB), core::array::from_fn(|t| a[t].qs16.as_ptr().add(b * K::BL)), core::array::from_fn(|t| a[t].qs.as_ptr().add(b * K::BL)), core::array::from_fn(|t| bs_at(t, b)))
         };
         let p: [[(v128, v128); T]; 4] = four::<_, T>(sums);
-        let h = scales4::<K>(blk);
+        let h = scales4::<K>(sc, i);
         let v: [v128; T] = core::array::from_fn(|t| {
             let s = if with_s { v128_load(sides[t].add(i) as *const v128) } else { f32x4_splat(0.0) };
             finish4::<K>(h, [p[0][t], p[1][t], p[2][t], p[3][t]], v128_load(a[t].d.as_ptr().add(i) as *const v128), s)
@@ -353,12 +367,8 @@ unsafe fn row<K: Kind, const T: usize>(w: *const u8, nb: usize, a: [&Activations
             }
         };
         let p: [[(v128, v128); T]; 4] = four::<_, T>(sums);
-        let half = |off: usize| {
-            let h = |k: usize| (blk.add(at(k) * K::BB + off) as *const u16).read_unaligned() as i32;
-            f16_to_f32_x4(i32x4(h(0), h(1), h(2), h(3)))
-        };
-        let h = (half(K::H0), if K::HAS_H1 { half(K::H1) } else { f32x4_splat(0.0) });
         let gather = |v: *const f32| f32x4(*v.add(i + at(0)), *v.add(i + at(1)), *v.add(i + at(2)), *v.add(i + at(3)));
+        let h = (gather(sc.d), if K::HAS_H1 { gather(sc.m) } else { f32x4_splat(0.0) });
         let gather_bits = |v: *const u32| u32x4(*v.add(i + at(0)), *v.add(i + at(1)), *v.add(i + at(2)), *v.add(i + at(3)));
         let keep = i32x4_lt(i32x4(0, 1, 2, 3), i32x4_splat(count as i32));
         for t in 0..T {
@@ -429,7 +439,7 @@ unsafe fn row<K: Kind, const T: usize>(w: *const u8, nb: usize, a: [&Activations
         for (k, lane) in lanes.iter_mut().enumerate().take(left).skip(done) {
             let b = i + k;
             let s = if with_s { *sides[t].add(b) } else { 0 };
-            *lane = *lane + single::<K>(w.add(b * K::BB), yp.add(b * K::BL), y8.add(b * K::BL), *dp.add(b), s, bs_at(t, b));
+            *lane = *lane + single::<K>(w.add(b * K::BB), sc.at(b), yp.add(b * K::BL), y8.add(b * K::BL), *dp.add(b), s, bs_at(t, b));
         }
         fold8(lanes)
     })
@@ -445,10 +455,11 @@ unsafe fn row<K: Kind, const T: usize>(w: *const u8, nb: usize, a: [&Activations
 /// `rows / 4 * 4` rows; returns that count.
 ///
 /// # Safety
-/// `rows` rows of `nb` blocks at `w`; `a` prepared for them (checked by `matmul`).
+/// `rows` rows of `nb` blocks at `w`, their scales at `sc`; `a` prepared for them
+/// (checked by `matmul`).
 #[inline(never)]
 #[allow(clippy::too_many_arguments)]
-unsafe fn short_rows<K: Kind, const T: usize>(out: &mut [f32], off: usize, stride: usize, rows: usize, w: *const u8, nb: usize, a: [&Activations; T]) -> usize {
+unsafe fn short_rows<K: Kind, const T: usize>(out: &mut [f32], off: usize, stride: usize, rows: usize, w: *const u8, sc: Sc, nb: usize, a: [&Activations; T]) -> usize {
     debug_assert!((1..8).contains(&nb));
     let with_s = K::SIDE;
     // Per batch `j` of a group (the same for every group): each lane's activation block.
@@ -472,7 +483,8 @@ unsafe fn short_rows<K: Kind, const T: usize>(out: &mut [f32], off: usize, strid
                 let bs = core::array::from_fn(|t| bsums[t].wrapping_add(b * 16));
                 K::sums_t::<T>(gw.add((4 * j + k) * K::BB), y, y8, bs)
             });
-            let h = scales4::<K>(gw.add(4 * j * K::BB));
+            // The group's blocks (and their scales) are consecutive: lane k of batch j is block 4j + k.
+            let h = scales4::<K>(sc, g * 4 * nb + 4 * j);
             for t in 0..T {
                 let v = finish4::<K>(h, [p[0][t], p[1][t], p[2][t], p[3][t]], d[t][j], s[t][j]);
                 v128_store(values[t].as_mut_ptr().add(4 * j) as *mut v128, v);
@@ -494,10 +506,13 @@ unsafe fn short_rows<K: Kind, const T: usize>(out: &mut [f32], off: usize, strid
 /// `out[off + t * stride + r] = dot(row r, acts[t])` for `rows` rows, each its single
 /// product's bits: activations [`TOKENS`] at a time (each block unpacked once for them,
 /// where [`Kind::sums_t`] does so), the rest together.
-fn matmul<K: Kind>(out: &mut [f32], off: usize, stride: usize, rows: usize, w: &[u8], row_bytes: usize, acts: &[Activations]) {
+#[allow(clippy::too_many_arguments)]
+fn matmul<K: Kind>(out: &mut [f32], off: usize, stride: usize, rows: usize, w: &[u8], row_bytes: usize, scales: ScaleRows, acts: &[Activations]) {
     let nb = row_bytes / K::BB;
     assert!(K::BB <= 210 && K::BL <= QK_K && row_bytes == nb * K::BB);
     assert!(w.len() >= rows * row_bytes);
+    assert!(scales.d.len() >= rows * nb && (!K::HAS_H1 || scales.m.len() >= rows * nb), "the rows' block scales");
+    let sc = Sc { d: scales.d.as_ptr(), m: scales.m.as_ptr() };
     assert!(acts.is_empty() || out.len() >= off + (acts.len() - 1) * stride + rows);
     for a in acts {
         assert!(a.qs16.len() >= nb * K::BL && a.qs.len() >= nb * K::BL && a.d.len() >= nb);
@@ -515,14 +530,14 @@ fn matmul<K: Kind>(out: &mut [f32], off: usize, stride: usize, rows: usize, w: &
         let a: [&Activations; TOKENS] = core::array::from_fn(|k| &acts[t + k]);
         // SAFETY: `rows` rows of `nb` whole blocks are inside `w`, and every activation
         // buffer holds `nb` blocks' worth (asserted above).
-        unsafe { group::<K, TOKENS>(out, off + t * stride, stride, rows, w, row_bytes, a) };
+        unsafe { group::<K, TOKENS>(out, off + t * stride, stride, rows, w, row_bytes, sc, a) };
         t += TOKENS;
     }
     // SAFETY: as above.
     match acts.len() - t {
         0 => {}
-        1 => unsafe { group::<K, 1>(out, off + t * stride, stride, rows, w, row_bytes, [&acts[t]]) },
-        2 => unsafe { group::<K, 2>(out, off + t * stride, stride, rows, w, row_bytes, [&acts[t], &acts[t + 1]]) },
+        1 => unsafe { group::<K, 1>(out, off + t * stride, stride, rows, w, row_bytes, sc, [&acts[t]]) },
+        2 => unsafe { group::<K, 2>(out, off + t * stride, stride, rows, w, row_bytes, sc, [&acts[t], &acts[t + 1]]) },
         _ => unreachable!("TOKENS <= 3"),
     }
 }
@@ -535,13 +550,15 @@ const TOKENS: usize = 2;
 /// [`matmul`] for `T` activations together.
 ///
 /// # Safety
-/// As checked by [`matmul`]: `rows` rows of whole blocks in `w`, activations prepared for them.
+/// As checked by [`matmul`]: `rows` rows of whole blocks in `w`, their scales at `sc`,
+/// activations prepared for them.
 #[inline(always)]
-unsafe fn group<K: Kind, const T: usize>(out: &mut [f32], off: usize, stride: usize, rows: usize, w: &[u8], row_bytes: usize, a: [&Activations; T]) {
+#[allow(clippy::too_many_arguments)]
+unsafe fn group<K: Kind, const T: usize>(out: &mut [f32], off: usize, stride: usize, rows: usize, w: &[u8], row_bytes: usize, sc: Sc, a: [&Activations; T]) {
     let nb = row_bytes / K::BB;
-    let done = if nb < 8 { short_rows::<K, T>(out, off, stride, rows, w.as_ptr(), nb, a) } else { 0 };
+    let done = if nb < 8 { short_rows::<K, T>(out, off, stride, rows, w.as_ptr(), sc, nb, a) } else { 0 };
     for r in done..rows {
-        let v = row::<K, T>(w.as_ptr().add(r * row_bytes), nb, a);
+        let v = row::<K, T>(w.as_ptr().add(r * row_bytes), sc.at(r * nb), nb, a);
         for (t, v) in v.into_iter().enumerate() {
             out[off + t * stride + r] = v;
         }
@@ -549,8 +566,8 @@ unsafe fn group<K: Kind, const T: usize>(out: &mut [f32], off: usize, stride: us
 }
 
 /// `out[i] = dot(row i, act)` for every row, bit for bit [`ggml::dot_row`]; `act`
-/// must be prepared for `ty` and this row length (asserted).
-pub fn matmul_ggml(ty: GgmlType, out: &mut [f32], w: &[u8], row_bytes: usize, a: &mut Activations) {
+/// must be prepared for `ty` and this row length, `scales` be the rows' (asserted).
+pub fn matmul_ggml(ty: GgmlType, out: &mut [f32], w: &[u8], row_bytes: usize, scales: ScaleRows, a: &mut Activations) {
     let rows = out.len();
     match ty {
         GgmlType::F16 | GgmlType::BF16 => matmul_half(ty, out, w, row_bytes, a),
@@ -559,33 +576,53 @@ pub fn matmul_ggml(ty: GgmlType, out: &mut [f32], w: &[u8], row_bytes: usize, a:
                 *o = ggml::dot_row(ty, r, a);
             }
         }
-        _ => matmul_blocks(ty, out, 0, 0, rows, w, row_bytes, core::slice::from_ref(a)),
+        _ => matmul_blocks(ty, out, 0, 0, rows, w, row_bytes, scales, core::slice::from_ref(a)),
     }
 }
 
 /// `out[off + t * stride + r] = dot(row r, acts[t])` for every row of `w`, each bit for
 /// bit [`matmul_ggml`]'s for that activation alone; `ty` a block type.
-pub fn matmul_ggml_cols(ty: GgmlType, out: &mut [f32], off: usize, stride: usize, w: &[u8], row_bytes: usize, acts: &[Activations]) {
-    matmul_blocks(ty, out, off, stride, w.len() / row_bytes, w, row_bytes, acts)
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_ggml_cols(ty: GgmlType, out: &mut [f32], off: usize, stride: usize, w: &[u8], row_bytes: usize, scales: ScaleRows, acts: &[Activations]) {
+    matmul_blocks(ty, out, off, stride, w.len() / row_bytes, w, row_bytes, scales, acts)
+}
+
+/// `ty`'s kernel type as `$k` in `$e` (`$none` for the types without blocks).
+macro_rules! with_kind {
+    ($ty:expr, $k:ident => $e:expr, $none:expr) => {
+        match $ty {
+            GgmlType::Q8_0 => { type $k = Q8_0; $e }
+            GgmlType::Q4_0 => { type $k = Q4_0; $e }
+            GgmlType::Q4_1 => { type $k = Q4_1; $e }
+            GgmlType::Q5_0 => { type $k = Q5_0; $e }
+            GgmlType::Q5_1 => { type $k = Q5_1; $e }
+            GgmlType::IQ4_NL => { type $k = IQ4NL; $e }
+            GgmlType::Q2_K => { type $k = Q2K; $e }
+            GgmlType::Q3_K => { type $k = Q3K; $e }
+            GgmlType::Q4_K => { type $k = Q4K; $e }
+            GgmlType::Q5_K => { type $k = Q5K; $e }
+            GgmlType::Q6_K => { type $k = Q6K; $e }
+            GgmlType::IQ4_XS => { type $k = IQ4XS; $e }
+            GgmlType::F16 | GgmlType::BF16 | GgmlType::F32 => $none,
+        }
+    };
+}
+
+/// The [`crate::kernels::BlockScales`] of `data` (whole `ty` blocks): every block's f16
+/// at `H0` widened (`d`), and at `H1` (`m`) for the types that have one; nothing for
+/// the types without blocks.
+pub fn block_scales(ty: GgmlType, data: &[u8]) -> crate::Result<(Vec<f32>, Vec<f32>)> {
+    fn widen(data: &[u8], bb: usize, off: usize) -> crate::Result<Vec<f32>> {
+        let mut v = crate::source::try_vec_with_capacity(data.len() / bb, "the block scales")?;
+        v.extend(data.chunks_exact(bb).map(|b| crate::source::f16_to_f32(u16::from_le_bytes([b[off], b[off + 1]]))));
+        Ok(v)
+    }
+    with_kind!(ty, K => Ok((widen(data, K::BB, K::H0)?, if K::HAS_H1 { widen(data, K::BB, K::H1)? } else { Vec::new() })), Ok((Vec::new(), Vec::new())))
 }
 
 #[allow(clippy::too_many_arguments)]
-fn matmul_blocks(ty: GgmlType, out: &mut [f32], off: usize, stride: usize, rows: usize, w: &[u8], row_bytes: usize, acts: &[Activations]) {
-    match ty {
-        GgmlType::Q8_0 => matmul::<Q8_0>(out, off, stride, rows, w, row_bytes, acts),
-        GgmlType::Q4_0 => matmul::<Q4_0>(out, off, stride, rows, w, row_bytes, acts),
-        GgmlType::Q4_1 => matmul::<Q4_1>(out, off, stride, rows, w, row_bytes, acts),
-        GgmlType::Q5_0 => matmul::<Q5_0>(out, off, stride, rows, w, row_bytes, acts),
-        GgmlType::Q5_1 => matmul::<Q5_1>(out, off, stride, rows, w, row_bytes, acts),
-        GgmlType::IQ4_NL => matmul::<IQ4NL>(out, off, stride, rows, w, row_bytes, acts),
-        GgmlType::Q2_K => matmul::<Q2K>(out, off, stride, rows, w, row_bytes, acts),
-        GgmlType::Q3_K => matmul::<Q3K>(out, off, stride, rows, w, row_bytes, acts),
-        GgmlType::Q4_K => matmul::<Q4K>(out, off, stride, rows, w, row_bytes, acts),
-        GgmlType::Q5_K => matmul::<Q5K>(out, off, stride, rows, w, row_bytes, acts),
-        GgmlType::Q6_K => matmul::<Q6K>(out, off, stride, rows, w, row_bytes, acts),
-        GgmlType::IQ4_XS => matmul::<IQ4XS>(out, off, stride, rows, w, row_bytes, acts),
-        GgmlType::F16 | GgmlType::BF16 | GgmlType::F32 => unreachable!("{} has no blocks", ty.name()),
-    }
+fn matmul_blocks(ty: GgmlType, out: &mut [f32], off: usize, stride: usize, rows: usize, w: &[u8], row_bytes: usize, scales: ScaleRows, acts: &[Activations]) {
+    with_kind!(ty, K => matmul::<K>(out, off, stride, rows, w, row_bytes, scales, acts), unreachable!("{} has no blocks", ty.name()))
 }
 
 /// F16 / BF16 rows: widened 8 at a time (exactly) into the canonical f32 dot product

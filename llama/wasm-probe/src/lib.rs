@@ -9,6 +9,7 @@ extern crate alloc;
 use alloc::vec::Vec;
 use core::alloc::{GlobalAlloc, Layout};
 use llama::ggml::{self, Activations, GgmlType};
+use llama::kernels::BlockScales;
 use llama::Backend;
 // AOS.wasm is wasm64: `run.sh --wasm64` builds the probe as memory64 too (the engines
 // bounds-check its loads explicitly, which changes what is fastest).
@@ -87,10 +88,24 @@ pub extern "C" fn run() -> u32 {
                 }
                 let x: Vec<f32> = (0..cols).map(|i| match (i / 32 + trial) % 6 { 0 => 0.0, 1 => r.f() * 1e4, 2 => r.f() * 1e-30, 3 => if i % 64 < 32 { r.f() * 1e30 } else { r.f() }, _ => r.f() * 3.0 }).collect();
                 let run = |b: Backend| { let mut a = Activations::new(); a.prepare(ty.activation(), &x); let mut o = alloc::vec![0f32; rows]; b.matmul_ggml(ty, &mut o, &w, rb, &mut a); o };
+                // The same rows with the block scales made whole and then split after row
+                // 7, as a fused matrix's are (`Matrix::split_rows`): each part its own table.
+                let run_split = |b: Backend| {
+                    let (nb, at) = (rb / ty.block_bytes(), 7.min(rows));
+                    let mut top = BlockScales::new(ty, &w).unwrap();
+                    let bottom = top.split_off(at * nb).unwrap();
+                    let mut a = Activations::new();
+                    a.prepare(ty.activation(), &x);
+                    let mut o = alloc::vec![0f32; rows];
+                    b.matmul_ggml_with_scales(ty, &mut o[..at], &w[..at * rb], rb, top.rows(0..at, nb), &mut a);
+                    b.matmul_ggml_with_scales(ty, &mut o[at..], &w[at * rb..], rb, bottom.rows(0..rows - at, nb), &mut a);
+                    o
+                };
                 let s = run(Backend::Scalar);
                 for b in Backend::available() {
                     let v = run(b);
-                    if v.iter().zip(&s).any(|(p, q)| p.to_bits() != q.to_bits()) {
+                    let split = run_split(b);
+                    if v.iter().chain(&split).zip(s.iter().chain(&s)).any(|(p, q)| p.to_bits() != q.to_bits()) {
                         bad += 1;
                         unsafe { if FIRST == 0 { FIRST = (ti as u32 + 1) * 1000 + blocks as u32; } }
                     }
@@ -121,8 +136,11 @@ pub extern "C" fn bench(simd: u32, reps: u32) -> f32 {
     let mut a = Activations::new();
     a.prepare(ty.activation(), x);
     let mut o = alloc::vec![0f32; 1024];
+    // The block scales once, as a loaded model holds them (not timed).
+    let scales = BlockScales::new(*ty, w).unwrap();
+    let sc = scales.rows(0..1024, *rb / ty.block_bytes());
     let mut s = 0.0;
-    for _ in 0..reps { b.matmul_ggml(*ty, &mut o, w, *rb, &mut a); s += o[0]; }
+    for _ in 0..reps { b.matmul_ggml_with_scales(*ty, &mut o, w, *rb, sc, &mut a); s += o[0]; }
     s
 }
 
@@ -180,12 +198,14 @@ pub extern "C" fn bench_ggml_cols(together: u32, reps: u32) -> f32 {
         a
     }).collect();
     let mut o = alloc::vec![0f32; 32 * rows];
+    let scales = BlockScales::new(*ty, w).unwrap();
+    let sc = scales.rows(0..rows, *rb / ty.block_bytes());
     let mut s = 0.0;
     for _ in 0..reps {
         if together == 1 {
-            b.matmul_ggml_cols(*ty, &mut o, 0, rows, w, *rb, &mut acts);
+            b.matmul_ggml_cols_with_scales(*ty, &mut o, 0, rows, w, *rb, sc, &mut acts);
         } else {
-            for (t, a) in acts.iter_mut().enumerate() { b.matmul_ggml(*ty, &mut o[t * rows..(t + 1) * rows], w, *rb, a); }
+            for (t, a) in acts.iter_mut().enumerate() { b.matmul_ggml_with_scales(*ty, &mut o[t * rows..(t + 1) * rows], w, *rb, sc, a); }
         }
         s += o[0];
     }
