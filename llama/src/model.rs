@@ -276,8 +276,10 @@ impl State {
         self.value_cache[row..row + self.kv_dim].copy_from_slice(v);
     }
 
-    /// Split each matrix-vector product's rows across `n` threads (natively, with the
-    /// `std` feature; without it, one). The bits are those of one thread.
+    /// Split the rows of each large matrix-vector product across `n` threads (natively,
+    /// with the `std` feature; without it, one): products under 1 MiB of weights ×
+    /// vectors stay on one ([`State::set_thread_split_bytes`]). The bits are those of one
+    /// thread.
     pub fn set_threads(&mut self, n: usize) {
         self.quant.set_threads(n);
     }

@@ -174,15 +174,15 @@ fn every_backend_quantizes_activations_as_the_scalar_reference() {
     let block = |kind: u64, rng: &mut XorShift| -> Vec<f32> {
         (0..32)
             .map(|j| match kind {
-                0 => (if j == 7 { 2.5 } else { 0.0 }),
-                1 => (if j == 20 { -5.0 } else { rng.f32() }),
+                0 => if j == 7 { 2.5 } else { 0.0 },
+                1 => if j == 20 { -5.0 } else { rng.f32() },
                 2 => [-3.0, 1.0, 3.0][j % 3],
-                3 => (if j == 3 { f32::NAN } else { rng.f32() }),
-                4 => (if j == 9 { f32::INFINITY } else if j == 10 { f32::NEG_INFINITY } else { rng.f32() }),
+                3 => if j == 3 { f32::NAN } else { rng.f32() },
+                4 => if j == 9 { f32::INFINITY } else if j == 10 { f32::NEG_INFINITY } else { rng.f32() },
                 5 => rng.f32() * 1e-44,
                 6 => rng.f32() * 3e38,
-                7 => (if j % 2 == 0 { -0.0 } else { 0.0 }),
-                8 => (if j == 0 { 127.0 } else { j as f32 - 16.5 }),
+                7 => if j % 2 == 0 { -0.0 } else { 0.0 },
+                8 => if j == 0 { 127.0 } else { j as f32 - 16.5 },
                 _ => rng.f32() * 3.0,
             })
             .collect()
