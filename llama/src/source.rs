@@ -204,6 +204,16 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// `v[from..]` moved into a vector of its own, `v` keeping `..from` and giving the rest
+/// of its memory back (dlmalloc and glibc shrink in place): a fused matrix split by rows.
+pub fn split_vec_off<T: Copy>(v: &mut Vec<T>, from: usize, what: &str) -> Result<Vec<T>> {
+    let mut t = try_vec_with_capacity(v.len() - from, what)?;
+    t.extend_from_slice(&v[from..]);
+    v.truncate(from);
+    v.shrink_to_fit();
+    Ok(t)
+}
+
 /// Allocate without aborting: a model too large for this memory is an error, not a trap.
 pub fn try_vec_with_capacity<T>(count: usize, what: &str) -> Result<Vec<T>> {
     let mut v = Vec::new();

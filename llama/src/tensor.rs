@@ -47,12 +47,7 @@ impl Matrix {
     pub fn split_rows(self, at: usize) -> crate::Result<(Matrix, Matrix)> {
         debug_assert!(at <= self.rows);
         fn tail<T: Copy>(v: &mut Vec<T>, from: usize) -> crate::Result<Vec<T>> {
-            let mut t = crate::source::try_vec_with_capacity(v.len() - from, "a fused matrix's part")?;
-            t.extend_from_slice(&v[from..]);
-            v.truncate(from);
-            // Give the tail's bytes back (dlmalloc and glibc shrink in place).
-            v.shrink_to_fit();
-            Ok(t)
+            crate::source::split_vec_off(v, from, "a fused matrix's part")
         }
         let (rows, cols) = (self.rows, self.cols);
         let rest = match self.storage {

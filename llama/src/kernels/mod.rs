@@ -279,8 +279,8 @@ pub struct ScaleRows<'a> {
 }
 
 impl BlockScales {
-    /// The table of `data`, whole rows of `ty` blocks (`row_bytes` each). Err only when
-    /// the table's memory cannot be allocated.
+    /// The table of `data`, whole `ty` blocks. Err only when the table's memory cannot be
+    /// allocated.
     pub fn new(ty: GgmlType, data: &[u8]) -> crate::Result<BlockScales> {
         #[cfg(all(any(target_arch = "wasm32", target_arch = "wasm64"), target_feature = "simd128"))]
         {
@@ -309,20 +309,11 @@ impl BlockScales {
             if v.is_empty() {
                 return Ok(Vec::new());
             }
-            let mut t = crate::source::try_vec_with_capacity(v.len() - blocks, "a fused matrix's block scales")?;
-            t.extend_from_slice(&v[blocks..]);
-            v.truncate(blocks);
-            v.shrink_to_fit();
-            Ok(t)
+            crate::source::split_vec_off(v, blocks, "a fused matrix's block scales")
         };
         let d = tail(&mut self.d)?;
         let m = tail(&mut self.m)?;
         Ok(BlockScales { d, m })
-    }
-
-    /// Bytes of memory the table takes.
-    pub fn bytes(&self) -> u64 {
-        4 * (self.d.len() + self.m.len()) as u64
     }
 }
 
@@ -342,7 +333,7 @@ impl Backend {
     /// [`Backend::matmul_ggml`] with the rows' [`BlockScales`] made beforehand.
     pub fn matmul_ggml_with_scales(self, ty: GgmlType, out: &mut [f32], w: &[u8], row_bytes: usize, scales: ScaleRows, act: &mut Activations) {
         debug_assert_eq!(w.len(), out.len() * row_bytes);
-        let _ = scales;
+        let _ = scales; // read by simd128 only
         match self {
             #[cfg(target_arch = "x86_64")]
             // SAFETY: `Avx2` is only constructed after `avx2_available()` said yes; the
