@@ -661,6 +661,22 @@ fn zero() -> v128 {
     i32x4_splat(0)
 }
 
+/// Writes `v` to `sink` as a volatile store: an ordering point for the host's compiler,
+/// not a value anyone reads. V8's TurboFan keeps loads (and their bounds checks) in program
+/// order but places pure arithmetic as late as its uses allow, so a loop body's loads all
+/// come first and their values wait, spilled to the stack, for the arithmetic: 10 stores and
+/// 10 reloads per sub-block pair of a Q4_K row. A store is ordered with the loads, and the
+/// arithmetic it stores must precede it, so the loads after a `pin` wait for the work
+/// before it. Used where it measured faster on a real model (Q4_K/Q5_K: the 1B Q4_K_M's tg
+/// under V8 +7% in three A/Bs, under wasmtime within the noise); on Q6_K and the 32-value
+/// blocks it was slower or no faster there (weights streaming from memory want their loads
+/// early), even where `run.sh bench`, whose rows fit in cache, ran them 10–25% faster.
+#[inline(always)]
+fn pin(sink: &mut v128, v: v128) {
+    // SAFETY: `sink` is a live, aligned, exclusive reference.
+    unsafe { core::ptr::write_volatile(sink, v) }
+}
+
 struct Q8_0;
 impl Kind for Q8_0 {
     const BATCHES: usize = 2;
@@ -890,6 +906,8 @@ unsafe fn k45_sums<const T: usize>(b: *const u8, y: [*const i16; T], bs: [*const
     // after each pair by constant shuffles.
     let (mut scales, mut sc32, mut next32) = (sc, u32x4_extend_low_u16x8(sc), u32x4_extend_high_u16x8(sc));
     let mut acc = [zero(); T];
+    // Each half's products pinned before the next half's loads ([`pin`]).
+    let mut sink = zero();
     for j in 0..4 {
         let (s0, s1) = (i16x8_shuffle::<0, 0, 0, 0, 0, 0, 0, 0>(scales, scales), i16x8_shuffle::<1, 1, 1, 1, 1, 1, 1, 1>(scales, scales));
         let (mut lo, mut hi) = (zero(), zero());
@@ -913,6 +931,8 @@ unsafe fn k45_sums<const T: usize>(b: *const u8, y: [*const i16; T], bs: [*const
                 let yl = y[0].add(64 * j + 16 * half);
                 lo = i32x4_add(lo, i32x4_add(madd(v[0], ldy(yl)), madd(v[1], ldy(yl.add(8)))));
                 hi = i32x4_add(hi, i32x4_add(madd(v[2], ldy(yl.add(32))), madd(v[3], ldy(yl.add(40)))));
+                pin(&mut sink, lo);
+                pin(&mut sink, hi);
             } else {
                 // Several: the scales on the values (at most 31 * 63, an i16), shared by
                 // every activation, whose products then come out scaled: the same
@@ -924,6 +944,7 @@ unsafe fn k45_sums<const T: usize>(b: *const u8, y: [*const i16; T], bs: [*const
                     let l = i32x4_add(madd(w[0], ldy(yl)), madd(w[1], ldy(yl.add(8))));
                     let h = i32x4_add(madd(w[2], ldy(yl.add(32))), madd(w[3], ldy(yl.add(40))));
                     acc[t] = i32x4_add(acc[t], i32x4_add(l, h));
+                    pin(&mut sink, acc[t]);
                 }
             }
         }
