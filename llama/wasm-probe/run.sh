@@ -6,7 +6,10 @@
 # (debug builds add a precondition check to every pointer offset) and run with
 # --no-liftoff: V8 first runs wasm in its baseline compiler and tiers hot functions up
 # in the background, so a short benchmark would otherwise time either compiler, at
-# random (2x apart).
+# random (2x apart). Its matrix (1.3-8 MB by type) is read again and again from cache, so it
+# times the arithmetic, not a model's weights streaming from memory: twice it pointed the wrong
+# way (a volatile store ordering the Q8_0 rows' work, and prompt tokens one at a time per row:
+# README "Speed"). Measure what it favours on real models with AOS.wasm (test/reference/bench.py).
 # Needs a rustc that can build core for wasm32/wasm64-unknown-unknown (Debian's rustc-web +
 # rust-web-src, which ./build.sh installs; RUSTC_BOOTSTRAP=1 -Zbuild-std) and a wasm
 # linker (rustup's rust-lld).
