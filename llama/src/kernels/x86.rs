@@ -1,8 +1,8 @@
 //! x86-64 kernels (SSE2 baseline, AVX2 when detected). Both follow the canonical
 //! order of `super` exactly: separate multiply and add (never FMA), eight lanes,
-//! the same lane fold, the scalar tail. One row at a time for one vector: processing
-//! four rows together (sharing the loads of x) measured up to 2x slower on this
-//! memory-bound work, natively and in wasm. Several vectors (prompt processing) run
+//! the same lane fold, the scalar tail. For one vector, rows one at a time, or four
+//! side by side on Intel CPUs (the layout that streams fastest differs by CPU: see
+//! [`matmul_f32_avx2`]). Several vectors (prompt processing) run
 //! over a cache-resident chunk of rows in register tiles of rows × vectors
 //! ([`matmul_f32_cols_avx2`]), each (row, vector) accumulator still the one 8-lane
 //! sum of the canonical order.
@@ -60,35 +60,73 @@ unsafe fn fold_avx(acc: __m256) -> f32 {
     fold_sse(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1))
 }
 
-/// How far ahead [`matmul_f32_avx2`] prefetches each row: on a Sapphire Rapids-class Xeon
-/// (slower memory) 2 KB ahead made F32 generation ~16% faster one row at a time (110M
-/// file; 4 KB no better); with four rows side by side, 8 KB (and 16 KB) ran 4% faster than
-/// 2 KB. On an EPYC an earlier, whole-row prefetch measured slower: re-measure there.
+/// How far ahead [`matmul_f32_avx2`] prefetches each row on Intel CPUs: on a Sapphire
+/// Rapids-class Xeon (slower memory) 2 KB ahead made F32 generation ~16% faster one row at
+/// a time (110M file; 4 KB no better); with four rows side by side, 8 KB (and 16 KB) ran 4%
+/// faster than 2 KB.
 const PREFETCH_F32: usize = 8192;
-/// Rows [`matmul_f32_avx2`] runs side by side: four ran the 110M F32 generation 6% faster
-/// than one on the Xeon (2 KB prefetch), eight no faster than four.
+/// Rows [`matmul_f32_avx2`] runs side by side on Intel CPUs: four ran the 110M F32
+/// generation 6% faster than one on the Xeon (2 KB prefetch), eight no faster than four.
 const F32_ROWS: usize = 4;
 
 /// # Safety
 /// Needs AVX2. Slices must satisfy `w.len() == out.len() * x.len()`.
 #[target_feature(enable = "avx2")]
 pub unsafe fn matmul_f32_avx2(out: &mut [f32], w: &[f32], x: &[f32]) {
+    // The layout that streams the rows fastest depends on the CPU (the bits do not: every
+    // row is its own accumulation in the canonical order). On the Xeon, F32_ROWS rows side
+    // by side, prefetched. On an AMD EPYC (Zen 4: 110M F32 tg, `--steps` 32 after a short
+    // prompt, 4 interleaved rounds) one row at a time without prefetch ran 56.1 tok/s, with
+    // a 2 KB prefetch 51.2, four rows 34.1 and with the Xeon's 8 KB prefetch 31.8
+    // (llama.cpp 53.4); the Zen 3 EPYC's F32 figures were also one row, no prefetch.
+    if intel() {
+        matmul_f32_rows::<F32_ROWS, true>(out, w, x)
+    } else {
+        matmul_f32_rows::<1, false>(out, w, x)
+    }
+}
+
+/// Whether the CPU is Intel's (CPUID's vendor string), asked once.
+fn intel() -> bool {
+    use core::sync::atomic::{AtomicU8, Ordering};
+    // 0: not asked yet, 1: Intel, 2: another vendor.
+    static VENDOR: AtomicU8 = AtomicU8::new(0);
+    match VENDOR.load(Ordering::Relaxed) {
+        0 => {
+            // SAFETY: CPUID leaf 0 (the vendor) exists on every x86-64 CPU.
+            #[allow(unused_unsafe)]
+            let id = unsafe { __cpuid(0) };
+            let is = [id.ebx, id.edx, id.ecx] == [u32::from_le_bytes(*b"Genu"), u32::from_le_bytes(*b"ineI"), u32::from_le_bytes(*b"ntel")];
+            VENDOR.store(if is { 1 } else { 2 }, Ordering::Relaxed);
+            is
+        }
+        v => v == 1,
+    }
+}
+
+/// [`matmul_f32_avx2`] with `R` rows side by side, prefetched [`PREFETCH_F32`] ahead when
+/// `PREFETCH`.
+///
+/// # Safety
+/// Needs AVX2. Slices must satisfy `w.len() == out.len() * x.len()`.
+#[target_feature(enable = "avx2")]
+pub(crate) unsafe fn matmul_f32_rows<const R: usize, const PREFETCH: bool>(out: &mut [f32], w: &[f32], x: &[f32]) {
     assert_eq!(w.len(), out.len() * x.len());
-    // Rows F32_ROWS at a time, each in its own accumulator: a row's adds wait on each other
+    // Rows R at a time, each in its own accumulator: a row's adds wait on each other
     // (one chain per row), and independent chains side by side keep more loads in flight.
-    let whole = out.len() / F32_ROWS * F32_ROWS;
-    for i in (0..whole).step_by(F32_ROWS) {
-        rows_f32::<F32_ROWS>(out, w, x, i);
+    let whole = out.len() / R * R;
+    for i in (0..whole).step_by(R) {
+        rows_f32::<R, PREFETCH>(out, w, x, i);
     }
     for i in whole..out.len() {
-        rows_f32::<1>(out, w, x, i);
+        rows_f32::<1, PREFETCH>(out, w, x, i);
     }
 }
 
 /// Rows `i..i + R` of [`matmul_f32_avx2`] into `out[i..i + R]`, side by side: each row's
-/// additions its own, in the canonical order, prefetched [`PREFETCH_F32`] ahead.
+/// additions its own, in the canonical order, prefetched [`PREFETCH_F32`] ahead if `PREFETCH`.
 #[inline(always)]
-unsafe fn rows_f32<const R: usize>(out: &mut [f32], w: &[f32], x: &[f32], i: usize) {
+unsafe fn rows_f32<const R: usize, const PREFETCH: bool>(out: &mut [f32], w: &[f32], x: &[f32], i: usize) {
     let n = x.len();
     let n8 = n / 8 * 8;
     assert!((i + R) * n <= w.len() && i + R <= out.len());
@@ -97,7 +135,7 @@ unsafe fn rows_f32<const R: usize>(out: &mut [f32], w: &[f32], x: &[f32], i: usi
     let mut acc = [_mm256_setzero_ps(); R];
     let mut j = 0;
     while j < n8 {
-        if j % 16 == 0 {
+        if PREFETCH && j % 16 == 0 {
             // One cache line per 16 values, PREFETCH_F32 bytes ahead (a hint: no fault).
             for p in rp {
                 _mm_prefetch::<_MM_HINT_T0>((p.add(j) as *const i8).wrapping_add(PREFETCH_F32));
@@ -485,5 +523,42 @@ pub unsafe fn attention_scores_heads_avx2(out: &mut [f32], stride: usize, q: &[f
     for (h, q) in q.chunks_exact(head_size).enumerate() {
         let g = h / kv_mul;
         attention_scores_avx2(&mut out[h * stride..h * stride + 1], q, &key[g * head_size..(g + 1) * head_size], head_size);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Both row layouts [`matmul_f32_avx2`] picks between (by CPU vendor, so a machine runs
+    /// one of them in the model tests) give the scalar reference's bits, with lane tails and
+    /// row remainders.
+    #[test]
+    fn f32_row_layouts_give_the_scalar_bits() {
+        if !std::is_x86_feature_detected!("avx2") {
+            return;
+        }
+        let mut seed = 0x2545_f491u32;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 17;
+            seed ^= seed << 5;
+            (seed as f32 / u32::MAX as f32 - 0.5) * 3.0
+        };
+        for (rows, n) in [(1, 8), (3, 20), (4, 64), (7, 76), (9, 3000)] {
+            let w: Vec<f32> = (0..rows * n).map(|_| next()).collect();
+            let x: Vec<f32> = (0..n).map(|_| next()).collect();
+            let mut want = vec![0f32; rows];
+            scalar::matmul_f32(&mut want, &w, &x);
+            let want: Vec<u32> = want.iter().map(|v| v.to_bits()).collect();
+            let (mut four, mut one) = (vec![0f32; rows], vec![0f32; rows]);
+            // SAFETY: AVX2 was detected above; `w` holds `rows` rows of `n`.
+            unsafe {
+                matmul_f32_rows::<F32_ROWS, true>(&mut four, &w, &x);
+                matmul_f32_rows::<1, false>(&mut one, &w, &x);
+            }
+            assert_eq!(four.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), want, "{rows} x {n}, four rows prefetched");
+            assert_eq!(one.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), want, "{rows} x {n}, one row");
+        }
     }
 }
