@@ -48,50 +48,16 @@ fn finish(lo: v128, hi: v128, row: &[f32], x: &[f32], n8: usize) -> f32 {
     s
 }
 
-/// [`dot`] of `R` rows against the same `x`, side by side: each row's operations as
-/// `dot`'s, every load of `x` serving them all.
-#[inline(always)]
-fn dot_rows<const R: usize>(rows: [&[f32]; R], x: &[f32]) -> [f32; R] {
-    let n8 = x.len() / 8 * 8;
-    for r in rows {
-        assert!(r.len() >= n8);
-    }
-    let z = f32x4_splat(0.0);
-    let (mut lo, mut hi) = ([z; R], [z; R]);
-    let mut j = 0;
-    while j < n8 {
-        // SAFETY: j + 8 <= n8 <= the length of each slice (asserted); unaligned loads.
-        unsafe {
-            let (x0, x1) = (v128_load(x.as_ptr().add(j) as *const v128), v128_load(x.as_ptr().add(j + 4) as *const v128));
-            for r in 0..R {
-                lo[r] = f32x4_add(lo[r], f32x4_mul(v128_load(rows[r].as_ptr().add(j) as *const v128), x0));
-                hi[r] = f32x4_add(hi[r], f32x4_mul(v128_load(rows[r].as_ptr().add(j + 4) as *const v128), x1));
-            }
-        }
-        j += 8;
-    }
-    let mut out = [0.0; R];
-    for r in 0..R {
-        out[r] = finish(lo[r], hi[r], rows[r], x, n8);
-    }
-    out
-}
-
 // A function of its own, as is `matmul_f32_cols` (build.sh keeps wasm-opt from inlining
 // either): see `wasm_ggml::row`.
 #[inline(never)]
 pub fn matmul_f32(out: &mut [f32], w: &[f32], x: &[f32]) {
-    // Three rows at a time, sharing the x loads. The 110M F32's tg over two at a time
-    // (4 interleaved rounds, medians): +10% under wasmtime, +6% under V8; four rows +12%
-    // and +1%.
-    let n = x.len();
-    let mut groups = out.chunks_exact_mut(3);
-    let mut rows = w.chunks_exact(n);
-    for o in &mut groups {
-        let r: [&[f32]; 3] = [rows.next().unwrap(), rows.next().unwrap(), rows.next().unwrap()];
-        o.copy_from_slice(&dot_rows(r, x));
-    }
-    for (o, row) in groups.into_remainder().iter_mut().zip(rows) {
+    // One row at a time: the weights stream in one pass. Three rows side by side, sharing
+    // the x loads, ran the 110M F32's tg 10% faster under wasmtime and 6% under V8 on the
+    // Xeon (ed4cc61), and half as fast on an AMD EPYC (Zen 4: 45.3 against 22.4 tok/s
+    // under wasmtime, 51.0 against 21.8 under V8; 4 interleaved rounds, medians), where
+    // native rows side by side were as slow (`x86::matmul_f32_avx2`).
+    for (o, row) in out.iter_mut().zip(w.chunks_exact(x.len())) {
         *o = dot(row, x);
     }
 }
