@@ -538,13 +538,8 @@ mod tests {
         if !std::is_x86_feature_detected!("avx2") {
             return;
         }
-        let mut seed = 0x2545_f491u32;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 17;
-            seed ^= seed << 5;
-            (seed as f32 / u32::MAX as f32 - 0.5) * 3.0
-        };
+        let mut rng = crate::sampler::Rng::new(7);
+        let mut next = || (rng.next_f32() - 0.5) * 3.0;
         for (rows, n) in [(1, 8), (3, 20), (4, 64), (7, 76), (9, 3000)] {
             let w: Vec<f32> = (0..rows * n).map(|_| next()).collect();
             let x: Vec<f32> = (0..n).map(|_| next()).collect();
