@@ -78,7 +78,7 @@ pub unsafe fn matmul_f32_avx2(out: &mut [f32], w: &[f32], x: &[f32]) {
     // by side, prefetched. On an AMD EPYC (Zen 4: 110M F32 tg, `--steps` 32 after a short
     // prompt, 4 interleaved rounds) one row at a time without prefetch ran 56.1 tok/s, with
     // a 2 KB prefetch 51.2, four rows 34.1 and with the Xeon's 8 KB prefetch 31.8
-    // (llama.cpp 53.4); the Zen 3 EPYC's F32 figures were also one row, no prefetch.
+    // (llama.cpp 53.4). The Zen 3 EPYC's F32 figures (README) were one row, prefetched 2 KB.
     if intel() {
         matmul_f32_rows::<F32_ROWS, true>(out, w, x)
     } else {
